@@ -1,0 +1,736 @@
+package actions
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/kafka"
+)
+
+// Steps of test connectivity, as named in ConnectivityStep.Step.
+const (
+	StepConfig   = "config"   // TLS files and SASL settings of the asset
+	StepTCP      = "tcp"      // TCP connect to one host of hosts
+	StepTLS      = "tls"      // TLS handshake with that host, and the broker accepting our client certificate
+	StepKafka    = "kafka"    // a Kafka request to that host, after the SASL login
+	StepMetadata = "metadata" // cluster metadata: brokers, controller, cluster id
+	StepTopic    = "topic"    // the asset's topic: partitions, leaders, offsets
+)
+
+// Statuses of a ConnectivityStep.
+const (
+	StepOK     = "ok"
+	StepFailed = "failed"
+)
+
+// ConnectivityStep is one entry of a test connectivity result's data: one
+// step against one broker (tcp, tls, kafka), or against the cluster
+// (metadata, topic). Error says what went wrong and Hint what to change.
+type ConnectivityStep struct {
+	Step       string `json:"step"`
+	Broker     string `json:"broker,omitempty"`
+	Status     string `json:"status"`
+	DurationMS int64  `json:"duration_ms"`
+	Error      string `json:"error,omitempty"`
+	Hint       string `json:"hint,omitempty"`
+
+	TLSVersion string `json:"tls_version,omitempty"` // tls step
+
+	ClusterID  string               `json:"cluster_id,omitempty"` // metadata step
+	Controller *int32               `json:"controller,omitempty"` // metadata step
+	Brokers    []ConnectivityBroker `json:"brokers,omitempty"`    // metadata step
+
+	Topic      string                  `json:"topic,omitempty"`      // topic step
+	Partitions []ConnectivityPartition `json:"partitions,omitempty"` // topic step
+}
+
+// ConnectivityBroker is a broker as the cluster advertises it.
+type ConnectivityBroker struct {
+	NodeID int32  `json:"node_id"`
+	Host   string `json:"host"`
+	Port   int32  `json:"port"`
+	Rack   string `json:"rack,omitempty"`
+}
+
+// ConnectivityPartition is one partition of the asset's topic.
+type ConnectivityPartition struct {
+	Partition      int32  `json:"partition"`
+	Leader         int32  `json:"leader"`
+	EarliestOffset int64  `json:"earliest_offset"`
+	LatestOffset   int64  `json:"latest_offset"`
+	Error          string `json:"error,omitempty"`
+}
+
+// stepFailure is why a step failed, worded for the user.
+type stepFailure struct {
+	what string // "TLS handshake failed"; empty when err says it all
+	err  string
+	hint string
+}
+
+func (f *stepFailure) message() string {
+	if f.what == "" { // a sentence of its own: `topic "x" does not exist on the cluster; create it or fix topic`
+		if f.hint == "" {
+			return f.err
+		}
+		return f.err + "; " + f.hint
+	}
+	msg := f.what + ": " + f.err
+	if f.hint != "" {
+		msg += " (" + f.hint + ")"
+	}
+	return msg
+}
+
+// connectivityStepsPerAction bounds the whole action in step timeouts: per
+// host (checked in parallel) tcp, tls, kafka and the mechanism probe; then
+// cluster metadata, topic metadata, start and end offsets; plus slack.
+const connectivityStepsPerAction = 10
+
+// TestConnectivity checks that the asset's brokers can be reached and
+// logged in to, and that its topic exists, step by step so a failure names
+// the broker, the step and the fix:
+//
+//  1. every host of hosts, separately and in parallel: TCP connect; TLS
+//     handshake (with the protocols that use TLS); a Kafka request with
+//     SASL login over a client that knows only that host;
+//  2. with the hosts that passed: cluster metadata (brokers, controller,
+//     cluster id), then the topic (which must exist: nothing is created),
+//     its partitions with leaders and earliest and latest offsets.
+//
+// Each network step is bounded by the runner's step timeout, the whole
+// action by a multiple of it. The result fails if any host or the topic
+// check failed; the remaining hosts are still checked and reported.
+func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Result {
+	start := time.Now()
+	res := NewResult(TestConnectivity, nil)
+	hosts := cfg.Brokers()
+	res.ResultSummary.TotalObjects = len(hosts)
+	res.Summary["brokers_checked"] = len(hosts)
+	res.Summary["brokers_ok"] = 0
+	res.Summary["topic"] = cfg.Topic
+	logger := r.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	log := logger.With("action", TestConnectivity, "hosts", cfg.Hosts, "topic", cfg.Topic, "security_protocol", cfg.SecurityProtocol)
+	defer func() {
+		log.Info("action finished", "status", res.Status, "message", res.Message, "duration_ms", time.Since(start).Milliseconds())
+	}()
+	if len(hosts) == 0 { // assets.Decode refuses this; a hand-built Config may not
+		res.Data = append(res.Data, ConnectivityStep{Step: StepConfig, Status: StepFailed, Error: "hosts: no broker given"})
+		return res.Fail("hosts: no broker given; write host:port pairs separated by commas")
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, connectivityStepsPerAction*r.stepTimeout)
+	defer cancel()
+
+	// Settings the user must fix before anything connects: TLS files, SASL.
+	tlsCfg, err := kafka.TLSConfig(cfg)
+	if err == nil {
+		_, err = kafka.SASLMechanism(cfg)
+	}
+	if err != nil {
+		res.Data = append(res.Data, ConnectivityStep{Step: StepConfig, Status: StepFailed, Error: err.Error()})
+		return res.Fail(err.Error())
+	}
+
+	type hostCheck struct {
+		steps []ConnectivityStep
+		fail  *stepFailure
+	}
+	checks := make([]hostCheck, len(hosts))
+	var wg sync.WaitGroup
+	for i, host := range hosts {
+		wg.Go(func() {
+			checks[i].steps, checks[i].fail = r.checkBroker(ctx, cfg, host, tlsCfg)
+		})
+	}
+	wg.Wait()
+
+	var failures []string
+	var okHosts []string
+	for i, c := range checks {
+		for _, s := range c.steps {
+			res.Data = append(res.Data, s)
+		}
+		if c.fail != nil {
+			failures = append(failures, fmt.Sprintf("broker %s: %s", hosts[i], c.fail.message()))
+		} else {
+			okHosts = append(okHosts, hosts[i])
+		}
+	}
+	res.ResultSummary.TotalObjectsSuccessful = len(okHosts)
+	res.Summary["brokers_ok"] = len(okHosts)
+
+	if len(okHosts) > 0 {
+		steps, fail := r.checkCluster(ctx, cfg, okHosts, res.Summary)
+		for _, s := range steps {
+			res.Data = append(res.Data, s)
+		}
+		if fail != nil {
+			failures = append(failures, fail.message())
+		}
+	}
+
+	switch {
+	case len(failures) == 1:
+		return res.Fail(failures[0])
+	case len(failures) > 1:
+		return res.Fail(fmt.Sprintf("%s; and %d more failures: %s", failures[0], len(failures)-1, strings.Join(failures[1:], "; ")))
+	}
+	res.Message = fmt.Sprintf("Connected to %s; topic %q has %s",
+		plural(len(okHosts), "broker"), cfg.Topic, plural(asInt(res.Summary["partitions"]), "partition"))
+	return res
+}
+
+// checkBroker runs the per-host steps against one host, stopping at the
+// first that fails.
+func (r *Runner) checkBroker(ctx context.Context, cfg assets.Config, host string, tlsCfg *tls.Config) ([]ConnectivityStep, *stepFailure) {
+	var steps []ConnectivityStep
+	var fail *stepFailure
+	run := func(name string, fn func(ctx context.Context, st *ConnectivityStep) *stepFailure) bool {
+		sctx, cancel := context.WithTimeout(ctx, r.stepTimeout)
+		defer cancel()
+		t0 := time.Now()
+		st := ConnectivityStep{Step: name, Broker: host, Status: StepOK}
+		f := fn(sctx, &st)
+		st.DurationMS = time.Since(t0).Milliseconds()
+		if f != nil {
+			st.Status, st.Error, st.Hint = StepFailed, f.err, f.hint
+			fail = f
+		}
+		steps = append(steps, st)
+		return f == nil
+	}
+
+	var conn net.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	if !run(StepTCP, func(ctx context.Context, _ *ConnectivityStep) *stepFailure {
+		t0 := time.Now()
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", host)
+		if err != nil {
+			return tcpFailure(ctx, err, time.Since(t0))
+		}
+		conn = c
+		return nil
+	}) {
+		return steps, fail
+	}
+
+	if tlsCfg != nil {
+		if !run(StepTLS, func(ctx context.Context, st *ConnectivityStep) *stepFailure {
+			tc, f := tlsHandshake(ctx, conn, cfg, host, tlsCfg)
+			if tc != nil {
+				conn = tc
+				st.TLSVersion = tls.VersionName(tc.ConnectionState().Version)
+			}
+			return f
+		}) {
+			return steps, fail
+		}
+	}
+	conn.Close() // kgo dials its own connection
+	conn = nil
+
+	run(StepKafka, func(ctx context.Context, _ *ConnectivityStep) *stepFailure {
+		t0 := time.Now()
+		login := &saslLoginObserver{}
+		cl, err := kafka.NewClient(cfg, r.logger, append(r.stepClientOpts(ctx, host), kgo.WithHooks(login))...)
+		if err != nil {
+			return &stepFailure{what: "Kafka client", err: err.Error()}
+		}
+		defer cl.Close()
+		// Ping is one metadata request straight to the seed broker: a
+		// SASL failure comes back as itself at once, where a produce
+		// would only retry until its timeout.
+		err = cl.Ping(ctx)
+		if err == nil {
+			return nil
+		}
+		f := kafkaFailure(ctx, err, cfg, login.cut.Load(), time.Since(t0))
+		if errors.Is(err, kerr.UnsupportedSaslMechanism) {
+			pctx, cancel := context.WithTimeout(context.Background(), r.stepTimeout)
+			defer cancel()
+			if offered, perr := offeredSASLMechanisms(pctx, host, tlsCfg, cfg.SASLMechanism); perr == nil && len(offered) > 0 {
+				f.err += "; it offers " + strings.Join(offered, ", ")
+			}
+		}
+		return f
+	})
+	return steps, fail
+}
+
+// stepClientOpts bound a kgo client used for one step to the step timeout,
+// and point it at hosts only.
+func (r *Runner) stepClientOpts(ctx context.Context, hosts ...string) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.WithContext(ctx),
+		kgo.SeedBrokers(hosts...),
+		kgo.DialTimeout(r.stepTimeout),
+		kgo.RequestTimeoutOverhead(r.stepTimeout),
+		kgo.RetryTimeout(r.stepTimeout),
+	}
+}
+
+// checkCluster reads the cluster metadata and the topic through the hosts
+// that passed, and fills the summary.
+func (r *Runner) checkCluster(ctx context.Context, cfg assets.Config, hosts []string, summary map[string]any) ([]ConnectivityStep, *stepFailure) {
+	var steps []ConnectivityStep
+	cl, err := kafka.NewClient(cfg, r.logger, r.stepClientOpts(ctx, hosts...)...)
+	if err != nil {
+		f := &stepFailure{what: "Kafka client", err: err.Error()}
+		return []ConnectivityStep{{Step: StepMetadata, Status: StepFailed, Error: f.err}}, f
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	stepCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, r.stepTimeout) }
+
+	t0 := time.Now()
+	st := ConnectivityStep{Step: StepMetadata, Status: StepOK}
+	sctx, cancel := stepCtx()
+	meta, err := adm.BrokerMetadata(sctx)
+	cancel()
+	st.DurationMS = time.Since(t0).Milliseconds()
+	if err != nil {
+		f := clusterFailure(sctx, "cluster metadata request failed", err, time.Since(t0))
+		st.Status, st.Error, st.Hint = StepFailed, f.err, f.hint
+		return append(steps, st), f
+	}
+	st.ClusterID = meta.Cluster
+	controller := meta.Controller
+	st.Controller = &controller
+	for _, b := range meta.Brokers {
+		cb := ConnectivityBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port}
+		if b.Rack != nil {
+			cb.Rack = *b.Rack
+		}
+		st.Brokers = append(st.Brokers, cb)
+	}
+	steps = append(steps, st)
+	summary["cluster_id"] = meta.Cluster
+	summary["controller"] = meta.Controller
+	summary["cluster_brokers"] = len(meta.Brokers)
+
+	t0 = time.Now()
+	st = ConnectivityStep{Step: StepTopic, Topic: cfg.Topic, Status: StepOK}
+	fail := func(f *stepFailure) ([]ConnectivityStep, *stepFailure) {
+		st.DurationMS = time.Since(t0).Milliseconds()
+		st.Status, st.Error, st.Hint = StepFailed, f.err, f.hint
+		return append(steps, st), f
+	}
+	sctx, cancel = stepCtx()
+	tm, err := adm.Metadata(sctx, cfg.Topic)
+	cancel()
+	if err != nil {
+		return fail(clusterFailure(sctx, fmt.Sprintf("topic %q metadata request failed", cfg.Topic), err, time.Since(t0)))
+	}
+	td, ok := tm.Topics[cfg.Topic]
+	switch {
+	case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+		return fail(&stepFailure{err: fmt.Sprintf("topic %q does not exist on the cluster", cfg.Topic), hint: "create it or fix topic"})
+	case td.Err != nil:
+		return fail(clusterFailure(sctx, fmt.Sprintf("topic %q", cfg.Topic), td.Err, time.Since(t0)))
+	}
+
+	sctx, cancel = stepCtx()
+	starts, err := adm.ListStartOffsets(sctx, cfg.Topic)
+	cancel()
+	if err != nil {
+		return fail(clusterFailure(sctx, fmt.Sprintf("topic %q: listing earliest offsets failed", cfg.Topic), err, time.Since(t0)))
+	}
+	sctx, cancel = stepCtx()
+	ends, err := adm.ListEndOffsets(sctx, cfg.Topic)
+	cancel()
+	if err != nil {
+		return fail(clusterFailure(sctx, fmt.Sprintf("topic %q: listing latest offsets failed", cfg.Topic), err, time.Since(t0)))
+	}
+	var partErrs []string
+	for _, pd := range td.Partitions.Sorted() {
+		p := ConnectivityPartition{Partition: pd.Partition, Leader: pd.Leader, EarliestOffset: -1, LatestOffset: -1}
+		var errs []string
+		if pd.Err != nil {
+			errs = append(errs, pd.Err.Error())
+		}
+		if o, ok := starts.Lookup(cfg.Topic, pd.Partition); ok {
+			if o.Err != nil {
+				errs = append(errs, "earliest offset: "+o.Err.Error())
+			} else {
+				p.EarliestOffset = o.Offset
+			}
+		}
+		if o, ok := ends.Lookup(cfg.Topic, pd.Partition); ok {
+			if o.Err != nil {
+				errs = append(errs, "latest offset: "+o.Err.Error())
+			} else {
+				p.LatestOffset = o.Offset
+			}
+		}
+		if len(errs) > 0 {
+			p.Error = strings.Join(errs, "; ")
+			partErrs = append(partErrs, fmt.Sprintf("partition %d: %s", p.Partition, p.Error))
+		}
+		st.Partitions = append(st.Partitions, p)
+	}
+	sort.Slice(st.Partitions, func(i, j int) bool { return st.Partitions[i].Partition < st.Partitions[j].Partition })
+	summary["partitions"] = len(st.Partitions)
+	if len(partErrs) > 0 {
+		return fail(&stepFailure{
+			err:  fmt.Sprintf("topic %q: %s", cfg.Topic, strings.Join(partErrs, "; ")),
+			hint: "a partition without a leader cannot be read; check the brokers' health",
+		})
+	}
+	st.DurationMS = time.Since(t0).Milliseconds()
+	return append(steps, st), nil
+}
+
+// tcpFailure words a failed TCP connect.
+func tcpFailure(ctx context.Context, err error, took time.Duration) *stepFailure {
+	f := &stepFailure{what: "TCP connection failed", err: err.Error()}
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		f.err = "connection refused"
+		f.hint = "is a broker listening on that port? check hosts"
+	case isTimeout(ctx, err):
+		f.err = "timed out after " + seconds(took)
+		f.hint = "a firewall drops the connection or the host is wrong; check hosts and the network path"
+	case errors.As(err, &dnsErr):
+		f.err = fmt.Sprintf("cannot resolve %s: %s", dnsErr.Name, dnsErr.Err)
+		f.hint = "check the host name in hosts and this server's DNS"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		f.err = "no route to the host"
+		f.hint = "check hosts and the network path"
+	case errors.Is(err, context.Canceled):
+		f.err = "cancelled"
+	}
+	return f
+}
+
+// tlsHandshake runs the TLS handshake over conn with the broker's host
+// name as ServerName, and when the broker asked for a client certificate,
+// one Kafka round trip to learn whether it accepted ours: with TLS 1.3 the
+// broker's verdict on the client certificate only arrives after the
+// client's side of the handshake is done.
+func tlsHandshake(ctx context.Context, conn net.Conn, cfg assets.Config, host string, base *tls.Config) (*tls.Conn, *stepFailure) {
+	t0 := time.Now()
+	name, _, _ := net.SplitHostPort(host)
+	tc := base.Clone()
+	tc.ServerName = name
+	ours := tc.Certificates
+	var requested bool
+	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		requested = true
+		if len(ours) > 0 {
+			return &ours[0], nil
+		}
+		return &tls.Certificate{}, nil // send none; the broker decides
+	}
+	tlsConn := tls.Client(conn, tc)
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
+		return nil, tlsFailure(ctx, err, cfg, name, len(ours) > 0, requested, time.Since(t0))
+	}
+	if !requested {
+		return tlsConn, nil
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		tlsConn.SetDeadline(dl)
+	}
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 0
+	if _, err := kafkaRoundTrip(tlsConn, req); err != nil {
+		if isTimeout(ctx, err) {
+			// No verdict: the broker kept the connection. Let the
+			// Kafka step say what the broker does.
+			return tlsConn, nil
+		}
+		return tlsConn, tlsFailure(ctx, err, cfg, name, len(ours) > 0, true, time.Since(t0))
+	}
+	tlsConn.SetDeadline(time.Time{})
+	return tlsConn, nil
+}
+
+// tlsFailure words a failed TLS handshake (or the broker's rejection of our
+// client certificate right after it) with the fix for each known cause.
+func tlsFailure(ctx context.Context, err error, cfg assets.Config, host string, haveCert, certRequested bool, took time.Duration) *stepFailure {
+	f := &stepFailure{what: "TLS handshake failed", err: err.Error()}
+	var verr *tls.CertificateVerificationError
+	if errors.As(err, &verr) {
+		f.err = verr.Err.Error() // drop "tls: failed to verify certificate: "
+	}
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		record    tls.RecordHeaderError
+	)
+	notTLS := "the port is not a TLS listener: set use_ssl to false and security_protocol to " + plainProtocol(cfg) + ", or use the broker's TLS port in hosts"
+	switch {
+	case errors.As(err, &unknownCA):
+		issuer := ""
+		if unknownCA.Cert != nil {
+			issuer = fmt.Sprintf(": its issuer is %q", unknownCA.Cert.Issuer.String())
+		}
+		if cfg.CACert == "" {
+			f.hint = "set ca_cert to the CA that signed the broker certificate" + issuer
+		} else {
+			f.hint = fmt.Sprintf("set ca_cert to the CA that signed the broker certificate, %s is another CA%s", cfg.CACert, issuer)
+		}
+	case errors.As(err, &hostname):
+		var names []string
+		if c := hostname.Certificate; c != nil {
+			names = append(names, c.DNSNames...)
+			for _, ip := range c.IPAddresses {
+				names = append(names, ip.String())
+			}
+			if len(names) == 0 && c.Subject.CommonName != "" {
+				names = append(names, c.Subject.CommonName+", in the common name only, which TLS clients do not check")
+			}
+		}
+		f.hint = fmt.Sprintf("the certificate is for %s, not %s: use the name in the certificate in hosts, or reissue the broker certificate with %s as a subject alternative name",
+			strings.Join(names, ", "), host, host)
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		if c := invalid.Cert; c != nil && time.Now().After(c.NotAfter) {
+			f.hint = fmt.Sprintf("the broker certificate expired on %s: renew the broker certificate, or check this server's clock", c.NotAfter.UTC().Format(time.RFC3339))
+		} else if c != nil {
+			f.hint = fmt.Sprintf("the broker certificate is valid only from %s: check this server's clock", c.NotBefore.UTC().Format(time.RFC3339))
+		}
+	case errors.As(err, &record):
+		f.err = "the broker's answer is not TLS (first record does not look like a TLS handshake)"
+		f.hint = notTLS
+	case isTLSAlert(err) || (certRequested && isConnClosed(err)):
+		switch {
+		case !haveCert && certRequested:
+			f.err = "the broker requires a client certificate: " + err.Error()
+			f.hint = "set cert_file and key_file to a client certificate and its key, signed by a CA the broker trusts"
+		case haveCert && certRequested:
+			f.err = "the broker rejected the client certificate: " + err.Error()
+			f.hint = "cert_file must be signed by a CA in the broker's truststore, be valid now and allow client authentication"
+		}
+	case isTimeout(ctx, err):
+		f.err = "no answer to the TLS handshake within " + seconds(took)
+		f.hint = "the port may not be a TLS listener, then set use_ssl to false and security_protocol to " + plainProtocol(cfg) + "; or the broker is overloaded"
+	case isConnClosed(err):
+		f.err = "the broker closed the connection during the TLS handshake"
+		f.hint = notTLS
+	}
+	return f
+}
+
+// saslLoginObserver notes whether a broker cut the connection instead of
+// answering a SASL login request: brokers (kfake among them) may reject
+// credentials that way rather than with SASL_AUTHENTICATION_FAILED, and
+// kgo then only reports the closed connection.
+type saslLoginObserver struct{ cut atomic.Bool }
+
+// OnBrokerE2E implements kgo.HookBrokerE2E.
+func (o *saslLoginObserver) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {
+	if key == int16(kmsg.SASLAuthenticate) && e2e.ReadErr != nil {
+		o.cut.Store(true)
+	}
+}
+
+// kafkaFailure words a failed Kafka request (with its SASL login);
+// loginCut says the broker closed the connection during the SASL login.
+func kafkaFailure(ctx context.Context, err error, cfg assets.Config, loginCut bool, took time.Duration) *stepFailure {
+	f := &stepFailure{what: "Kafka request failed", err: err.Error()}
+	badLogin := fmt.Sprintf("check username and password, and sasl_mechanism: user %q needs %s credentials on the cluster", cfg.Username, cfg.SASLMechanism)
+	switch {
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		f.what = "SASL authentication failed"
+		f.hint = badLogin
+	case loginCut && isConnClosed(err):
+		f.what = "SASL authentication failed"
+		f.err = "the broker closed the connection during the " + cfg.SASLMechanism + " login"
+		f.hint = badLogin
+	case errors.Is(err, kerr.UnsupportedSaslMechanism):
+		f.what = "SASL authentication failed"
+		f.err = fmt.Sprintf("the broker does not offer SASL mechanism %s", cfg.SASLMechanism)
+		f.hint = "set sasl_mechanism to a mechanism the broker enables in sasl.enabled.mechanisms"
+	case errors.Is(err, kerr.IllegalSaslState):
+		f.what = "SASL authentication failed"
+		f.hint = "the broker's listener may not expect SASL; check security_protocol against the broker's listener"
+	case isTimeout(ctx, err):
+		f.err = "no Kafka answer within " + seconds(took)
+		f.hint = "is this a Kafka broker port?"
+		if !cfg.TLS() {
+			f.hint += " If the broker's listener uses TLS, set use_ssl to true."
+		}
+	case isConnClosed(err):
+		f.err = "the broker closed the connection"
+		// kgo guesses the cause from when the broker hung up: during
+		// ApiVersions, the first request, a TLS listener; after it, SASL.
+		msg := err.Error()
+		needTLS := !cfg.TLS() && !strings.Contains(msg, "SASL is required")
+		needSASL := !cfg.SASL() && !strings.Contains(msg, "requires TLS")
+		var fixes []string
+		if needSASL {
+			fixes = append(fixes, "SASL: set security_protocol to SASL_PLAINTEXT or SASL_SSL, with sasl_mechanism, username and password")
+		}
+		if needTLS {
+			fixes = append(fixes, "TLS: set use_ssl to true")
+		}
+		if len(fixes) > 0 {
+			f.hint = "its listener may require " + strings.Join(fixes, "; or ")
+		} else {
+			f.hint = "check security_protocol against the broker's listener and the broker's log"
+		}
+	}
+	return f
+}
+
+// clusterFailure words a failed metadata or offsets request.
+func clusterFailure(ctx context.Context, what string, err error, took time.Duration) *stepFailure {
+	f := &stepFailure{what: what, err: err.Error()}
+	switch {
+	case errors.Is(err, kerr.TopicAuthorizationFailed):
+		f.hint = "the user is not allowed to describe the topic: grant it Describe and Read on the topic"
+	case errors.Is(err, kerr.ClusterAuthorizationFailed):
+		f.hint = "the user is not allowed to describe the cluster: grant it Describe on the cluster"
+	case isTimeout(ctx, err):
+		f.err = "no answer within " + seconds(took)
+		f.hint = "the brokers the cluster advertises (advertised.listeners) must be reachable from this server"
+	case isConnClosed(err), errors.Is(err, syscall.ECONNREFUSED):
+		f.hint = "the brokers the cluster advertises (advertised.listeners) must be reachable from this server"
+	}
+	return f
+}
+
+// offeredSASLMechanisms asks the broker at host which SASL mechanisms it
+// enables, with one SASLHandshake on a fresh connection.
+func offeredSASLMechanisms(ctx context.Context, host string, tlsCfg *tls.Config, mechanism string) ([]string, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if tlsCfg != nil {
+		tc := tlsCfg.Clone()
+		tc.ServerName, _, _ = net.SplitHostPort(host)
+		tlsConn := tls.Client(conn, tc)
+		if err := tlsConn.HandshakeContext(ctx); err != nil {
+			return nil, err
+		}
+		conn = tlsConn
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	req := kmsg.NewPtrSASLHandshakeRequest()
+	req.Version = 1
+	req.Mechanism = mechanism
+	resp, err := kafkaRoundTrip(conn, req)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*kmsg.SASLHandshakeResponse).SupportedMechanisms, nil
+}
+
+// kafkaRoundTrip writes one request with a non-flexible header and reads
+// its response. It is for probes before a kgo client exists (ApiVersions
+// v0, SASLHandshake v1), not for general use.
+func kafkaRoundTrip(conn net.Conn, req kmsg.Request) (kmsg.Response, error) {
+	const corr = 1
+	buf := kmsg.NewRequestFormatter(kmsg.FormatterClientID(kafka.ClientID)).AppendRequest(nil, req, corr)
+	if _, err := conn.Write(buf); err != nil {
+		return nil, err
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(conn, size[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(size[:])
+	if n < 4 || n > 1<<20 {
+		return nil, fmt.Errorf("the answer is not a Kafka response (size %d)", n)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(conn, body); err != nil {
+		return nil, err
+	}
+	if got := int32(binary.BigEndian.Uint32(body)); got != corr {
+		return nil, fmt.Errorf("the answer is not a Kafka response (correlation id %d)", got)
+	}
+	resp := req.ResponseKind()
+	if err := resp.ReadFrom(body[4:]); err != nil {
+		return nil, fmt.Errorf("reading the Kafka response: %w", err)
+	}
+	return resp, nil
+}
+
+// isTimeout reports whether err is a deadline: the step's context, or a
+// network timeout.
+func isTimeout(ctx context.Context, err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// isConnClosed reports whether the peer closed or reset the connection.
+func isConnClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+}
+
+// isTLSAlert reports whether err is a TLS alert sent by the peer. The
+// standard library does not export the type of a received alert; its
+// message is "remote error: tls: <alert>".
+func isTLSAlert(err error) bool {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "remote error" {
+		return true
+	}
+	return strings.Contains(err.Error(), "remote error: tls:")
+}
+
+// plainProtocol is the security protocol without TLS that keeps the
+// asset's SASL choice.
+func plainProtocol(cfg assets.Config) string {
+	if cfg.SASL() {
+		return assets.ProtocolSASLPlaintext
+	}
+	return assets.ProtocolPlaintext
+}
+
+func seconds(d time.Duration) string {
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func asInt(v any) int {
+	n, _ := v.(int)
+	return n
+}

@@ -1,0 +1,122 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/soarkafka/soarkafka/store"
+)
+
+// version is set at build time: -ldflags "-X github.com/soarkafka/soarkafka/app.version=1.2.3".
+var version = ""
+
+// Version returns the build's version: the linker-set one, else the
+// module version Go recorded, else "dev".
+func Version() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// NewCommand returns the soarkafka command line. env is the process
+// environment (os.Environ()); out and errOut are where commands print.
+func NewCommand(env []string, out, errOut io.Writer) *cobra.Command {
+	var configFile string
+	root := &cobra.Command{
+		Use:           "soarkafka",
+		Short:         "Connects SOAR platforms to Apache Kafka",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.PersistentFlags().StringVar(&configFile, "config", "", "YAML configuration file")
+
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := LoadConfig(configFile, cmd.Flags(), env)
+			if err != nil {
+				return err
+			}
+			logger := NewLogger(cfg, errOut)
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			s, err := NewServer(ctx, cfg, logger)
+			if err != nil {
+				return err
+			}
+			return s.Run(ctx)
+		},
+	}
+	addFlags(serve.Flags())
+
+	migrate := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the database migrations and exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := LoadConfig(configFile, cmd.Flags(), env)
+			if err != nil {
+				return err
+			}
+			logger := NewLogger(cfg, errOut)
+			db, err := store.Open(cmd.Context(), cfg.DatabaseURL, logger)
+			if err != nil {
+				return fmt.Errorf("database_url: %w", err)
+			}
+			defer db.Close()
+			if err := db.Migrate(cmd.Context()); err != nil {
+				return fmt.Errorf("migrate database: %w", err)
+			}
+			fmt.Fprintf(out, "database %s is up to date\n", redactDatabaseURL(cfg.DatabaseURL))
+			return nil
+		},
+	}
+	addFlags(migrate.Flags())
+
+	root.AddCommand(serve, migrate, &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(out, "soarkafka", Version())
+		},
+	})
+	return root
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(ctx context.Context, args, env []string, out, errOut io.Writer) int {
+	cmd := NewCommand(env, out, errOut)
+	cmd.SetArgs(args)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(errOut, "soarkafka:", err)
+		return 1
+	}
+	return 0
+}
+
+// NewLogger returns the server's logger as configured.
+func NewLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

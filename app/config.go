@@ -1,0 +1,247 @@
+// Package app is the composition root: the typed server configuration (read
+// by viper from file, environment and flags), the command line, and the
+// lifecycle that wires the store, the assets, the actions and the web layer
+// together. Nothing imports app.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/soarkafka/soarkafka/assets"
+)
+
+// Config is the server configuration. Every key follows one naming rule:
+// the YAML key `dev_broker.addr` is SOARKAFKA_DEV_BROKER_ADDR in the
+// environment and --dev-broker-addr on the command line.
+type Config struct {
+	Listen          string        `mapstructure:"listen"`
+	DataDir         string        `mapstructure:"data_dir"`
+	DatabaseURL     string        `mapstructure:"database_url"`
+	APIToken        string        `mapstructure:"api_token"`
+	SecretKey       string        `mapstructure:"secret_key"`
+	MaxBodyBytes    int64         `mapstructure:"max_body_bytes"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	LogLevel        string        `mapstructure:"log_level"`
+	LogFormat       string        `mapstructure:"log_format"`
+	DevBroker       DevBroker     `mapstructure:"dev_broker"`
+}
+
+// DevBroker configures the in-process development broker.
+type DevBroker struct {
+	Enabled    bool   `mapstructure:"enabled"`
+	Addr       string `mapstructure:"addr"`
+	Partitions int    `mapstructure:"partitions"`
+}
+
+// setting is one configuration key: its default and its help text. The
+// table drives the viper defaults, the flags and the README's reference.
+type setting struct {
+	key   string
+	def   any
+	help  string
+	empty string // what an empty default means, for the reference table
+}
+
+var settings = []setting{
+	{"listen", "127.0.0.1:8080", "address the HTTP API listens on", ""},
+	{"data_dir", "./data", "directory for the SQLite database, the generated secret key and API token, and the dev broker's data", ""},
+	{"database_url", "", "`sqlite://<path>` or `postgres://user@host:port/db`", "`sqlite://<data_dir>/soarkafka.db`"},
+	{"api_token", "", "token the REST API requires (header `ph-auth-token` or `Authorization: Bearer`), at least 16 characters", "generated into `<data_dir>/api-token` on first start"},
+	{"secret_key", "", "32-byte key (base64 or hex) that encrypts asset secrets at rest; every replica must use the same", "generated into `<data_dir>/secret.key` on first start"},
+	{"max_body_bytes", int64(10 << 20), "largest request body accepted; larger gets 413", ""},
+	{"shutdown_timeout", 30 * time.Second, "how long a SIGTERM waits for running requests", ""},
+	{"log_level", "info", "`debug`, `info`, `warn` or `error`", ""},
+	{"log_format", "text", "`text` or `json`", ""},
+	{"dev_broker.enabled", false, "start the in-process development Kafka broker (also `--dev-broker`)", ""},
+	{"dev_broker.addr", "127.0.0.1:9092", "address of the development broker", ""},
+	{"dev_broker.partitions", 1, "partitions of topics the development broker creates on first use", ""},
+}
+
+// flagName is a key's command-line flag: dots and underscores become dashes.
+func flagName(key string) string { return strings.NewReplacer(".", "-", "_", "-").Replace(key) }
+
+// envName is a key's environment variable.
+func envName(key string) string {
+	return "SOARKAFKA_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(key))
+}
+
+// addFlags registers a flag for every setting on fs.
+func addFlags(fs *pflag.FlagSet) {
+	for _, s := range settings {
+		help := s.help + " (" + envName(s.key) + ")"
+		switch d := s.def.(type) {
+		case string:
+			fs.String(flagName(s.key), d, help)
+		case bool:
+			fs.Bool(flagName(s.key), d, help)
+		case int:
+			fs.Int(flagName(s.key), d, help)
+		case int64:
+			fs.Int64(flagName(s.key), d, help)
+		case time.Duration:
+			fs.Duration(flagName(s.key), d, help)
+		}
+	}
+	fs.Bool("dev-broker", false, "shorthand for --dev-broker-enabled")
+}
+
+// LoadConfig reads the configuration with precedence flags > environment >
+// file > defaults, and validates it. file may be empty. env is the process
+// environment as os.Environ returns it (injected so tests do not touch the
+// real one).
+func LoadConfig(file string, fs *pflag.FlagSet, env []string) (Config, error) {
+	v := viper.New()
+	for _, s := range settings {
+		v.SetDefault(s.key, s.def)
+	}
+	if file != "" {
+		v.SetConfigFile(file)
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", file, err)
+		}
+	}
+	// Environment: looked up from the injected list, key by key, so the
+	// rule is the same for every key and nothing reads os.Getenv.
+	envMap := map[string]string{}
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok {
+			envMap[k] = val
+		}
+	}
+	for _, s := range settings {
+		if val, ok := envMap[envName(s.key)]; ok {
+			v.Set(s.key, val)
+		}
+	}
+	if fs != nil {
+		for _, s := range settings {
+			if f := fs.Lookup(flagName(s.key)); f != nil && f.Changed {
+				v.Set(s.key, f.Value.String())
+			}
+		}
+		if f := fs.Lookup("dev-broker"); f != nil && f.Changed {
+			v.Set("dev_broker.enabled", f.Value.String())
+		}
+	}
+
+	var c Config
+	err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = true
+		dc.WeaklyTypedInput = true
+	})
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %s", unmarshalMessage(err))
+	}
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// unmarshalMessage turns mapstructure's messages into ones naming the key.
+func unmarshalMessage(err error) string {
+	msg := err.Error()
+	msg = strings.ReplaceAll(msg, "decoding failed due to the following error(s):\n\n", "")
+	msg = strings.ReplaceAll(msg, "'' has invalid keys: ", "unknown keys: ")
+	return strings.TrimSpace(msg)
+}
+
+// validate checks every key and reports all bad ones at once.
+func (c *Config) validate() error {
+	var problems []string
+	bad := func(key, format string, args ...any) {
+		problems = append(problems, key+": "+fmt.Sprintf(format, args...))
+	}
+	if msg := hostPortProblem(c.Listen); msg != "" {
+		bad("listen", "%s", msg)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite://" + strings.TrimSuffix(filepath.ToSlash(c.DataDir), "/") + "/soarkafka.db"
+	} else if u, err := url.Parse(c.DatabaseURL); err != nil {
+		bad("database_url", "not a URL: %v", redactURLError(err))
+	} else if u.Scheme != "sqlite" && u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		bad("database_url", "scheme %q not supported; use sqlite://<path> or postgres://user@host:port/db", u.Scheme)
+	}
+	if c.APIToken != "" && len(c.APIToken) < 16 {
+		bad("api_token", "too short (%d characters); use at least 16, e.g. from: head -c 24 /dev/urandom | base64", len(c.APIToken))
+	}
+	if c.SecretKey != "" {
+		if _, err := assets.ParseKey(c.SecretKey); err != nil {
+			bad("secret_key", "%v", err)
+		}
+	}
+	if c.MaxBodyBytes < 1024 {
+		bad("max_body_bytes", "%d is too small; use at least 1024", c.MaxBodyBytes)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", "must be positive (e.g. 30s)")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log_format", "%q is not one of text, json", c.LogFormat)
+	}
+	if msg := hostPortProblem(c.DevBroker.Addr); msg != "" {
+		bad("dev_broker.addr", "%s", msg)
+	}
+	if c.DevBroker.Partitions < 1 {
+		bad("dev_broker.partitions", "%d: must be at least 1", c.DevBroker.Partitions)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	sort.Strings(problems)
+	return errors.New("config: " + strings.Join(problems, "; "))
+}
+
+func hostPortProblem(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port (e.g. 127.0.0.1:8080)", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Sprintf("%q: port must be a number from 0 to 65535", addr)
+	}
+	return ""
+}
+
+// redactURLError keeps a password in a database URL out of messages.
+func redactURLError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return "malformed"
+}
+
+// ConfigReference renders the configuration keys as the README's table.
+func ConfigReference() string {
+	var b strings.Builder
+	b.WriteString("| key (YAML) | environment | flag | default | meaning |\n| --- | --- | --- | --- | --- |\n")
+	for _, s := range settings {
+		def := fmt.Sprintf("`%v`", s.def)
+		if s.empty != "" {
+			def = s.empty
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | `--%s` | %s | %s |\n", s.key, envName(s.key), flagName(s.key), def, s.help)
+	}
+	return b.String()
+}

@@ -1,0 +1,156 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func flags(t *testing.T, args ...string) *pflag.FlagSet {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	addFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "soarkafka.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := LoadConfig("", flags(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:8080" || c.DataDir != "./data" || c.DatabaseURL != "sqlite://./data/soarkafka.db" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if c.DevBroker.Enabled || c.DevBroker.Addr != "127.0.0.1:9092" || c.MaxBodyBytes != 10<<20 || c.ShutdownTimeout != 30*time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+// Precedence is flags > environment > file > defaults, and one naming rule
+// links the three: dev_broker.addr, SOARKAFKA_DEV_BROKER_ADDR, --dev-broker-addr.
+func TestConfigPrecedence(t *testing.T) {
+	file := writeFile(t, "listen: 127.0.0.1:1111\ndata_dir: /tmp/fromfile\ndev_broker:\n  addr: 127.0.0.1:1000\n  enabled: true\nlog_level: debug\n")
+	env := []string{"SOARKAFKA_DEV_BROKER_ADDR=127.0.0.1:2000", "SOARKAFKA_LISTEN=127.0.0.1:2222", "OTHER=x"}
+
+	c, err := LoadConfig(file, flags(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DevBroker.Addr != "127.0.0.1:1000" || c.Listen != "127.0.0.1:1111" || !c.DevBroker.Enabled || c.LogLevel != "debug" {
+		t.Fatalf("file: %+v", c)
+	}
+	if c.DatabaseURL != "sqlite:///tmp/fromfile/soarkafka.db" {
+		t.Fatalf("database_url not derived from data_dir: %s", c.DatabaseURL)
+	}
+
+	c, err = LoadConfig(file, flags(t), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DevBroker.Addr != "127.0.0.1:2000" || c.Listen != "127.0.0.1:2222" || c.DataDir != "/tmp/fromfile" {
+		t.Fatalf("env over file: %+v", c)
+	}
+
+	c, err = LoadConfig(file, flags(t, "--dev-broker-addr=127.0.0.1:3000", "--shutdown-timeout=5s"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DevBroker.Addr != "127.0.0.1:3000" || c.Listen != "127.0.0.1:2222" || c.ShutdownTimeout != 5*time.Second {
+		t.Fatalf("flags over env: %+v", c)
+	}
+}
+
+func TestConfigDevBrokerShorthand(t *testing.T) {
+	c, err := LoadConfig("", flags(t, "--dev-broker"), nil)
+	if err != nil || !c.DevBroker.Enabled {
+		t.Fatalf("--dev-broker: %+v %v", c.DevBroker, err)
+	}
+	c, err = LoadConfig("", flags(t), []string{"SOARKAFKA_DEV_BROKER_ENABLED=true", "SOARKAFKA_API_TOKEN=0123456789abcdef", "SOARKAFKA_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"})
+	if err != nil || !c.DevBroker.Enabled || c.APIToken != "0123456789abcdef" || !strings.HasPrefix(c.DatabaseURL, "postgres://") {
+		t.Fatalf("env: %+v %v", c, err)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		env  []string
+		args []string
+		want []string
+	}{
+		{"listen", "", []string{"SOARKAFKA_LISTEN=8080"}, nil, []string{`listen: "8080" is not host:port`}},
+		{"dev broker addr", "", nil, []string{"--dev-broker-addr=nope"}, []string{"dev_broker.addr:"}},
+		{"database scheme", "", []string{"SOARKAFKA_DATABASE_URL=mysql://x/y"}, nil, []string{`database_url: scheme "mysql" not supported`}},
+		{"short token", "", []string{"SOARKAFKA_API_TOKEN=short"}, nil, []string{"api_token: too short"}},
+		{"secret key", "", []string{"SOARKAFKA_SECRET_KEY=abc"}, nil, []string{"secret_key:"}},
+		{"body limit", "", nil, []string{"--max-body-bytes=10"}, []string{"max_body_bytes: 10 is too small"}},
+		{"log level", "", []string{"SOARKAFKA_LOG_LEVEL=loud"}, nil, []string{`log_level: "loud"`}},
+		{"duration", "", []string{"SOARKAFKA_SHUTDOWN_TIMEOUT=soon"}, nil, []string{"shutdown_timeout"}},
+		{"unknown file key", "listne: x\n", nil, nil, []string{"unknown keys: listne"}},
+		{"several at once", "", []string{"SOARKAFKA_LOG_FORMAT=xml", "SOARKAFKA_DEV_BROKER_PARTITIONS=0"}, nil, []string{"log_format:", "dev_broker.partitions:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := ""
+			if tt.file != "" {
+				file = writeFile(t, tt.file)
+			}
+			_, err := LoadConfig(file, flags(t, tt.args...), tt.env)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigMissingFile(t *testing.T) {
+	_, err := LoadConfig(filepath.Join(t.TempDir(), "nope.yaml"), flags(t), nil)
+	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("error %v should name the file", err)
+	}
+}
+
+func TestReadmeIsGenerated(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := RenderReadme(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want != string(b) {
+		t.Fatal("README.md's generated tables are stale: run `make readme`")
+	}
+}
+
+func TestRedactDatabaseURL(t *testing.T) {
+	if got := redactDatabaseURL("postgres://u:secret@h:5432/db"); strings.Contains(got, "secret") || !strings.Contains(got, "u:xxxxx@h") {
+		t.Fatal(got)
+	}
+	if got := redactDatabaseURL("sqlite://data/x.db"); got != "sqlite://data/x.db" {
+		t.Fatal(got)
+	}
+}

@@ -1,0 +1,246 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/soarkafka/soarkafka/actions"
+	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/devbroker"
+	"github.com/soarkafka/soarkafka/store"
+	"github.com/soarkafka/soarkafka/web"
+)
+
+// Server is a running soarkafka: its store, its optional development
+// broker and its HTTP listener. Build it with NewServer, run it with Run,
+// which closes everything when its context ends.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+	db     *store.DB
+	broker *devbroker.Broker
+	ln     net.Listener
+	http   *http.Server
+}
+
+// NewServer opens the store (migrating it), loads or creates the secret key
+// and API token, starts the development broker when asked, and binds the
+// listener. On error, whatever was opened is closed.
+func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err error) {
+	s = &Server{cfg: cfg, logger: logger}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+	key, err := secretKey(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := assets.NewSealer(key)
+	if err != nil {
+		return nil, fmt.Errorf("secret_key: %w", err)
+	}
+	token, err := apiToken(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+
+	if s.db, err = store.Open(ctx, cfg.DatabaseURL, logger); err != nil {
+		return nil, fmt.Errorf("database_url: %w", err)
+	}
+	if err := s.db.Migrate(ctx); err != nil {
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+
+	if cfg.DevBroker.Enabled {
+		s.broker, err = devbroker.Start(ctx, devbroker.Config{
+			Addr:       cfg.DevBroker.Addr,
+			DataDir:    filepath.Join(cfg.DataDir, "devbroker"),
+			Partitions: cfg.DevBroker.Partitions,
+		}, logger)
+		if err != nil {
+			return nil, fmt.Errorf("dev broker: %w", err)
+		}
+	}
+
+	handler := web.NewHandler(web.Options{
+		Logger:       logger,
+		Assets:       assets.NewService(s.db, sealer),
+		Runner:       actions.NewRunner(logger),
+		Store:        s.db,
+		APIToken:     token,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Version:      Version(),
+	})
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	s.http = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Addr is the address the API listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// BrokerAddr is the development broker's address, "" when it is off.
+func (s *Server) BrokerAddr() string {
+	if s.broker == nil {
+		return ""
+	}
+	return s.broker.Addr()
+}
+
+// Run serves until ctx ends, then shuts down gracefully: running requests
+// get shutdown_timeout to finish, then the broker and the store close.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.close()
+	s.logger.Info("soarkafka listening", "addr", s.Addr(), "version", Version(), "database", redactDatabaseURL(s.cfg.DatabaseURL))
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	s.logger.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.http.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	s.logger.Info("stopped")
+	return nil
+}
+
+func (s *Server) close() {
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	if s.broker != nil {
+		if err := s.broker.Close(); err != nil {
+			s.logger.Error("close dev broker", "err", err)
+		}
+	}
+	if s.db != nil {
+		if err := s.db.Close(); err != nil {
+			s.logger.Error("close store", "err", err)
+		}
+	}
+}
+
+// secretKey returns the key that seals asset secrets: secret_key when set,
+// else the data directory's secret.key, created on first start.
+func secretKey(cfg Config, logger *slog.Logger) ([]byte, error) {
+	if cfg.SecretKey != "" {
+		return assets.ParseKey(cfg.SecretKey)
+	}
+	path := filepath.Join(cfg.DataDir, "secret.key")
+	created, content, err := readOrCreate(path, func() (string, error) {
+		k, err := assets.NewKey()
+		return base64.StdEncoding.EncodeToString(k), err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("secret_key: %w", err)
+	}
+	if created {
+		logger.Warn("generated a secret key for asset secrets; back it up, and give every replica the same secret_key", "path", path)
+		if !strings.HasPrefix(cfg.DatabaseURL, "sqlite:") {
+			logger.Warn("the database is shared but the secret key is local: set secret_key on every replica")
+		}
+	}
+	key, err := assets.ParseKey(content)
+	if err != nil {
+		return nil, fmt.Errorf("secret_key: %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// apiToken returns the API token: api_token when set, else the data
+// directory's api-token, created on first start.
+func apiToken(cfg Config, logger *slog.Logger) (string, error) {
+	if cfg.APIToken != "" {
+		return cfg.APIToken, nil
+	}
+	path := filepath.Join(cfg.DataDir, "api-token")
+	created, tok, err := readOrCreate(path, func() (string, error) {
+		b := make([]byte, 24)
+		_, err := rand.Read(b)
+		return base64.RawURLEncoding.EncodeToString(b), err
+	})
+	if err != nil {
+		return "", fmt.Errorf("api_token: %w", err)
+	}
+	tok = strings.TrimSpace(tok)
+	if len(tok) < 16 {
+		return "", fmt.Errorf("api_token: %s holds %d characters; use at least 16", path, len(tok))
+	}
+	if created {
+		logger.Info("generated an API token", "path", path)
+	}
+	return tok, nil
+}
+
+// readOrCreate returns the content of path, creating it first with mode
+// 0600 from gen when it does not exist. O_EXCL makes two processes starting
+// at once agree on one value.
+func readOrCreate(path string, gen func() (string, error)) (created bool, content string, err error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return false, string(b), nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, "", err
+	}
+	v, err := gen()
+	if err != nil {
+		return false, "", err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		b, err := os.ReadFile(path)
+		return false, string(b), err
+	} else if err != nil {
+		return false, "", err
+	}
+	if _, err := io.WriteString(f, v+"\n"); err != nil {
+		f.Close()
+		return false, "", err
+	}
+	return true, v, f.Close()
+}
+
+// redactDatabaseURL hides a password in a database URL for logs.
+func redactDatabaseURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if user, _, hasPass := strings.Cut(rest[:at], ":"); hasPass {
+			return scheme + "://" + user + ":xxxxx@" + rest[at+1:]
+		}
+	}
+	return u
+}

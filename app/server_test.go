@@ -1,0 +1,225 @@
+package app
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// When the test binary is started with this variable set, it runs the
+// soarkafka command line instead of the tests: the subprocess tests below
+// use it to signal a real process.
+func TestMain(m *testing.M) {
+	if os.Getenv("SOARKAFKA_TEST_MAIN") == "1" {
+		os.Exit(Main(context.Background(), os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func testConfig(t *testing.T, dir string) Config {
+	t.Helper()
+	c, err := LoadConfig("", flags(t, "--listen=127.0.0.1:0", "--data-dir="+dir, "--dev-broker", "--dev-broker-addr=127.0.0.1:0", "--shutdown-timeout=5s"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func startServer(t *testing.T, cfg Config) (*Server, context.CancelFunc, chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := NewServer(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s, cancel, done
+}
+
+func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("ph-auth-token", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out
+}
+
+// The README's walk-through against the embedded defaults: a generated
+// token, an asset on the dev broker, a message, test connectivity; then a
+// restart keeps the asset, the token, the key and the broker's data.
+func TestServerWalkThrough(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	s, cancel, done := startServer(t, cfg)
+	base := "http://" + s.Addr()
+
+	tokenBytes, err := os.ReadFile(filepath.Join(dir, "api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tokenBytes))
+	for _, f := range []string{"api-token", "secret.key"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v mode %v, want 0600", f, err, fi.Mode())
+		}
+	}
+
+	if code, _ := call(t, "GET", base+"/v1/assets", "", ""); code != 401 {
+		t.Fatalf("no token: %d", code)
+	}
+	body := `{"name": "dev", "config": {"hosts": "` + s.BrokerAddr() + `", "topic": "alerts", "sasl_mechanism": "", "password": ""}}`
+	if code, out := call(t, "POST", base+"/v1/assets", token, body); code != 201 {
+		t.Fatalf("create: %d %v", code, out)
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.BrokerAddr()), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cctx := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cctx()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "alerts", Value: []byte(`{"alert":"test"}`)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+
+	code, out := call(t, "POST", base+"/v1/actions/test_connectivity", token, `{"asset": "dev"}`)
+	if code != 200 || out["status"] != "success" {
+		t.Fatalf("test connectivity: %d %v", code, out)
+	}
+
+	// Graceful stop, then a restart on the same data directory.
+	brokerAddr := s.BrokerAddr()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	done <- nil // the cleanup reads done once more
+	cfg.DevBroker.Addr = brokerAddr
+	s2, _, _ := startServer(t, cfg)
+	base = "http://" + s2.Addr()
+	if code, out := call(t, "GET", base+"/v1/assets/dev", token, ""); code != 200 || out["name"] != "dev" {
+		t.Fatalf("asset lost across restart: %d %v", code, out)
+	}
+	code, out = call(t, "POST", base+"/v1/actions/test_connectivity", token, `{"asset": "dev"}`)
+	if code != 200 || out["status"] != "success" {
+		t.Fatalf("test connectivity after restart (topic kept by the dev broker): %d %v", code, out)
+	}
+}
+
+func TestServerRefusesWrongSecretKey(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	cfg.DevBroker.Enabled = false
+	s, cancel, done := startServer(t, cfg)
+	token, _ := os.ReadFile(filepath.Join(dir, "api-token"))
+	body := `{"name": "p", "config": {"hosts": "127.0.0.1:1", "topic": "t", "sasl_mechanism": "PLAIN", "username": "u", "password": "pw-123"}}`
+	if code, out := call(t, "POST", "http://"+s.Addr()+"/v1/assets", strings.TrimSpace(string(token)), body); code != 201 {
+		t.Fatalf("%d %v", code, out)
+	}
+	cancel()
+	<-done
+	done <- nil
+
+	cfg.SecretKey = "0000000000000000000000000000000000000000000000000000000000000000"
+	s2, _, _ := startServer(t, cfg)
+	code, out := call(t, "POST", "http://"+s2.Addr()+"/v1/actions/test_connectivity", strings.TrimSpace(string(token)), `{"asset": "p"}`)
+	if code != 500 {
+		t.Fatalf("wrong key: %d %v", code, out)
+	}
+}
+
+func TestMainVersionAndBadConfig(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := Main(context.Background(), []string{"version"}, nil, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "soarkafka ") {
+		t.Fatalf("version: %d %q %q", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	code := Main(context.Background(), []string{"serve", "--data-dir", t.TempDir()}, []string{"SOARKAFKA_LISTEN=nope"}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), `listen: "nope" is not host:port`) {
+		t.Fatalf("bad config: %d %q", code, errOut.String())
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	if code := Main(context.Background(), []string{"migrate", "--data-dir", dir}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("migrate: %d %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "is up to date") {
+		t.Fatalf("migrate output %q", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "soarkafka.db")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A real process stops cleanly on SIGTERM.
+func TestServeStopsOnSIGTERM(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "serve", "--listen=127.0.0.1:0", "--data-dir="+t.TempDir(), "--log-format=json")
+	cmd.Env = append(os.Environ(), "SOARKAFKA_TEST_MAIN=1")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	sc := bufio.NewScanner(stderr)
+	var addr string
+	for sc.Scan() {
+		var line map[string]any
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "soarkafka listening" {
+			addr = line["addr"].(string)
+			break
+		}
+	}
+	if addr == "" {
+		t.Fatal("server never said it was listening")
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var rest strings.Builder
+	for sc.Scan() {
+		rest.WriteString(sc.Text() + "\n")
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, rest.String())
+	}
+	if !strings.Contains(rest.String(), `"msg":"stopped"`) {
+		t.Fatalf("no clean stop logged:\n%s", rest.String())
+	}
+}

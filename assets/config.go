@@ -1,0 +1,408 @@
+package assets
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/soarkafka/soarkafka"
+)
+
+// Config is a validated asset configuration with defaults applied and the
+// security protocol resolved. Secrets are in the clear here: a Config lives in
+// memory only; what is stored is the sealed document (see Sealer).
+//
+// The JSON names are the registry's; a test keeps the two in step.
+type Config struct {
+	Hosts             string `json:"hosts"`
+	Topic             string `json:"topic"`
+	MessageParser     string `json:"message_parser"`
+	Timeout           int64  `json:"timeout"`
+	ReadFromBeginning bool   `json:"read_from_beginning"`
+	UseKerberos       bool   `json:"use_kerberos"`
+	UseSSL            bool   `json:"use_ssl"`
+	CertFile          string `json:"cert_file"`
+	KeyFile           string `json:"key_file"`
+	CACert            string `json:"ca_cert"`
+	SecurityProtocol  string `json:"security_protocol"`
+	SASLMechanism     string `json:"sasl_mechanism"`
+	Username          string `json:"username"`
+	Password          string `json:"password"`
+}
+
+// Brokers returns the bootstrap broker addresses of Hosts.
+func (c Config) Brokers() []string {
+	var out []string
+	for _, h := range strings.Split(c.Hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// PollTimeout is Timeout as a duration.
+func (c Config) PollTimeout() time.Duration { return time.Duration(c.Timeout) * time.Millisecond }
+
+// TLS reports whether the security protocol runs over TLS.
+func (c Config) TLS() bool {
+	return c.SecurityProtocol == ProtocolSSL || c.SecurityProtocol == ProtocolSASLSSL
+}
+
+// SASL reports whether the security protocol authenticates with SASL.
+func (c Config) SASL() bool {
+	return c.SecurityProtocol == ProtocolSASLPlaintext || c.SecurityProtocol == ProtocolSASLSSL
+}
+
+// Document returns the configuration as a JSON document (secrets included).
+func (c Config) Document() map[string]any {
+	b, err := json.Marshal(c)
+	if err != nil { // a struct of strings, ints and bools always marshals
+		panic(fmt.Sprintf("assets: marshal config: %v", err))
+	}
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+// DecodeOptions change how Decode treats a document.
+type DecodeOptions struct {
+	// IgnoreUnknown skips fields the registry does not know instead of
+	// reporting them. A SOAR platform passes its own keys (appname,
+	// directory, asset_id...) in the configuration it hands an app.
+	IgnoreUnknown bool
+}
+
+// Decode validates a configuration document against the registry and the
+// rules between fields, and returns the typed configuration. Every bad field
+// is reported at once, in one *soarkafka.Error with code EINVALID.
+func Decode(doc map[string]any, opts DecodeOptions) (Config, error) {
+	var errs fieldErrors
+	flat := map[string]any{}
+	flatten("", doc, flat, &errs)
+
+	if !opts.IgnoreUnknown {
+		var unknown []string
+		for k := range flat {
+			if _, ok := FieldByName(k); !ok {
+				unknown = append(unknown, k)
+			}
+		}
+		sort.Strings(unknown)
+		for _, k := range unknown {
+			errs.add(k, "unknown field (the asset fields are listed at GET /openapi.json and in the README)")
+		}
+	}
+
+	values := map[string]any{}
+	for _, f := range Fields {
+		raw, present := flat[f.Name]
+		if present && raw == nil {
+			present = false // null means "not set"
+		}
+		if !present {
+			if f.Required {
+				errs.add(f.Name, "required")
+				continue
+			}
+			if f.Default != nil {
+				values[f.Name] = f.Default
+			}
+			continue
+		}
+		v, msg := coerce(f, raw)
+		if msg != "" {
+			errs.add(f.Name, msg)
+			continue
+		}
+		if check := fieldChecks[f.Name]; check != nil {
+			if msgs := check(v); len(msgs) > 0 {
+				for _, m := range msgs {
+					errs.add(f.Name, m)
+				}
+				continue
+			}
+		}
+		values[f.Name] = v
+	}
+	if len(errs) > 0 {
+		return Config{}, errs.err()
+	}
+
+	var c Config
+	b, _ := json.Marshal(unflatten(values))
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Config{}, fmt.Errorf("assets: decode normalised config: %w", err)
+	}
+	c.validate(&errs)
+	if len(errs) > 0 {
+		return Config{}, errs.err()
+	}
+	return c, nil
+}
+
+// validate applies the rules between fields and resolves the security
+// protocol from the SOAR app's use_ssl when it is not given.
+func (c *Config) validate(errs *fieldErrors) {
+	if c.UseKerberos {
+		errs.add("use_kerberos", "Kerberos (SASL/GSSAPI) is not available in this version; use SASL PLAIN or SCRAM, or set use_kerberos to false")
+	}
+
+	if c.SecurityProtocol == "" {
+		switch {
+		case c.SASLMechanism != "" && c.UseSSL:
+			c.SecurityProtocol = ProtocolSASLSSL
+		case c.SASLMechanism != "":
+			c.SecurityProtocol = ProtocolSASLPlaintext
+		case c.UseSSL:
+			c.SecurityProtocol = ProtocolSSL
+		default:
+			c.SecurityProtocol = ProtocolPlaintext
+		}
+	} else if c.UseSSL && !c.TLS() {
+		errs.add("use_ssl", fmt.Sprintf("is true but security_protocol %s does not use TLS; set security_protocol to SSL or SASL_SSL, or use_ssl to false", c.SecurityProtocol))
+	}
+	// use_ssl mirrors the resolved protocol, so both read the same in a GET.
+	c.UseSSL = c.TLS()
+
+	if c.SASL() {
+		if c.SASLMechanism == "" {
+			errs.add("sasl_mechanism", fmt.Sprintf("required with security_protocol %s (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", c.SecurityProtocol))
+		}
+		if c.Username == "" {
+			errs.add("username", fmt.Sprintf("required for SASL %s", c.SASLMechanism))
+		}
+		if c.Password == "" {
+			errs.add("password", fmt.Sprintf("required for SASL %s", c.SASLMechanism))
+		}
+	} else if c.SASLMechanism != "" {
+		errs.add("sasl_mechanism", fmt.Sprintf("is set but security_protocol %s does not use SASL; set security_protocol to SASL_PLAINTEXT or SASL_SSL", c.SecurityProtocol))
+	}
+
+	if !c.TLS() {
+		for _, f := range []struct{ name, v string }{{"cert_file", c.CertFile}, {"key_file", c.KeyFile}, {"ca_cert", c.CACert}} {
+			if f.v != "" {
+				errs.add(f.name, fmt.Sprintf("is set but security_protocol %s does not use TLS; set use_ssl to true (or security_protocol to SSL or SASL_SSL)", c.SecurityProtocol))
+			}
+		}
+	}
+	if c.CertFile != "" && c.KeyFile == "" {
+		errs.add("key_file", "required with cert_file: the private key of the client certificate")
+	}
+	if c.KeyFile != "" && c.CertFile == "" {
+		errs.add("cert_file", "required with key_file: the client certificate of the private key")
+	}
+}
+
+// fieldChecks are the rules of single fields beyond their type, keyed by
+// field name; they run in the first pass so that their errors are reported
+// together with type errors.
+var fieldChecks = map[string]func(v any) []string{
+	"hosts": func(v any) []string {
+		var msgs []string
+		brokers := Config{Hosts: v.(string)}.Brokers()
+		if len(brokers) == 0 {
+			return []string{"no broker given; write host:port pairs separated by commas"}
+		}
+		for _, h := range brokers {
+			host, port, err := net.SplitHostPort(h)
+			if err != nil || host == "" {
+				msgs = append(msgs, fmt.Sprintf("%q is not host:port (e.g. broker1.example.com:9092)", h))
+				continue
+			}
+			if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+				msgs = append(msgs, fmt.Sprintf("%q: port must be a number from 1 to 65535", h))
+			}
+		}
+		return msgs
+	},
+	"topic": func(v any) []string {
+		if msg := TopicNameProblem(v.(string)); msg != "" {
+			return []string{msg}
+		}
+		return nil
+	},
+}
+
+var topicChars = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
+
+// TopicNameProblem returns what is wrong with a Kafka topic name, or "" when
+// it is valid. Kafka's rule: 1 to 249 characters of ASCII letters, digits,
+// '.', '_' and '-', and not "." or "..".
+func TopicNameProblem(name string) string {
+	switch {
+	case name == "":
+		return "empty; a topic name has 1 to 249 characters"
+	case len(name) > 249:
+		return fmt.Sprintf("%d characters long; a topic name has at most 249", len(name))
+	case name == "." || name == "..":
+		return fmt.Sprintf("%q is not allowed as a topic name", name)
+	case !topicChars.MatchString(name):
+		return fmt.Sprintf("%q has characters Kafka does not allow; use only ASCII letters, digits, '.', '_' and '-'", name)
+	}
+	return ""
+}
+
+// coerce checks a raw JSON value against a field's type and returns the
+// normalised value, or a message. Strings holding numbers or booleans are
+// accepted for integer and boolean fields because SOAR platforms pass asset
+// values through forms that sometimes stringify them.
+func coerce(f Field, raw any) (any, string) {
+	switch f.Type {
+	case TypeString:
+		s, ok := raw.(string)
+		if !ok {
+			return nil, fmt.Sprintf("must be a string, got %s", jsonType(raw))
+		}
+		s = strings.TrimSpace(s)
+		if strings.ContainsRune(s, 0) {
+			return nil, "must not contain NUL characters"
+		}
+		if len(f.Enum) > 0 && !(s == "" && !f.Required) {
+			for _, e := range f.Enum {
+				if strings.EqualFold(e, s) {
+					return e, ""
+				}
+			}
+			return nil, fmt.Sprintf("%q is not one of %s", s, strings.Join(f.Enum, ", "))
+		}
+		return s, ""
+	case TypeInteger:
+		var n int64
+		switch v := raw.(type) {
+		case float64:
+			if v != math.Trunc(v) || v > math.MaxInt64 || v < math.MinInt64 {
+				return nil, fmt.Sprintf("must be a whole number, got %v", v)
+			}
+			n = int64(v)
+		case int:
+			n = int64(v)
+		case int64:
+			n = v
+		case json.Number:
+			i, err := v.Int64()
+			if err != nil {
+				return nil, fmt.Sprintf("must be a whole number, got %s", v)
+			}
+			n = i
+		case string:
+			i, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return nil, fmt.Sprintf("must be a whole number, got %q", v)
+			}
+			n = i
+		default:
+			return nil, fmt.Sprintf("must be a whole number, got %s", jsonType(raw))
+		}
+		if f.Min != nil && n < *f.Min {
+			return nil, fmt.Sprintf("%d is below the minimum %d", n, *f.Min)
+		}
+		if f.Max != nil && n > *f.Max {
+			return nil, fmt.Sprintf("%d is above the maximum %d", n, *f.Max)
+		}
+		return n, ""
+	case TypeBoolean:
+		switch v := raw.(type) {
+		case bool:
+			return v, ""
+		case string:
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return nil, fmt.Sprintf("must be true or false, got %q", v)
+			}
+			return b, ""
+		}
+		return nil, fmt.Sprintf("must be true or false, got %s", jsonType(raw))
+	}
+	return nil, fmt.Sprintf("field type %q unknown", f.Type)
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case float64, json.Number, int, int64:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// flatten turns nested objects into dotted keys. An object where the registry
+// expects a value (or the reverse) is reported by the type check; an object
+// under a name that is a registry block is walked.
+func flatten(prefix string, doc map[string]any, out map[string]any, errs *fieldErrors) {
+	for k, v := range doc {
+		name := k
+		if prefix != "" {
+			name = prefix + "." + k
+		}
+		if m, ok := v.(map[string]any); ok && isBlock(name) {
+			flatten(name, m, out, errs)
+			continue
+		}
+		out[name] = v
+	}
+}
+
+// isBlock reports whether name is the prefix of registry fields.
+func isBlock(name string) bool {
+	for _, f := range Fields {
+		if strings.HasPrefix(f.Name, name+".") {
+			return true
+		}
+	}
+	return false
+}
+
+func unflatten(flat map[string]any) map[string]any {
+	root := map[string]any{}
+	for k, v := range flat {
+		parts := strings.Split(k, ".")
+		m := root
+		for _, p := range parts[:len(parts)-1] {
+			child, ok := m[p].(map[string]any)
+			if !ok {
+				child = map[string]any{}
+				m[p] = child
+			}
+			m = child
+		}
+		m[parts[len(parts)-1]] = v
+	}
+	return root
+}
+
+type fieldErrors []soarkafka.FieldError
+
+func (e *fieldErrors) add(field, msg string) {
+	*e = append(*e, soarkafka.FieldError{Field: field, Message: msg})
+}
+
+func (e fieldErrors) err() error {
+	sort.SliceStable(e, func(i, j int) bool { return fieldOrder(e[i].Field) < fieldOrder(e[j].Field) })
+	return &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid asset configuration", Fields: e}
+}
+
+// fieldOrder sorts errors in registry order, unknown fields last.
+func fieldOrder(name string) int {
+	for i, f := range Fields {
+		if f.Name == name {
+			return i
+		}
+	}
+	return len(Fields)
+}

@@ -1,0 +1,259 @@
+package assets_test
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/soarkafka/soarkafka"
+	"github.com/soarkafka/soarkafka/assets"
+)
+
+func base() map[string]any {
+	return map[string]any{"hosts": "127.0.0.1:9092", "topic": "alerts"}
+}
+
+func with(kv ...any) map[string]any {
+	m := base()
+	for i := 0; i < len(kv); i += 2 {
+		if kv[i+1] == nil {
+			delete(m, kv[i].(string))
+			continue
+		}
+		m[kv[i].(string)] = kv[i+1]
+	}
+	return m
+}
+
+// fieldErrs returns field -> message of a validation error.
+func fieldErrs(t *testing.T, err error) map[string]string {
+	t.Helper()
+	var e *soarkafka.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v (%T) is not a *soarkafka.Error", err, err)
+	}
+	if e.Code != soarkafka.EINVALID {
+		t.Fatalf("code %q, want invalid", e.Code)
+	}
+	out := map[string]string{}
+	for _, f := range e.Fields {
+		if prev, dup := out[f.Field]; dup {
+			out[f.Field] = prev + " | " + f.Message
+		} else {
+			out[f.Field] = f.Message
+		}
+	}
+	return out
+}
+
+func TestDecodeDefaultsAndDerivation(t *testing.T) {
+	tests := []struct {
+		name     string
+		doc      map[string]any
+		protocol string
+		useSSL   bool
+	}{
+		{"plaintext by default", base(), assets.ProtocolPlaintext, false},
+		{"use_ssl gives SSL", with("use_ssl", true), assets.ProtocolSSL, true},
+		{"use_ssl as string", with("use_ssl", "true"), assets.ProtocolSSL, true},
+		{"mechanism gives SASL_PLAINTEXT", with("sasl_mechanism", "plain", "username", "u", "password", "p"), assets.ProtocolSASLPlaintext, false},
+		{"mechanism and use_ssl give SASL_SSL", with("sasl_mechanism", "SCRAM-SHA-512", "username", "u", "password", "p", "use_ssl", true), assets.ProtocolSASLSSL, true},
+		{"explicit SSL sets use_ssl", with("security_protocol", "ssl"), assets.ProtocolSSL, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := assets.Decode(tt.doc, assets.DecodeOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.SecurityProtocol != tt.protocol || c.UseSSL != tt.useSSL {
+				t.Fatalf("protocol %s use_ssl %v, want %s %v", c.SecurityProtocol, c.UseSSL, tt.protocol, tt.useSSL)
+			}
+			if c.Timeout != 10000 || c.ReadFromBeginning || c.MessageParser != "" {
+				t.Fatalf("defaults not applied: %+v", c)
+			}
+		})
+	}
+}
+
+func TestDecodeNormalises(t *testing.T) {
+	c, err := assets.Decode(with("hosts", " a:1 , b:2,", "timeout", "2500", "sasl_mechanism", "scram-sha-256",
+		"username", "u", "password", "p", "read_from_beginning", "1"), assets.DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Brokers(); !reflect.DeepEqual(got, []string{"a:1", "b:2"}) {
+		t.Fatalf("brokers %v", got)
+	}
+	if c.Timeout != 2500 || c.PollTimeout().Milliseconds() != 2500 || !c.ReadFromBeginning {
+		t.Fatalf("timeout/read_from_beginning not coerced: %+v", c)
+	}
+	if c.SASLMechanism != assets.MechanismSCRAMSHA256 {
+		t.Fatalf("mechanism %q not normalised to registry spelling", c.SASLMechanism)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  map[string]any
+		want map[string]string // field -> substring of the message
+	}{
+		{"required", map[string]any{}, map[string]string{"hosts": "required", "topic": "required"}},
+		{"null is absent", with("hosts", nil, "topic", nil), map[string]string{"hosts": "required", "topic": "required"}},
+		{"unknown field", with("hostz", "x"), map[string]string{"hostz": "unknown field"}},
+		{"string type", with("topic", 5), map[string]string{"topic": "must be a string, got a number"}},
+		{"NUL in string", with("username", "a\x00b"), map[string]string{"username": "NUL"}},
+		{"integer type", with("timeout", true), map[string]string{"timeout": "must be a whole number, got a boolean"}},
+		{"integer fraction", with("timeout", 1.5), map[string]string{"timeout": "whole number"}},
+		{"integer string", with("timeout", "soon"), map[string]string{"timeout": `got "soon"`}},
+		{"integer min", with("timeout", 5), map[string]string{"timeout": "below the minimum 100"}},
+		{"integer max", with("timeout", 1e9), map[string]string{"timeout": "above the maximum"}},
+		{"boolean type", with("use_ssl", "maybe"), map[string]string{"use_ssl": "true or false"}},
+		{"boolean object", with("use_ssl", map[string]any{}), map[string]string{"use_ssl": "got an object"}},
+		{"enum", with("security_protocol", "TLS"), map[string]string{"security_protocol": "not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"}},
+		{"host without port", with("hosts", "broker1"), map[string]string{"hosts": `"broker1" is not host:port`}},
+		{"bad port", with("hosts", "b:99999"), map[string]string{"hosts": "port must be a number from 1 to 65535"}},
+		{"empty hosts", with("hosts", " , "), map[string]string{"hosts": "no broker given"}},
+		{"topic chars", with("topic", "a b"), map[string]string{"topic": "characters Kafka does not allow"}},
+		{"topic dot", with("topic", ".."), map[string]string{"topic": "not allowed"}},
+		{"topic long", with("topic", strings.Repeat("x", 250)), map[string]string{"topic": "at most 249"}},
+		{"kerberos", with("use_kerberos", true), map[string]string{"use_kerberos": "not available in this version"}},
+		{"use_ssl contradicts", with("use_ssl", true, "security_protocol", "PLAINTEXT"), map[string]string{"use_ssl": "does not use TLS"}},
+		{"sasl without mechanism", with("security_protocol", "SASL_SSL", "username", "u", "password", "p"), map[string]string{"sasl_mechanism": "required with security_protocol SASL_SSL"}},
+		{"sasl without credentials", with("sasl_mechanism", "PLAIN"), map[string]string{"username": "required for SASL PLAIN", "password": "required for SASL PLAIN"}},
+		{"mechanism without sasl", with("security_protocol", "SSL", "sasl_mechanism", "PLAIN"), map[string]string{"sasl_mechanism": "does not use SASL"}},
+		{"tls files without tls", with("ca_cert", "/ca.pem", "cert_file", "/c.pem", "key_file", "/k.pem"),
+			map[string]string{"ca_cert": "does not use TLS", "cert_file": "does not use TLS", "key_file": "does not use TLS"}},
+		{"cert without key", with("use_ssl", true, "cert_file", "/c.pem"), map[string]string{"key_file": "required with cert_file"}},
+		{"key without cert", with("use_ssl", true, "key_file", "/k.pem"), map[string]string{"cert_file": "required with key_file"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := assets.Decode(tt.doc, assets.DecodeOptions{})
+			got := fieldErrs(t, err)
+			if len(got) != len(tt.want) {
+				t.Fatalf("errors %v, want fields %v", got, tt.want)
+			}
+			for field, sub := range tt.want {
+				if !strings.Contains(got[field], sub) {
+					t.Errorf("%s: %q does not contain %q", field, got[field], sub)
+				}
+			}
+		})
+	}
+}
+
+// Every bad field is reported at once, in registry order.
+func TestDecodeReportsEveryField(t *testing.T) {
+	_, err := assets.Decode(map[string]any{"topic": "bad topic", "timeout": "x", "use_ssl": 3, "extra": 1}, assets.DecodeOptions{})
+	var e *soarkafka.Error
+	if !errors.As(err, &e) {
+		t.Fatal(err)
+	}
+	var fields []string
+	for _, f := range e.Fields {
+		fields = append(fields, f.Field)
+	}
+	if want := []string{"hosts", "topic", "timeout", "use_ssl", "extra"}; !reflect.DeepEqual(fields, want) {
+		t.Fatalf("fields %v, want %v", fields, want)
+	}
+	if !strings.Contains(e.Error(), "hosts: required") {
+		t.Fatalf("Error() %q does not list the fields", e.Error())
+	}
+}
+
+func TestDecodeIgnoreUnknown(t *testing.T) {
+	doc := with("appname", "kafka", "directory", "/opt/x", "asset_id", 7)
+	if _, err := assets.Decode(doc, assets.DecodeOptions{IgnoreUnknown: true}); err != nil {
+		t.Fatalf("SOAR platform keys must be ignored: %v", err)
+	}
+	if _, err := assets.Decode(doc, assets.DecodeOptions{}); err == nil {
+		t.Fatal("unknown keys must be reported by default")
+	}
+}
+
+// The registry and the Config struct name the same fields with the same
+// types: a document built from the registry's defaults decodes, and every
+// registry field appears in Config's JSON.
+func TestRegistryMatchesConfig(t *testing.T) {
+	c, err := assets.Decode(base(), assets.DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := c.Document()
+	seen := map[string]bool{}
+	for _, f := range assets.Fields {
+		v, ok := doc[f.Name]
+		if !ok {
+			t.Errorf("registry field %q missing from Config", f.Name)
+			continue
+		}
+		seen[f.Name] = true
+		var typeOK bool
+		switch f.Type {
+		case assets.TypeString:
+			_, typeOK = v.(string)
+		case assets.TypeInteger:
+			n, isNum := v.(float64)
+			typeOK = isNum && n == float64(int64(n))
+		case assets.TypeBoolean:
+			_, typeOK = v.(bool)
+		}
+		if !typeOK {
+			t.Errorf("field %q: Config holds %T for registry type %s", f.Name, v, f.Type)
+		}
+		if f.Description == "" {
+			t.Errorf("field %q has no description", f.Name)
+		}
+	}
+	for k := range doc {
+		if !seen[k] {
+			t.Errorf("Config field %q is not in the registry", k)
+		}
+	}
+	// Seed fields keep the Splunk app's names.
+	for _, name := range []string{"hosts", "topic", "message_parser", "timeout", "read_from_beginning", "use_kerberos", "use_ssl", "cert_file", "key_file", "ca_cert"} {
+		if f, ok := assets.FieldByName(name); !ok || !f.Seed {
+			t.Errorf("seed field %q missing or not marked Seed", name)
+		}
+	}
+}
+
+func TestSchemaAndTableFromRegistry(t *testing.T) {
+	s := assets.JSONSchema()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := s["properties"].(map[string]any)
+	if len(props) != len(assets.Fields) {
+		t.Fatalf("schema has %d properties, registry %d", len(props), len(assets.Fields))
+	}
+	pw := props["password"].(map[string]any)
+	if pw["writeOnly"] != true {
+		t.Fatalf("secret field not writeOnly: %s", b)
+	}
+	if req := s["required"].([]string); !reflect.DeepEqual(req, []string{"hosts", "topic"}) {
+		t.Fatalf("required %v", req)
+	}
+	table := assets.MarkdownTable()
+	for _, f := range assets.Fields {
+		if !strings.Contains(table, "| `"+f.Name+"` |") {
+			t.Errorf("table lacks %s", f.Name)
+		}
+	}
+	if got := assets.SecretFields(); !reflect.DeepEqual(got, []string{"password"}) {
+		t.Fatalf("secret fields %v", got)
+	}
+}
+
+func TestNameProblem(t *testing.T) {
+	for name, ok := range map[string]bool{"prod": true, "prod-eu.1_a": true, "": false, "-x": false, "a b": false, "a/b": false, strings.Repeat("a", 129): false} {
+		if got := assets.NameProblem(name) == ""; got != ok {
+			t.Errorf("NameProblem(%q) ok=%v, want %v", name, got, ok)
+		}
+	}
+}

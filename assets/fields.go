@@ -1,0 +1,176 @@
+// Package assets owns the asset model: the connection configuration of one
+// Kafka cluster as the SOAR app knows it. One field registry (Fields) is the
+// single source of truth for every field's name, type, default, whether it is
+// required or secret, and its description; validation, the REST API's schema,
+// the UI form and the README's asset table are all derived from it.
+package assets
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Type is the JSON type of a field's value.
+type Type string
+
+const (
+	TypeString  Type = "string"
+	TypeInteger Type = "integer"
+	TypeBoolean Type = "boolean"
+)
+
+// Field describes one asset configuration field. Name is the dotted path of
+// the field in the configuration document (`kerberos.principal` is the
+// `principal` key of the `kerberos` object).
+type Field struct {
+	Name        string
+	Type        Type
+	Default     any // nil: no default
+	Required    bool
+	Secret      bool     // write-only in the API, encrypted at rest
+	Enum        []string // allowed values for a string field, matched case-insensitively and stored as written here
+	Min, Max    *int64   // bounds for an integer field
+	Description string
+	// Seed marks the fields of the Splunk SOAR Kafka app, whose names and
+	// meaning we keep so that a SOAR asset configuration works unchanged.
+	Seed bool
+}
+
+// Security protocols, as Kafka names them.
+const (
+	ProtocolPlaintext     = "PLAINTEXT"
+	ProtocolSSL           = "SSL"
+	ProtocolSASLPlaintext = "SASL_PLAINTEXT"
+	ProtocolSASLSSL       = "SASL_SSL"
+)
+
+// SASL mechanisms, as Kafka names them.
+const (
+	MechanismPlain       = "PLAIN"
+	MechanismSCRAMSHA256 = "SCRAM-SHA-256"
+	MechanismSCRAMSHA512 = "SCRAM-SHA-512"
+)
+
+func i64(v int64) *int64 { return &v }
+
+// Fields is the registry. Order is the order of the README table and the UI
+// form.
+var Fields = []Field{
+	{Name: "hosts", Type: TypeString, Required: true, Seed: true,
+		Description: "Bootstrap brokers, comma separated host:port pairs (e.g. `broker1:9092,broker2:9092`)."},
+	{Name: "topic", Type: TypeString, Required: true, Seed: true,
+		Description: "Topic to ingest from; test connectivity checks that it exists."},
+	{Name: "message_parser", Type: TypeString, Default: "", Seed: true,
+		Description: "Name of the parser that turns messages into containers and artifacts; empty means the bundled `default` parser."},
+	{Name: "timeout", Type: TypeInteger, Default: int64(10000), Min: i64(100), Max: i64(3600000), Seed: true,
+		Description: "How long each poll reads messages, in milliseconds."},
+	{Name: "read_from_beginning", Type: TypeBoolean, Default: false, Seed: true,
+		Description: "First poll starts at the earliest offset of each partition (true) or at the latest (false)."},
+	{Name: "use_kerberos", Type: TypeBoolean, Default: false, Seed: true,
+		Description: "Authenticate with Kerberos (SASL/GSSAPI). Kept for SOAR compatibility; `sasl_mechanism` says the same explicitly."},
+	{Name: "use_ssl", Type: TypeBoolean, Default: false, Seed: true,
+		Description: "Connect over TLS. Kept for SOAR compatibility; `security_protocol` says the same explicitly."},
+	{Name: "cert_file", Type: TypeString, Default: "", Seed: true,
+		Description: "Path (on the server) of the PEM client certificate presented to the brokers; needs `key_file`."},
+	{Name: "key_file", Type: TypeString, Default: "", Seed: true,
+		Description: "Path (on the server) of the PEM private key of `cert_file`."},
+	{Name: "ca_cert", Type: TypeString, Default: "", Seed: true,
+		Description: "Path (on the server) of the PEM CA bundle that signed the broker certificates; the system pool when empty. Broker host names are always verified against it."},
+	{Name: "security_protocol", Type: TypeString, Enum: []string{ProtocolPlaintext, ProtocolSSL, ProtocolSASLPlaintext, ProtocolSASLSSL},
+		Description: "Kafka security protocol. When absent it is derived: `use_ssl` gives SSL, a SASL mechanism gives SASL_PLAINTEXT or SASL_SSL, otherwise PLAINTEXT."},
+	{Name: "sasl_mechanism", Type: TypeString, Enum: []string{MechanismPlain, MechanismSCRAMSHA256, MechanismSCRAMSHA512},
+		Description: "SASL mechanism for SASL_PLAINTEXT and SASL_SSL."},
+	{Name: "username", Type: TypeString, Default: "",
+		Description: "SASL user name for PLAIN and SCRAM."},
+	{Name: "password", Type: TypeString, Default: "", Secret: true,
+		Description: "SASL password for PLAIN and SCRAM. Write-only; stored encrypted."},
+}
+
+// FieldByName returns the registry entry of a dotted field name.
+func FieldByName(name string) (Field, bool) {
+	for _, f := range Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// SecretFields returns the names of the secret fields.
+func SecretFields() []string {
+	var names []string
+	for _, f := range Fields {
+		if f.Secret {
+			names = append(names, f.Name)
+		}
+	}
+	return names
+}
+
+// MarkdownTable renders the registry as the README's asset table.
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| field | type | required | default | secret | description |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
+	for _, f := range Fields {
+		req := ""
+		if f.Required {
+			req = "yes"
+		}
+		sec := ""
+		if f.Secret {
+			sec = "yes"
+		}
+		def := ""
+		if f.Default != nil && f.Default != "" {
+			def = fmt.Sprintf("`%v`", f.Default)
+		}
+		typ := string(f.Type)
+		if len(f.Enum) > 0 {
+			typ = "`" + strings.Join(f.Enum, "` \\| `") + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", f.Name, typ, req, def, sec, f.Description)
+	}
+	return b.String()
+}
+
+// JSONSchema returns the JSON Schema (draft 2020-12, as OpenAPI 3.1 uses) of
+// the configuration document. Secret fields are marked writeOnly.
+func JSONSchema() map[string]any {
+	root := map[string]any{"type": "object", "properties": map[string]any{}, "additionalProperties": false}
+	for _, f := range Fields {
+		parent := root
+		parts := strings.Split(f.Name, ".")
+		for _, p := range parts[:len(parts)-1] {
+			props := parent["properties"].(map[string]any)
+			child, ok := props[p].(map[string]any)
+			if !ok {
+				child = map[string]any{"type": "object", "properties": map[string]any{}, "additionalProperties": false}
+				props[p] = child
+			}
+			parent = child
+		}
+		s := map[string]any{"type": string(f.Type), "description": f.Description}
+		if f.Default != nil {
+			s["default"] = f.Default
+		}
+		if len(f.Enum) > 0 {
+			s["enum"] = f.Enum
+		}
+		if f.Min != nil {
+			s["minimum"] = *f.Min
+		}
+		if f.Max != nil {
+			s["maximum"] = *f.Max
+		}
+		if f.Secret {
+			s["writeOnly"] = true
+		}
+		parent["properties"].(map[string]any)[parts[len(parts)-1]] = s
+		if f.Required {
+			req, _ := parent["required"].([]string)
+			parent["required"] = append(req, parts[len(parts)-1])
+		}
+	}
+	return root
+}

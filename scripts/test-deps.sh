@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs and starts what the test suite needs and the machine lacks, from
+# Debian's packages: a PostgreSQL server on 127.0.0.1:5432 with trust auth and
+# a database "test"; kcat. Idempotent: where PostgreSQL already listens, it only
+# checks. Later capabilities add their own needs here (a Kerberos KDC,
+# Chromium), so that `make test` is the one command a newcomer and CI run.
+set -euo pipefail
+
+log() { printf 'test-deps: %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    log "need root to run: $*"; return 1; fi
+}
+
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+
+ensure_postgres() {
+  if [ -n "${SOARKAFKA_TEST_POSTGRES_URL:-}" ]; then
+    log "using SOARKAFKA_TEST_POSTGRES_URL"; return 0
+  fi
+  if ! command -v pg_isready >/dev/null || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    if command -v pg_isready >/dev/null && pg_up; then return 0; fi
+    log "installing PostgreSQL"
+    apt_install postgresql
+  fi
+  if ! pg_up; then
+    local ver; ver=$(ls /etc/postgresql | sort -V | tail -n1)
+    local hba="/etc/postgresql/$ver/main/pg_hba.conf"
+    # Tests connect as postgres over TCP without a password.
+    if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+      as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+    fi
+    log "starting PostgreSQL $ver"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start
+    for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+  fi
+  pg_up || { log "PostgreSQL does not answer on 127.0.0.1:5432"; return 1; }
+  if ! psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where datname='test'" | grep -q 1; then
+    psql -h 127.0.0.1 -U postgres -d postgres -qc 'create database test'
+  fi
+}
+
+# kcat: an independent Kafka client the dev broker's tests produce with.
+ensure_kcat() {
+  command -v kcat >/dev/null || { log "installing kcat"; apt_install kcat; }
+}
+
+ensure_postgres
+ensure_kcat

@@ -1,0 +1,125 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/soarkafka/soarkafka"
+	"github.com/soarkafka/soarkafka/actions"
+	"github.com/soarkafka/soarkafka/assets"
+)
+
+// actionRequest accepts both request shapes of POST /v1/actions/{identifier}:
+// ours ({"asset" or "config", "parameters": {...}}) and the SOAR app-run
+// document ({"action", "identifier", "config", "parameters": [{...}, ...],
+// "asset_id"}), in which parameters is a list of parameter sets.
+type actionRequest struct {
+	Asset      string          `json:"asset"`
+	Config     map[string]any  `json:"config"`
+	Parameters json.RawMessage `json:"parameters"`
+	Action     string          `json:"action"`
+	Identifier string          `json:"identifier"`
+	AssetID    any             `json:"asset_id"`
+}
+
+// actionsResponse answers an app-run document: one result per parameter
+// set, and an overall status that fails when any run failed.
+type actionsResponse struct {
+	Identifier string            `json:"identifier"`
+	Status     string            `json:"status"`
+	Message    string            `json:"message"`
+	Results    []*actions.Result `json:"results"`
+}
+
+func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
+	identifier := chi.URLParam(r, "identifier")
+	if err := h.opts.Runner.Check(identifier); err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
+	var req actionRequest
+	if err := decodeJSON(r, h.opts.MaxBodyBytes, &req); err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
+	if req.Identifier != "" && req.Identifier != identifier {
+		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.EINVALID,
+			"identifier %q in the body differs from %q in the URL", req.Identifier, identifier))
+		return
+	}
+
+	paramSets, list, err := parameterSets(req.Parameters)
+	if err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
+
+	var cfg assets.Config
+	switch {
+	case req.Asset != "" && req.Config != nil:
+		err = soarkafka.Errorf(soarkafka.EINVALID, "give either asset (a stored asset's name) or config (an inline configuration), not both")
+	case req.Asset != "":
+		cfg, _, err = h.opts.Assets.Resolve(r.Context(), req.Asset)
+	case req.Config != nil:
+		cfg, err = assets.Decode(req.Config, assets.DecodeOptions{IgnoreUnknown: true})
+	default:
+		err = soarkafka.Errorf(soarkafka.EINVALID, "missing asset: give asset (a stored asset's name) or config (an inline asset configuration)")
+	}
+	if err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
+
+	var results []*actions.Result
+	for _, params := range paramSets {
+		res, err := h.opts.Runner.Run(r.Context(), identifier, cfg, params)
+		if err != nil {
+			writeError(w, r, h.opts.Logger, err)
+			return
+		}
+		results = append(results, res)
+	}
+	if !list {
+		writeJSON(w, http.StatusOK, results[0])
+		return
+	}
+	resp := actionsResponse{Identifier: identifier, Status: actions.StatusSuccess, Results: results}
+	failed := 0
+	for _, res := range results {
+		if res.Status != actions.StatusSuccess {
+			failed++
+		}
+	}
+	resp.Message = fmt.Sprintf("%d of %d runs succeeded", len(results)-failed, len(results))
+	if failed > 0 {
+		resp.Status = actions.StatusFailed
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// parameterSets reads parameters as one object or a list of objects (the
+// app-run document's form); absent means one empty set.
+func parameterSets(raw json.RawMessage) (sets []map[string]any, list bool, err error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return []map[string]any{{}}, false, nil
+	}
+	var one map[string]any
+	if err := json.Unmarshal(raw, &one); err == nil {
+		return []map[string]any{one}, false, nil
+	}
+	if err := json.Unmarshal(raw, &sets); err != nil {
+		return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters must be an object or a list of objects")
+	}
+	if len(sets) == 0 {
+		return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters is an empty list; give at least one parameter set ({} for none)")
+	}
+	for i := range sets {
+		if sets[i] == nil {
+			sets[i] = map[string]any{}
+		}
+	}
+	return sets, true, nil
+}

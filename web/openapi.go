@@ -1,0 +1,155 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/soarkafka/soarkafka/assets"
+)
+
+// openAPI serves the OpenAPI 3.1 description of the API. The asset
+// configuration schema comes from the field registry, so it cannot drift
+// from validation; a test keeps the paths in step with the router.
+func (h *Handler) openAPI(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, OpenAPI(h.opts.Version))
+}
+
+func ref(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
+
+func jsonBody(schema map[string]any) map[string]any {
+	return map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": schema}}}
+}
+
+func jsonResponse(desc string, schema map[string]any) map[string]any {
+	return map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": schema}}}
+}
+
+// errorResponses are the error answers every /v1 operation may give.
+func errorResponses(codes ...string) map[string]any {
+	desc := map[string]string{
+		"400": "The request is bad: malformed JSON, wrong types, or invalid fields (all listed in error.fields).",
+		"401": "Missing or invalid API token.",
+		"404": "Unknown asset or action.",
+		"409": "The asset exists already.",
+		"413": "The request body is larger than max_body_bytes.",
+	}
+	out := map[string]any{}
+	for _, c := range codes {
+		out[c] = jsonResponse(desc[c], ref("Error"))
+	}
+	return out
+}
+
+func merge(ms ...map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// OpenAPI returns the API description.
+func OpenAPI(version string) map[string]any {
+	nameParam := map[string]any{"name": "name", "in": "path", "required": true, "schema": map[string]any{"type": "string"}, "description": "Asset name."}
+	idParam := map[string]any{"name": "identifier", "in": "path", "required": true,
+		"schema":      map[string]any{"type": "string", "enum": []string{"test_connectivity", "on_poll", "post_data"}},
+		"description": "Action identifier, as SOAR names it."}
+	security := []any{map[string]any{"phAuthToken": []any{}}, map[string]any{"bearer": []any{}}}
+	open := []any{}
+
+	paths := map[string]any{
+		"/healthz": map[string]any{"get": map[string]any{"summary": "Liveness", "security": open, "operationId": "healthz",
+			"responses": map[string]any{"200": jsonResponse("The process is up.", map[string]any{"type": "object"})}}},
+		"/readyz": map[string]any{"get": map[string]any{"summary": "Readiness: the store is reachable", "security": open, "operationId": "readyz",
+			"responses": map[string]any{
+				"200": jsonResponse("Ready.", map[string]any{"type": "object"}),
+				"503": jsonResponse("The store is unreachable.", map[string]any{"type": "object"})}}},
+		"/openapi.json": map[string]any{"get": map[string]any{"summary": "This document", "security": open, "operationId": "openapi",
+			"responses": map[string]any{"200": jsonResponse("OpenAPI 3.1 document.", map[string]any{"type": "object"})}}},
+		"/v1/assets": map[string]any{
+			"get": map[string]any{"summary": "List assets", "operationId": "listAssets",
+				"responses": merge(map[string]any{"200": jsonResponse("Every asset, secrets omitted.", map[string]any{
+					"type": "object", "properties": map[string]any{"count": map[string]any{"type": "integer"}, "data": map[string]any{"type": "array", "items": ref("Asset")}}})},
+					errorResponses("401"))},
+			"post": map[string]any{"summary": "Create an asset", "operationId": "createAsset", "requestBody": jsonBody(ref("AssetInput")),
+				"responses": merge(map[string]any{"201": jsonResponse("Created.", ref("Asset"))}, errorResponses("400", "401", "409", "413"))},
+		},
+		"/v1/assets/{name}": map[string]any{
+			"parameters": []any{nameParam},
+			"get": map[string]any{"summary": "Get an asset", "operationId": "getAsset",
+				"responses": merge(map[string]any{"200": jsonResponse("The asset, secrets omitted.", ref("Asset"))}, errorResponses("401", "404"))},
+			"put": map[string]any{"summary": "Replace an asset's description and configuration; secret fields left out keep their value, null clears them", "operationId": "updateAsset",
+				"requestBody": jsonBody(ref("AssetInput")),
+				"responses":   merge(map[string]any{"200": jsonResponse("Updated.", ref("Asset"))}, errorResponses("400", "401", "404", "413"))},
+			"delete": map[string]any{"summary": "Delete an asset", "operationId": "deleteAsset",
+				"responses": merge(map[string]any{"204": map[string]any{"description": "Deleted."}}, errorResponses("401", "404"))},
+		},
+		"/v1/actions/{identifier}": map[string]any{
+			"parameters": []any{idParam},
+			"post": map[string]any{"summary": "Run an action against a stored asset or an inline configuration", "operationId": "runAction",
+				"requestBody": jsonBody(ref("ActionRequest")),
+				"responses": merge(map[string]any{"200": jsonResponse("The action ran (whatever its outcome: see status). One result, or one per parameter set for an app-run document.",
+					map[string]any{"oneOf": []any{ref("ActionResult"), ref("ActionResults")}})},
+					errorResponses("400", "401", "404", "413"))},
+		},
+	}
+
+	schemas := map[string]any{
+		"AssetConfig": assets.JSONSchema(),
+		"AssetInput": map[string]any{"type": "object", "required": []string{"name", "config"}, "properties": map[string]any{
+			"name":        map[string]any{"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"},
+			"description": map[string]any{"type": "string"},
+			"config":      ref("AssetConfig")}},
+		"Asset": map[string]any{"type": "object", "properties": map[string]any{
+			"name":        map[string]any{"type": "string"},
+			"description": map[string]any{"type": "string"},
+			"config":      map[string]any{"type": "object", "description": "The configuration without its secret fields."},
+			"secrets":     map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "boolean"}, "description": "For each secret field, whether it is set."},
+			"version":     map[string]any{"type": "integer"},
+			"created_at":  map[string]any{"type": "string", "format": "date-time"},
+			"updated_at":  map[string]any{"type": "string", "format": "date-time"}}},
+		"Error": map[string]any{"type": "object", "properties": map[string]any{"error": map[string]any{"type": "object", "properties": map[string]any{
+			"code":    map[string]any{"type": "string", "enum": []string{"invalid", "not_found", "conflict", "unauthorized", "too_large", "unavailable", "internal", "method_not_allowed"}},
+			"message": map[string]any{"type": "string"},
+			"fields": map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": map[string]any{
+				"field": map[string]any{"type": "string"}, "message": map[string]any{"type": "string"}}}}}}}},
+		"ActionRequest": map[string]any{"type": "object", "description": "Either asset or config. parameters is one object, or a list of objects in the SOAR app-run document (action, identifier, config, parameters, asset_id).",
+			"properties": map[string]any{
+				"asset":      map[string]any{"type": "string"},
+				"config":     map[string]any{"type": "object", "description": "An inline asset configuration (AssetConfig); keys the registry does not know are ignored."},
+				"parameters": map[string]any{"oneOf": []any{map[string]any{"type": "object"}, map[string]any{"type": "array", "items": map[string]any{"type": "object"}}}},
+				"action":     map[string]any{"type": "string"},
+				"identifier": map[string]any{"type": "string"},
+				"asset_id":   map[string]any{}}},
+		"ActionResult": map[string]any{"type": "object", "properties": map[string]any{
+			"identifier": map[string]any{"type": "string"},
+			"status":     map[string]any{"type": "string", "enum": []string{"success", "failed"}},
+			"message":    map[string]any{"type": "string"},
+			"parameter":  map[string]any{"type": "object"},
+			"data":       map[string]any{"type": "array", "items": map[string]any{"type": "object"}},
+			"summary":    map[string]any{"type": "object"},
+			"result_summary": map[string]any{"type": "object", "properties": map[string]any{
+				"total_objects": map[string]any{"type": "integer"}, "total_objects_successful": map[string]any{"type": "integer"}}}}},
+		"ActionResults": map[string]any{"type": "object", "properties": map[string]any{
+			"identifier": map[string]any{"type": "string"},
+			"status":     map[string]any{"type": "string", "enum": []string{"success", "failed"}},
+			"message":    map[string]any{"type": "string"},
+			"results":    map[string]any{"type": "array", "items": ref("ActionResult")}}},
+	}
+
+	return map[string]any{
+		"openapi": "3.1.0",
+		"info": map[string]any{"title": "soarkafka", "version": version,
+			"description": "Connects SOAR platforms to Apache Kafka: assets, and the SOAR app actions test connectivity, on poll and post data."},
+		"security": security,
+		"paths":    paths,
+		"components": map[string]any{
+			"schemas": schemas,
+			"securitySchemes": map[string]any{
+				"phAuthToken": map[string]any{"type": "apiKey", "in": "header", "name": "ph-auth-token"},
+				"bearer":      map[string]any{"type": "http", "scheme": "bearer"},
+			},
+		},
+	}
+}

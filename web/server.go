@@ -1,0 +1,282 @@
+// Package web is the HTTP edge: the chi router, authentication, request
+// limits and logs, the REST handlers for assets and actions, and the OpenAPI
+// document that describes them. It is the one place where application errors
+// become HTTP statuses.
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/soarkafka/soarkafka"
+	"github.com/soarkafka/soarkafka/actions"
+	"github.com/soarkafka/soarkafka/assets"
+)
+
+// Pinger reports whether the store is reachable, for /readyz.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Options are what the handler serves and how.
+type Options struct {
+	Logger       *slog.Logger
+	Assets       *assets.Service
+	Runner       *actions.Runner
+	Store        Pinger
+	APIToken     string
+	MaxBodyBytes int64
+	Version      string
+}
+
+// Handler serves the REST API.
+type Handler struct {
+	opts     Options
+	tokenSum [32]byte
+	router   chi.Router
+}
+
+// NewHandler returns the API handler.
+func NewHandler(opts Options) *Handler {
+	h := &Handler{opts: opts, tokenSum: sha256.Sum256([]byte(opts.APIToken))}
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, middleware.RealIP, h.logRequests, h.recoverPanics, h.limitBody)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.ENOTFOUND, "no route %s %s (the API is described at /openapi.json)", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeErrorStatus(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path))
+	})
+	r.Get("/healthz", h.healthz)
+	r.Get("/readyz", h.readyz)
+	r.Get("/openapi.json", h.openAPI)
+	r.Route("/v1", func(r chi.Router) {
+		r.Use(h.authenticate)
+		r.Get("/assets", h.listAssets)
+		r.Post("/assets", h.createAsset)
+		r.Get("/assets/{name}", h.getAsset)
+		r.Put("/assets/{name}", h.updateAsset)
+		r.Delete("/assets/{name}", h.deleteAsset)
+		r.Post("/actions/{identifier}", h.runAction)
+	})
+	h.router = r
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+
+// Routes returns every "METHOD /path" the router serves, for the test that
+// keeps the OpenAPI document and the router in step.
+func (h *Handler) Routes() ([]string, error) {
+	var routes []string
+	err := chi.Walk(h.router, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		routes = append(routes, method+" "+strings.TrimSuffix(route, "/"))
+		return nil
+	})
+	return routes, err
+}
+
+// authenticate requires the API token in ph-auth-token (as SOAR sends it)
+// or Authorization: Bearer. Comparing fixed-size digests keeps the
+// comparison constant-time whatever the length of the presented token.
+func (h *Handler) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := r.Header.Get("ph-auth-token")
+		if tok == "" {
+			if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+				tok = strings.TrimSpace(auth[7:])
+			}
+		}
+		if tok == "" {
+			writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.EUNAUTHORIZED, "missing API token: send it in the ph-auth-token header or as Authorization: Bearer <token>"))
+			return
+		}
+		sum := sha256.Sum256([]byte(tok))
+		if h.opts.APIToken == "" || subtle.ConstantTimeCompare(sum[:], h.tokenSum[:]) != 1 {
+			writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.EUNAUTHORIZED, "invalid API token"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody caps every request body; reading past the cap fails the read
+// with *http.MaxBytesError, which decodeJSON turns into a 413.
+func (h *Handler) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > h.opts.MaxBodyBytes {
+			writeError(w, r, h.opts.Logger, tooLarge(h.opts.MaxBodyBytes))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func tooLarge(limit int64) error {
+	return soarkafka.Errorf(soarkafka.ETOOLARGE, "request body larger than %d bytes (the server's max_body_bytes)", limit)
+}
+
+// logRequests writes one structured line per request. It logs the method,
+// path, status, size and time, never headers or bodies, which carry tokens
+// and secrets.
+func (h *Handler) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		h.opts.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", ww.Status()), slog.Int("bytes", ww.BytesWritten()),
+			slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr),
+			slog.String("request_id", middleware.GetReqID(r.Context())))
+	})
+}
+
+func (h *Handler) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				h.opts.Logger.Error("handler panic", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				writeError(w, r, h.opts.Logger, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "version": h.opts.Version})
+}
+
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.opts.Store.Ping(ctx); err != nil {
+		h.opts.Logger.Warn("readiness: store unreachable", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "store": "unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "store": "ok"})
+}
+
+// decodeJSON decodes a request body into v, rejecting trailing data and
+// turning each failure into an application error that says what is wrong.
+func decodeJSON(r *http.Request, limit int64, v any) error {
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err, limit)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return bodyError(err, limit)
+		}
+		return soarkafka.Errorf(soarkafka.EINVALID, "request body: more than one JSON value")
+	}
+	return nil
+}
+
+func bodyError(err error, limit int64) error {
+	var maxErr *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &maxErr):
+		return tooLarge(limit)
+	case errors.Is(err, io.EOF):
+		return soarkafka.Errorf(soarkafka.EINVALID, "request body is empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return soarkafka.Errorf(soarkafka.EINVALID, "request body: JSON ends early")
+	case errors.As(err, &syntax):
+		return soarkafka.Errorf(soarkafka.EINVALID, "request body: malformed JSON at byte %d: %v", syntax.Offset, syntax)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "(the body)"
+		}
+		return soarkafka.Errorf(soarkafka.EINVALID, "request body: %s must be %s, got JSON %s", field, jsonKind(typ.Type.Kind().String()), typ.Value)
+	}
+	return soarkafka.Errorf(soarkafka.EINVALID, "request body: %v", err)
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	}
+	return "a number"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// statusOf is the one mapping from application error codes to HTTP.
+func statusOf(code string) int {
+	switch code {
+	case soarkafka.EINVALID:
+		return http.StatusBadRequest
+	case soarkafka.ENOTFOUND:
+		return http.StatusNotFound
+	case soarkafka.ECONFLICT:
+		return http.StatusConflict
+	case soarkafka.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case soarkafka.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case soarkafka.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError answers with the application error's status and body. An
+// internal error's detail goes to the log only.
+func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	code := soarkafka.ErrorCode(err)
+	if code == soarkafka.EINTERNAL {
+		logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err,
+			"request_id", middleware.GetReqID(r.Context()))
+	}
+	body := map[string]any{"code": code, "message": soarkafka.ErrorMessage(err)}
+	var e *soarkafka.Error
+	if errors.As(err, &e) {
+		body["message"] = e.Message
+		if len(e.Fields) > 0 {
+			body["fields"] = e.Fields
+		}
+	}
+	if code == soarkafka.EUNAUTHORIZED {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="soarkafka"`)
+	}
+	writeJSON(w, statusOf(code), map[string]any{"error": body})
+}
+
+func writeErrorStatus(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": msg}})
+}
