@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,28 +27,10 @@ import (
 // ones that expect silence use a shorter one to stay fast.
 const testStepTimeout = 5 * time.Second
 
-// syncBuffer is a log sink that kgo goroutines may write to concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newTestRunner returns a runner logging at debug level into a buffer the
 // test can search (for secrets that must not be there).
-func newTestRunner(stepTimeout time.Duration) (*Runner, *syncBuffer) {
-	logs := &syncBuffer{}
+func newTestRunner(stepTimeout time.Duration) (*Runner, *testenv.LogBuffer) {
+	logs := &testenv.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return NewRunner(logger, WithStepTimeout(stepTimeout)), logs
 }

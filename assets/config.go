@@ -371,17 +371,7 @@ func isBlock(name string) bool {
 func unflatten(flat map[string]any) map[string]any {
 	root := map[string]any{}
 	for k, v := range flat {
-		parts := strings.Split(k, ".")
-		m := root
-		for _, p := range parts[:len(parts)-1] {
-			child, ok := m[p].(map[string]any)
-			if !ok {
-				child = map[string]any{}
-				m[p] = child
-			}
-			m = child
-		}
-		m[parts[len(parts)-1]] = v
+		set(root, k, v)
 	}
 	return root
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -180,24 +179,6 @@ func TestSASLMechanism(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink kgo goroutines may write to concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestNewClient connects a client built from an asset to a TLS + SCRAM
 // kfake broker, produces and reads back, and checks the defaults and that
 // the password never reaches the log.
@@ -212,7 +193,7 @@ func TestNewClient(t *testing.T) {
 		"username": "soar", "password": password,
 		"ca_cert": certs.CAFile, "cert_file": certs.ClientCertFile, "key_file": certs.ClientKeyFile,
 	})
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	cl, err := kafka.NewClient(cfg, logger, kgo.DefaultProduceTopic("alerts"))

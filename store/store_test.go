@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -21,24 +20,6 @@ import (
 	"github.com/soarkafka/soarkafka/internal/testenv"
 	"github.com/soarkafka/soarkafka/store"
 )
-
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // open opens url, closing it when t ends.
 func open(t *testing.T, url string, logger *slog.Logger) *store.DB {
@@ -70,7 +51,7 @@ func wantCode(t *testing.T, err error, code string) {
 
 func TestMigrate(t *testing.T) {
 	testenv.ForEachDialect(t, func(t *testing.T, url string) {
-		var logs syncBuffer
+		var logs testenv.LogBuffer
 		db := open(t, url, slog.New(slog.NewTextHandler(&logs, nil)))
 		if got, want := db.Dialect(), strings.SplitN(t.Name(), "/", 2)[1]; got != want {
 			t.Errorf("Dialect() = %q, want %q", got, want)
