@@ -3,20 +3,32 @@ package actions
 import (
 	"context"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/kafka"
 )
 
-// Runner runs actions. Its zero value is not usable: build it with NewRunner.
+// Target is what an action runs against: a stored asset's name and its
+// configuration, or an inline configuration (Asset "").
+type Target struct {
+	Asset  string
+	Config assets.Config
+}
+
+// Runner runs actions. Build it with NewRunner and Close it when done: it
+// keeps one producer per asset between actions.
 type Runner struct {
 	logger *slog.Logger
 	// stepTimeout bounds each network step of an action (a dial, a TLS
 	// handshake, a SASL login, a metadata request), so that a broker that
 	// never answers costs seconds, not the SOAR's whole action timeout.
 	stepTimeout time.Duration
+	producers   *kafka.Pool
+	poolOpts    []kafka.PoolOption
 }
 
 // RunnerOption configures a Runner.
@@ -26,17 +38,35 @@ type RunnerOption func(*Runner)
 // default of 10 seconds.
 func WithStepTimeout(d time.Duration) RunnerOption { return func(r *Runner) { r.stepTimeout = d } }
 
+// WithProducerIdleTimeout closes a pooled producer unused for d, overriding
+// kafka.DefaultIdleTimeout.
+func WithProducerIdleTimeout(d time.Duration) RunnerOption {
+	return func(r *Runner) { r.poolOpts = append(r.poolOpts, kafka.WithIdleTimeout(d)) }
+}
+
 // NewRunner returns a Runner that logs to logger.
 func NewRunner(logger *slog.Logger, opts ...RunnerOption) *Runner {
 	r := &Runner{logger: logger, stepTimeout: 10 * time.Second}
 	for _, o := range opts {
 		o(r)
 	}
+	r.producers = kafka.NewPool(logger, r.poolOpts...)
 	return r
 }
 
+// Close closes the pooled producers, flushing what they hold.
+func (r *Runner) Close() { r.producers.Close() }
+
+// Forget drops what the runner keeps for an asset that changed or was
+// deleted (its producer), so nothing outlives the asset.
+func (r *Runner) Forget(asset string) { r.producers.Evict(asset) }
+
+// Producers is the runner's producer pool, shared by the streaming records
+// endpoint.
+func (r *Runner) Producers() *kafka.Pool { return r.producers }
+
 // Available lists the identifiers this version runs.
-func (r *Runner) Available() []string { return []string{TestConnectivity} }
+func (r *Runner) Available() []string { return []string{TestConnectivity, PostData} }
 
 // Check returns the error Run would give for an identifier it does not
 // run, so a caller can refuse the request before resolving its asset.
@@ -50,17 +80,29 @@ func (r *Runner) Check(identifier string) error {
 		identifier, strings.Join(r.Available(), ", "))
 }
 
-// Run runs the action identifier with one parameter set against cfg. The
-// returned error is for a request that cannot run at all (unknown action,
-// bad parameters): an action that ran and failed is a failed Result.
-func (r *Runner) Run(ctx context.Context, identifier string, cfg assets.Config, params map[string]any) (*Result, error) {
+// Run runs the action identifier with one parameter set against target.
+// The returned error is for a request that cannot run at all (unknown
+// action, bad parameters): an action that ran and failed is a failed Result.
+func (r *Runner) Run(ctx context.Context, identifier string, target Target, params map[string]any) (*Result, error) {
+	if params == nil {
+		params = map[string]any{}
+	}
 	switch identifier {
 	case TestConnectivity:
-		res := r.TestConnectivity(ctx, cfg)
-		if params != nil {
-			res.Parameter = params
-		}
+		res := r.TestConnectivity(ctx, target.Config)
+		res.Parameter = params
 		return res, nil
+	case PostData:
+		return r.PostData(ctx, target, params)
 	}
 	return nil, r.Check(identifier)
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -31,6 +31,7 @@ type Server struct {
 	logger *slog.Logger
 	db     *store.DB
 	broker *devbroker.Broker
+	runner *actions.Runner
 	ln     net.Listener
 	http   *http.Server
 }
@@ -79,10 +80,11 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 		}
 	}
 
+	s.runner = actions.NewRunner(logger)
 	handler := web.NewHandler(web.Options{
 		Logger:       logger,
 		Assets:       assets.NewService(s.db, sealer),
-		Runner:       actions.NewRunner(logger),
+		Runner:       s.runner,
 		Store:        s.db,
 		APIToken:     token,
 		MaxBodyBytes: cfg.MaxBodyBytes,
@@ -139,6 +141,9 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) close() {
 	if s.ln != nil {
 		_ = s.ln.Close()
+	}
+	if s.runner != nil {
+		s.runner.Close() // flushes pooled producers while the broker is still up
 	}
 	if s.broker != nil {
 		if err := s.broker.Close(); err != nil {

@@ -20,20 +20,30 @@ import (
 //
 // The JSON names are the registry's; a test keeps the two in step.
 type Config struct {
-	Hosts             string `json:"hosts"`
-	Topic             string `json:"topic"`
-	MessageParser     string `json:"message_parser"`
-	Timeout           int64  `json:"timeout"`
-	ReadFromBeginning bool   `json:"read_from_beginning"`
-	UseKerberos       bool   `json:"use_kerberos"`
-	UseSSL            bool   `json:"use_ssl"`
-	CertFile          string `json:"cert_file"`
-	KeyFile           string `json:"key_file"`
-	CACert            string `json:"ca_cert"`
-	SecurityProtocol  string `json:"security_protocol"`
-	SASLMechanism     string `json:"sasl_mechanism"`
-	Username          string `json:"username"`
-	Password          string `json:"password"`
+	Hosts             string   `json:"hosts"`
+	Topic             string   `json:"topic"`
+	MessageParser     string   `json:"message_parser"`
+	Timeout           int64    `json:"timeout"`
+	ReadFromBeginning bool     `json:"read_from_beginning"`
+	UseKerberos       bool     `json:"use_kerberos"`
+	UseSSL            bool     `json:"use_ssl"`
+	CertFile          string   `json:"cert_file"`
+	KeyFile           string   `json:"key_file"`
+	CACert            string   `json:"ca_cert"`
+	SecurityProtocol  string   `json:"security_protocol"`
+	SASLMechanism     string   `json:"sasl_mechanism"`
+	Username          string   `json:"username"`
+	Password          string   `json:"password"`
+	Producer          Producer `json:"producer"`
+}
+
+// Producer holds the settings of the producer post data uses.
+type Producer struct {
+	Acks            string `json:"acks"`
+	Idempotent      bool   `json:"idempotent"`
+	Compression     string `json:"compression"`
+	LingerMS        int64  `json:"linger_ms"`
+	MaxMessageBytes int64  `json:"max_message_bytes"`
 }
 
 // Brokers returns the bootstrap broker addresses of Hosts.
@@ -185,6 +195,10 @@ func (c *Config) validate(errs *fieldErrors) {
 		errs.add("sasl_mechanism", fmt.Sprintf("is set but security_protocol %s does not use SASL; set security_protocol to SASL_PLAINTEXT or SASL_SSL", c.SecurityProtocol))
 	}
 
+	if c.Producer.Idempotent && c.Producer.Acks != AcksAll {
+		errs.add("producer.idempotent", fmt.Sprintf("needs producer.acks all (it is %s); set producer.idempotent to false, or producer.acks to all", c.Producer.Acks))
+	}
+
 	if !c.TLS() {
 		for _, f := range []struct{ name, v string }{{"cert_file", c.CertFile}, {"key_file", c.KeyFile}, {"ca_cert", c.CACert}} {
 			if f.v != "" {
@@ -258,7 +272,7 @@ func coerce(f Field, raw any) (any, string) {
 	case TypeString:
 		s, ok := raw.(string)
 		if !ok {
-			return nil, fmt.Sprintf("must be a string, got %s", jsonType(raw))
+			return nil, fmt.Sprintf("must be a string, got %s", JSONType(raw))
 		}
 		s = strings.TrimSpace(s)
 		if strings.ContainsRune(s, 0) {
@@ -298,7 +312,7 @@ func coerce(f Field, raw any) (any, string) {
 			}
 			n = i
 		default:
-			return nil, fmt.Sprintf("must be a whole number, got %s", jsonType(raw))
+			return nil, fmt.Sprintf("must be a whole number, got %s", JSONType(raw))
 		}
 		if f.Min != nil && n < *f.Min {
 			return nil, fmt.Sprintf("%d is below the minimum %d", n, *f.Min)
@@ -318,12 +332,13 @@ func coerce(f Field, raw any) (any, string) {
 			}
 			return b, ""
 		}
-		return nil, fmt.Sprintf("must be true or false, got %s", jsonType(raw))
+		return nil, fmt.Sprintf("must be true or false, got %s", JSONType(raw))
 	}
 	return nil, fmt.Sprintf("field type %q unknown", f.Type)
 }
 
-func jsonType(v any) string {
+// JSONType names the JSON type of a decoded value for messages: "a string".
+func JSONType(v any) string {
 	switch v.(type) {
 	case nil:
 		return "null"
@@ -350,8 +365,12 @@ func flatten(prefix string, doc map[string]any, out map[string]any, errs *fieldE
 		if prefix != "" {
 			name = prefix + "." + k
 		}
-		if m, ok := v.(map[string]any); ok && isBlock(name) {
-			flatten(name, m, out, errs)
+		if isBlock(name) {
+			if m, ok := v.(map[string]any); ok {
+				flatten(name, m, out, errs)
+			} else if v != nil {
+				errs.add(name, fmt.Sprintf("must be an object, got %s", JSONType(v)))
+			}
 			continue
 		}
 		out[name] = v

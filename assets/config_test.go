@@ -127,6 +127,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"mechanism without sasl", with("security_protocol", "SSL", "sasl_mechanism", "PLAIN"), map[string]string{"sasl_mechanism": "does not use SASL"}},
 		{"tls files without tls", with("ca_cert", "/ca.pem", "cert_file", "/c.pem", "key_file", "/k.pem"),
 			map[string]string{"ca_cert": "does not use TLS", "cert_file": "does not use TLS", "key_file": "does not use TLS"}},
+		{"idempotent needs acks all", with("producer", map[string]any{"acks": "leader"}), map[string]string{"producer.idempotent": "needs producer.acks all"}},
+		{"producer enum", with("producer", map[string]any{"compression": "brotli"}), map[string]string{"producer.compression": "not one of none, gzip"}},
+		{"producer unknown", with("producer", map[string]any{"batch": 1}), map[string]string{"producer.batch": "unknown field"}},
+		{"producer not object", with("producer", "fast"), map[string]string{"producer": "must be an object, got a string"}},
 		{"cert without key", with("use_ssl", true, "cert_file", "/c.pem"), map[string]string{"key_file": "required with cert_file"}},
 		{"key without cert", with("use_ssl", true, "key_file", "/k.pem"), map[string]string{"cert_file": "required with key_file"}},
 	}
@@ -183,7 +187,7 @@ func TestRegistryMatchesConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := c.Document()
+	doc := flatDoc("", c.Document())
 	seen := map[string]bool{}
 	for _, f := range assets.Fields {
 		v, ok := doc[f.Name]
@@ -222,6 +226,38 @@ func TestRegistryMatchesConfig(t *testing.T) {
 	}
 }
 
+// flatDoc flattens nested objects into dotted keys.
+func flatDoc(prefix string, doc map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range doc {
+		if prefix != "" {
+			k = prefix + "." + k
+		}
+		if m, ok := v.(map[string]any); ok {
+			for kk, vv := range flatDoc(k, m) {
+				out[kk] = vv
+			}
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// schemaLeaves counts the non-object properties of a JSON schema.
+func schemaLeaves(s map[string]any) int {
+	n := 0
+	for _, p := range s["properties"].(map[string]any) {
+		p := p.(map[string]any)
+		if p["type"] == "object" {
+			n += schemaLeaves(p)
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
 func TestSchemaAndTableFromRegistry(t *testing.T) {
 	s := assets.JSONSchema()
 	b, err := json.Marshal(s)
@@ -229,8 +265,11 @@ func TestSchemaAndTableFromRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	props := s["properties"].(map[string]any)
-	if len(props) != len(assets.Fields) {
-		t.Fatalf("schema has %d properties, registry %d", len(props), len(assets.Fields))
+	if n := schemaLeaves(s); n != len(assets.Fields) {
+		t.Fatalf("schema has %d properties, registry %d", n, len(assets.Fields))
+	}
+	if acks := props["producer"].(map[string]any)["properties"].(map[string]any)["acks"].(map[string]any); acks["default"] != "all" {
+		t.Fatalf("nested block not in the schema: %s", b)
 	}
 	pw := props["password"].(map[string]any)
 	if pw["writeOnly"] != true {

@@ -84,7 +84,27 @@ var Fields = []Field{
 		Description: "SASL user name for PLAIN and SCRAM."},
 	{Name: "password", Type: TypeString, Default: "", Secret: true,
 		Description: "SASL password for PLAIN and SCRAM. Write-only; stored encrypted."},
+	{Name: "producer.acks", Type: TypeString, Default: AcksAll, Enum: []string{AcksAll, AcksLeader, AcksNone},
+		Description: "Acknowledgement post data waits for: `all` in-sync replicas, the `leader` only, or `none` (fire and forget: the broker's answer is not awaited and a rejection goes unnoticed)."},
+	{Name: "producer.idempotent", Type: TypeBoolean, Default: true,
+		Description: "Idempotent writes: a retried send is written once. Needs `producer.acks` `all`."},
+	{Name: "producer.compression", Type: TypeString, Default: CompressionNone, Enum: []string{CompressionNone, "gzip", "snappy", "lz4", "zstd"},
+		Description: "Compression of produced batches."},
+	{Name: "producer.linger_ms", Type: TypeInteger, Default: int64(0), Min: i64(0), Max: i64(60000),
+		Description: "How long the producer waits to fill a batch, in milliseconds; 0 sends at once."},
+	{Name: "producer.max_message_bytes", Type: TypeInteger, Default: int64(1048576), Min: i64(1024), Max: i64(104857600),
+		Description: "Largest record (key, value and headers) post data sends; larger records fail with a message naming this limit. Keep it at or below the topic's `max.message.bytes`."},
 }
+
+// Producer acknowledgement settings.
+const (
+	AcksAll    = "all"
+	AcksLeader = "leader"
+	AcksNone   = "none"
+)
+
+// CompressionNone is the producer.compression that compresses nothing.
+const CompressionNone = "none"
 
 // FieldByName returns the registry entry of a dotted field name.
 func FieldByName(name string) (Field, bool) {

@@ -57,14 +57,15 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var cfg assets.Config
+	var target actions.Target
 	switch {
 	case req.Asset != "" && req.Config != nil:
 		err = soarkafka.Errorf(soarkafka.EINVALID, "give either asset (a stored asset's name) or config (an inline configuration), not both")
 	case req.Asset != "":
-		cfg, _, err = h.opts.Assets.Resolve(r.Context(), req.Asset)
+		target.Asset = req.Asset
+		target.Config, _, err = h.opts.Assets.Resolve(r.Context(), req.Asset)
 	case req.Config != nil:
-		cfg, err = assets.Decode(req.Config, assets.DecodeOptions{IgnoreUnknown: true})
+		target.Config, err = assets.Decode(req.Config, assets.DecodeOptions{IgnoreUnknown: true})
 	default:
 		err = soarkafka.Errorf(soarkafka.EINVALID, "missing asset: give asset (a stored asset's name) or config (an inline asset configuration)")
 	}
@@ -75,7 +76,7 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 
 	var results []*actions.Result
 	for _, params := range paramSets {
-		res, err := h.opts.Runner.Run(r.Context(), identifier, cfg, params)
+		res, err := h.opts.Runner.Run(r.Context(), identifier, target, params)
 		if err != nil {
 			writeError(w, r, h.opts.Logger, err)
 			return

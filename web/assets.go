@@ -52,13 +52,16 @@ func (h *Handler) updateAsset(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
+	h.opts.Runner.Forget(v.Name)
 	writeJSON(w, http.StatusOK, v)
 }
 
 func (h *Handler) deleteAsset(w http.ResponseWriter, r *http.Request) {
-	if err := h.opts.Assets.Delete(r.Context(), chi.URLParam(r, "name")); err != nil {
+	name := chi.URLParam(r, "name")
+	if err := h.opts.Assets.Delete(r.Context(), name); err != nil {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
+	h.opts.Runner.Forget(name)
 	w.WriteHeader(http.StatusNoContent)
 }

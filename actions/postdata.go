@@ -1,0 +1,456 @@
+package actions
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soarkafka/soarkafka"
+	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/kafka"
+)
+
+// PostDataParams are the parameters of post data: the Splunk app's
+// data_type, data, topic and timeout, plus what Kafka users ask for beyond
+// it (key, headers, partition, record timestamp, JSON layout).
+type PostDataParams struct {
+	DataType   string            // "string" or "json"
+	Data       []byte            // as given: text for string, JSON text for json
+	Topic      string            //
+	Timeout    time.Duration     // 0: await every send, but fill no per-message data
+	JSONFormat string            // "pretty" (the Splunk app's 4-space indent) or "compact"
+	Key        []byte            // nil: no key
+	Headers    []kgo.RecordHeader // in the order given
+	Partition  int32             // -1: the partitioner chooses
+	Timestamp  time.Time         // zero: the producer's clock
+}
+
+// ParsePostDataParams checks the parameters and reports every bad one at
+// once as an EINVALID *soarkafka.Error.
+func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
+	p := PostDataParams{Partition: -1, JSONFormat: "pretty"}
+	var errs []soarkafka.FieldError
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, soarkafka.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+
+	switch dt := params["data_type"].(type) {
+	case nil:
+		bad("data_type", "required: string or JSON")
+	case string:
+		switch strings.ToLower(strings.TrimSpace(dt)) {
+		case "string":
+			p.DataType = "string"
+		case "json":
+			p.DataType = "json"
+		default:
+			bad("data_type", "%q is not a data type; use string or JSON", dt)
+		}
+	default:
+		bad("data_type", "must be a string (string or JSON), got %s", assets.JSONType(dt))
+	}
+
+	switch d := params["data"].(type) {
+	case nil:
+		bad("data", "required: the data to post")
+	case string:
+		p.Data = []byte(d)
+	default:
+		// A SOAR playbook may pass structured data for data_type JSON.
+		if p.DataType == "json" {
+			b, err := json.Marshal(d)
+			if err != nil {
+				bad("data", "cannot be encoded as JSON: %v", err)
+			}
+			p.Data = b
+		} else {
+			bad("data", "must be a string for data_type string, got %s", assets.JSONType(d))
+		}
+	}
+
+	switch t := params["topic"].(type) {
+	case nil:
+		bad("topic", "required: the topic to post the data to")
+	case string:
+		if msg := assets.TopicNameProblem(t); msg != "" {
+			bad("topic", "%s", msg)
+		}
+		p.Topic = t
+	default:
+		bad("topic", "must be a string, got %s", assets.JSONType(t))
+	}
+
+	if v, ok := params["timeout"]; ok && v != nil && v != "" {
+		secs, ok := number(v)
+		switch {
+		case !ok:
+			bad("timeout", "must be a number of seconds, got %s", assets.JSONType(v))
+		case secs < 0:
+			bad("timeout", "%v is negative; give the seconds to wait for acknowledgement, or 0 not to report per-message details", secs)
+		case secs > 3600:
+			bad("timeout", "%v is over the maximum of 3600 seconds", secs)
+		default:
+			p.Timeout = time.Duration(secs * float64(time.Second))
+		}
+	}
+
+	if v, ok := params["json_format"]; ok && v != nil && v != "" {
+		s, _ := v.(string)
+		switch strings.ToLower(s) {
+		case "pretty", "compact":
+			p.JSONFormat = strings.ToLower(s)
+		default:
+			bad("json_format", "%v is not pretty or compact", v)
+		}
+	}
+
+	switch k := params["key"].(type) {
+	case nil:
+	case string:
+		p.Key = []byte(k)
+	default:
+		bad("key", "must be a string, got %s", assets.JSONType(k))
+	}
+
+	switch h := params["headers"].(type) {
+	case nil:
+	case map[string]any:
+		for _, name := range sortedKeys(h) {
+			s, ok := h[name].(string)
+			if !ok {
+				bad("headers", "header %q must be a string, got %s", name, assets.JSONType(h[name]))
+				continue
+			}
+			p.Headers = append(p.Headers, kgo.RecordHeader{Key: name, Value: []byte(s)})
+		}
+	default:
+		bad("headers", "must be an object of string values, got %s", assets.JSONType(h))
+	}
+
+	if v, ok := params["partition"]; ok && v != nil && v != "" {
+		n, ok := number(v)
+		if !ok || n != math.Trunc(n) || n < 0 || n > math.MaxInt32 {
+			bad("partition", "must be a partition number (0 or more), got %v", v)
+		} else {
+			p.Partition = int32(n)
+		}
+	}
+
+	if v, ok := params["timestamp"]; ok && v != nil && v != "" {
+		ts, err := parseTimestamp(v)
+		if err != nil {
+			bad("timestamp", "%v", err)
+		}
+		p.Timestamp = ts
+	}
+
+	if len(errs) > 0 {
+		return p, &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid post data parameters", Fields: errs}
+	}
+	return p, nil
+}
+
+// parseTimestamp reads a record timestamp: RFC 3339 text or epoch
+// milliseconds (Kafka's unit).
+func parseTimestamp(v any) (time.Time, error) {
+	if s, ok := v.(string); ok {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t, nil
+		}
+	}
+	if n, ok := number(v); ok && n == math.Trunc(n) && n >= 0 && n < 1e15 {
+		return time.UnixMilli(int64(n)), nil
+	}
+	return time.Time{}, fmt.Errorf("%v is neither RFC 3339 (2026-11-23T10:00:00Z) nor epoch milliseconds", v)
+}
+
+// number reads a JSON number, or a string holding one (SOAR forms).
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return n, true
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	case string:
+		var f float64
+		if _, err := fmt.Sscan(strings.TrimSpace(n), &f); err == nil && !strings.ContainsAny(n, "xX") {
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+// SplitJSON parses data as one JSON value and returns the messages it
+// stands for: each element of a top-level array, or the value itself. To
+// send an array as one message, wrap it in another array. A parse error
+// names the line and column.
+func SplitJSON(data []byte) ([]json.RawMessage, error) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return nil, errors.New("data is empty; give a JSON value")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var v json.RawMessage
+	if err := dec.Decode(&v); err != nil {
+		return nil, jsonError(data, err, dec.InputOffset())
+	}
+	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
+		line, col := lineCol(data, len(data)-len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")))
+		return nil, fmt.Errorf("data is not valid JSON: more data after the first value at line %d, column %d (send several messages as one JSON list)", line, col)
+	}
+	v = bytes.TrimSpace(v)
+	if v[0] != '[' {
+		return []json.RawMessage{v}, nil
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(v, &elems); err != nil {
+		return nil, fmt.Errorf("data is not valid JSON: %w", err)
+	}
+	if len(elems) == 0 {
+		return nil, errors.New("data is an empty JSON list, which holds no message; to send an empty list as one message, send [[]]")
+	}
+	return elems, nil
+}
+
+func jsonError(data []byte, err error, offset int64) error {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		offset = syn.Offset
+	} else if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		offset = int64(len(data))
+	}
+	line, col := lineCol(data, int(offset))
+	msg := err.Error()
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		msg = "the JSON ends early"
+	}
+	return fmt.Errorf("data is not valid JSON: %s at line %d, column %d", msg, line, col)
+}
+
+// lineCol turns a byte offset into a 1-based line and column (in
+// characters, not bytes).
+func lineCol(data []byte, offset int) (line, col int) {
+	if offset > len(data) {
+		offset = len(data)
+	}
+	before := data[:offset]
+	line = bytes.Count(before, []byte("\n")) + 1
+	lastNL := bytes.LastIndexByte(before, '\n')
+	col = len([]rune(string(before[lastNL+1:])))
+	if col == 0 {
+		col = 1
+	}
+	return line, col
+}
+
+// FormatJSON lays out one JSON message as sent: the Splunk app's 4-space
+// indent (key order and non-ASCII text kept as written), or compact.
+func FormatJSON(msg json.RawMessage, format string) []byte {
+	var buf bytes.Buffer
+	buf.Grow(len(msg) + len(msg)/4)
+	var err error
+	if format == "compact" {
+		err = json.Compact(&buf, msg)
+	} else {
+		err = json.Indent(&buf, msg, "", "    ")
+	}
+	if err != nil { // msg came from the decoder: always valid
+		return msg
+	}
+	return buf.Bytes()
+}
+
+// PostData sends the data to Kafka with the Splunk app's semantics: JSON
+// lists become one message per element, every send is awaited, any failed
+// message fails the action, and with a timeout each message's partition,
+// offset and sizes are reported.
+func (r *Runner) PostData(ctx context.Context, target Target, params map[string]any) (*Result, error) {
+	p, err := ParsePostDataParams(params)
+	if err != nil {
+		return nil, err
+	}
+	res := NewResult(PostData, params)
+
+	var values [][]byte
+	if p.DataType == "json" {
+		msgs, err := SplitJSON(p.Data)
+		if err != nil {
+			return res.Fail(err.Error()), nil
+		}
+		values = make([][]byte, len(msgs))
+		for i, m := range msgs {
+			values[i] = FormatJSON(m, p.JSONFormat)
+		}
+	} else {
+		values = [][]byte{p.Data}
+	}
+
+	records := make([]*kgo.Record, len(values))
+	limit := target.Config.Producer.MaxMessageBytes
+	for i, v := range values {
+		rec := &kgo.Record{Topic: p.Topic, Key: p.Key, Value: v, Headers: p.Headers, Timestamp: p.Timestamp}
+		if p.Partition >= 0 {
+			rec.Partition = p.Partition
+			rec.Context = kafka.ExplicitPartition
+		}
+		if size := kafka.RecordSize(rec); int64(size) > limit {
+			return res.Fail(fmt.Sprintf("message %d is %d bytes, over producer.max_message_bytes %d; nothing was sent (raise producer.max_message_bytes and the topic's max.message.bytes, or send smaller messages)",
+				i+1, size, limit)), nil
+		}
+		records[i] = rec
+	}
+
+	cl, release, err := r.producers.Acquire(ctx, target.Asset, target.Config)
+	if err != nil {
+		if soarkafka.ErrorCode(err) == soarkafka.EINVALID {
+			return res.Fail(soarkafka.ErrorMessage(err)), nil
+		}
+		return nil, err
+	}
+	defer release()
+
+	outcomes := r.produce(ctx, cl, records, p.Timeout)
+	failed := 0
+	var firstErr string
+	for i, o := range outcomes {
+		if o.err != nil {
+			failed++
+			if firstErr == "" {
+				firstErr = fmt.Sprintf("message %d: %s", i+1, o.err)
+			}
+		}
+		if p.Timeout > 0 || o.err != nil {
+			res.Data = append(res.Data, messageData(i, records[i], o))
+		}
+	}
+	res.ResultSummary = ResultSummary{TotalObjects: len(records), TotalObjectsSuccessful: len(records) - failed}
+	res.Summary["total_objects"] = len(records)
+	res.Summary["total_objects_successful"] = len(records) - failed
+	if failed > 0 {
+		return res.Fail(fmt.Sprintf("%s failed to send (first: %s)", plural(failed, "message"), firstErr)), nil
+	}
+	res.Message = fmt.Sprintf("Successfully sent data to Kafka (%s to topic %s)", plural(len(records), "message"), p.Topic)
+	return res, nil
+}
+
+// outcome is what became of one record.
+type outcome struct {
+	err error
+}
+
+// produce sends the records and waits for each one's acknowledgement. With
+// a timeout the wait ends then, and records still unacknowledged are
+// reported as such; without one every record is awaited until the broker
+// answers or the producer gives up (its delivery timeout).
+//
+// Records are produced under a context that is never cancelled: kgo fails a
+// whole batch when its first record's context ends, and batches of a pooled
+// client mix records of concurrent actions. A timeout bounds our wait, not
+// the record.
+func (r *Runner) produce(ctx context.Context, cl *kgo.Client, records []*kgo.Record, timeout time.Duration) []outcome {
+	out := make([]outcome, len(records))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := make([]bool, len(records))
+	wg.Add(len(records))
+	pctx := context.WithoutCancel(ctx)
+	for i, rec := range records {
+		cl.Produce(pctx, rec, func(_ *kgo.Record, err error) {
+			mu.Lock()
+			out[i].err = produceError(err, rec)
+			done[i] = true
+			mu.Unlock()
+			wg.Done()
+		})
+	}
+	all := make(chan struct{})
+	go func() { wg.Wait(); close(all) }()
+	var deadline <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	select {
+	case <-all:
+	case <-deadline:
+	case <-ctx.Done():
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// A copy: promises still pending write into out after we return.
+	snapshot := make([]outcome, len(out))
+	copy(snapshot, out)
+	for i := range snapshot {
+		if !done[i] {
+			why := fmt.Sprintf("no acknowledgement within %s (the message may still be written)", timeout)
+			if ctx.Err() != nil {
+				why = "the request ended before the broker acknowledged (the message may still be written)"
+			}
+			snapshot[i].err = errors.New(why)
+		}
+	}
+	return snapshot
+}
+
+// produceError explains a failed send with what to do about it.
+func produceError(err error, rec *kgo.Record) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		return fmt.Errorf("topic %q does not exist and the broker does not create topics automatically; create it first (%w)", rec.Topic, err)
+	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+		return fmt.Errorf("the broker rejected the %d-byte message as too large; the topic's max.message.bytes is below it (%w)", kafka.RecordSize(rec), err)
+	case errors.Is(err, kerr.TopicAuthorizationFailed):
+		return fmt.Errorf("not allowed to write to topic %q; grant the user WRITE on it (%w)", rec.Topic, err)
+	case strings.Contains(err.Error(), "invalid record partitioning choice"):
+		return fmt.Errorf("partition %d does not exist in topic %q (%w)", rec.Partition, rec.Topic, err)
+	}
+	return err
+}
+
+// messageData is one message's entry in the result's data: the Splunk app's
+// data paths, plus status and error.
+func messageData(i int, rec *kgo.Record, o outcome) map[string]any {
+	keySize := -1 // kafka-python's value for no key
+	if rec.Key != nil {
+		keySize = len(rec.Key)
+	}
+	d := map[string]any{
+		"index":                 i,
+		"topic":                 rec.Topic,
+		"serialized_key_size":   keySize,
+		"serialized_value_size": len(rec.Value),
+		"checksum":              crc32.Checksum(rec.Value, crc32c),
+	}
+	if o.err != nil {
+		d["status"] = StatusFailed
+		d["error"] = o.err.Error()
+		return d
+	}
+	d["status"] = StatusSuccess
+	d["partition"] = rec.Partition
+	d["offset"] = rec.Offset
+	d["timestamp"] = rec.Timestamp.UnixMilli()
+	d["topic_partition"] = fmt.Sprintf("%s-%d", rec.Topic, rec.Partition)
+	return d
+}
+
+var crc32c = crc32.MakeTable(crc32.Castagnoli)

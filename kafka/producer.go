@@ -1,0 +1,312 @@
+package kafka
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soarkafka/soarkafka/assets"
+)
+
+// ProducerOptions returns the kgo options of the asset's producer settings.
+//
+// Producers ask for topic auto-creation in their metadata requests, as the
+// Java client does, so that the broker's own policy
+// (auto.create.topics.enable) decides; a broker that does not create topics
+// answers UNKNOWN_TOPIC_OR_PARTITION, which fails the send after kgo's
+// unknown-topic retries.
+func ProducerOptions(cfg assets.Config) []kgo.Opt {
+	p := cfg.Producer
+	opts := []kgo.Opt{
+		kgo.AllowAutoTopicCreation(),
+		kgo.ProducerLinger(time.Duration(p.LingerMS) * time.Millisecond),
+		// A batch holds at least one record, so the batch limit is the
+		// record limit; the record check before sending gives the clearer
+		// message (see RecordTooLarge).
+		kgo.ProducerBatchMaxBytes(int32(p.MaxMessageBytes)),
+		kgo.RecordDeliveryTimeout(DefaultRetryTimeout),
+		kgo.UnknownTopicRetries(2),
+		kgo.RecordPartitioner(explicitPartitioner{kgo.StickyKeyPartitioner(nil)}),
+	}
+	switch p.Acks {
+	case assets.AcksLeader:
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))
+	case assets.AcksNone:
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
+	default:
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	}
+	if !p.Idempotent {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+	switch p.Compression {
+	case "gzip":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.GzipCompression()))
+	case "snappy":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.SnappyCompression()))
+	case "lz4":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.Lz4Compression()))
+	case "zstd":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.ZstdCompression()))
+	default:
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	}
+	return opts
+}
+
+type explicitKey struct{}
+
+// ExplicitPartition is the context a record carries when its Partition was
+// chosen by the user; the producers of this package send such records to
+// that partition and let kgo's default partitioner (murmur2 of the key, as
+// the Java client; sticky without a key) choose for the others.
+var ExplicitPartition = context.WithValue(context.Background(), explicitKey{}, true)
+
+func isExplicit(r *kgo.Record) bool {
+	return r.Context != nil && r.Context.Value(explicitKey{}) != nil
+}
+
+type explicitPartitioner struct{ base kgo.Partitioner }
+
+func (p explicitPartitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	return &explicitTopicPartitioner{base: p.base.ForTopic(topic)}
+}
+
+type explicitTopicPartitioner struct{ base kgo.TopicPartitioner }
+
+func (p *explicitTopicPartitioner) RequiresConsistency(r *kgo.Record) bool {
+	return isExplicit(r) || p.base.RequiresConsistency(r)
+}
+
+func (p *explicitTopicPartitioner) Partition(r *kgo.Record, n int) int {
+	if isExplicit(r) {
+		return int(r.Partition) // out of range: kgo fails the record
+	}
+	return p.base.Partition(r, n)
+}
+
+// OnNewBatch keeps the sticky partitioner sticky (KIP-480).
+func (p *explicitTopicPartitioner) OnNewBatch() {
+	if nb, ok := p.base.(kgo.TopicPartitionerOnNewBatch); ok {
+		nb.OnNewBatch()
+	}
+}
+
+// RecordSize is the size Kafka counts against max.message.bytes for one
+// record, near enough: key, value, and header keys and values.
+func RecordSize(r *kgo.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// DefaultIdleTimeout is how long a pooled producer may go unused before the
+// pool closes it.
+const DefaultIdleTimeout = 5 * time.Minute
+
+// Pool keeps one producer client per asset, so that post data costs a round
+// trip and not a connection set-up (TCP, TLS, SASL, metadata) per action. A
+// client is created on first use, rebuilt when the asset's configuration
+// changes, and closed when the asset is evicted, when it has been idle for
+// the idle timeout, or when the pool closes. A client being replaced or
+// evicted while actions use it is closed when the last of them releases it.
+type Pool struct {
+	logger  *slog.Logger
+	idle    time.Duration
+	now     func() time.Time
+	mu      sync.Mutex
+	entries map[string]*poolEntry
+	closed  bool
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+type poolEntry struct {
+	client      *kgo.Client
+	fingerprint string
+	refs        int
+	lastUsed    time.Time
+	retired     bool // replaced or evicted: close when refs reach 0
+}
+
+// PoolOption configures a Pool.
+type PoolOption func(*Pool)
+
+// WithIdleTimeout closes clients unused for d, overriding DefaultIdleTimeout.
+func WithIdleTimeout(d time.Duration) PoolOption { return func(p *Pool) { p.idle = d } }
+
+// NewPool returns a pool and starts its idle sweeper, which Close stops.
+func NewPool(logger *slog.Logger, opts ...PoolOption) *Pool {
+	p := &Pool{logger: logger, idle: DefaultIdleTimeout, now: time.Now,
+		entries: map[string]*poolEntry{}, stop: make(chan struct{}), done: make(chan struct{})}
+	for _, o := range opts {
+		o(p)
+	}
+	go p.sweep()
+	return p
+}
+
+// Fingerprint identifies a configuration: equal configurations share a
+// client, a changed one gets a new client.
+func Fingerprint(cfg assets.Config) string {
+	b, _ := json.Marshal(cfg)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Acquire returns the producer for key (an asset name; "" keys the client by
+// the configuration alone, for inline configurations) built from cfg, and a
+// release function the caller must call once done with it.
+func (p *Pool) Acquire(ctx context.Context, key string, cfg assets.Config) (*kgo.Client, func(), error) {
+	fp := Fingerprint(cfg)
+	if key == "" {
+		key = "inline:" + fp
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, nil, context.Canceled
+	}
+	if e, ok := p.entries[key]; ok && e.fingerprint == fp {
+		e.refs++
+		e.lastUsed = p.now()
+		p.mu.Unlock()
+		return e.client, p.releaser(e), nil
+	}
+	p.mu.Unlock()
+
+	// Build outside the lock: NewClient reads TLS files.
+	opts := ProducerOptions(cfg)
+	cl, err := NewClient(cfg, p.logger, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		cl.Close()
+		return nil, nil, context.Canceled
+	}
+	if e, ok := p.entries[key]; ok {
+		if e.fingerprint == fp { // another caller built it meanwhile
+			cl.Close()
+			e.refs++
+			e.lastUsed = p.now()
+			return e.client, p.releaser(e), nil
+		}
+		p.retireLocked(key, e)
+	}
+	e := &poolEntry{client: cl, fingerprint: fp, refs: 1, lastUsed: p.now()}
+	p.entries[key] = e
+	p.logger.Debug("producer created", "key", safeKey(key))
+	return cl, p.releaser(e), nil
+}
+
+func (p *Pool) releaser(e *poolEntry) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			p.mu.Lock()
+			e.refs--
+			e.lastUsed = p.now()
+			closeNow := e.retired && e.refs == 0
+			p.mu.Unlock()
+			if closeNow {
+				e.client.Close()
+			}
+		})
+	}
+}
+
+// retireLocked removes e from the map and closes its client now, or when
+// its last user releases it.
+func (p *Pool) retireLocked(key string, e *poolEntry) {
+	delete(p.entries, key)
+	e.retired = true
+	if e.refs == 0 {
+		go e.client.Close() // Close flushes; never hold the lock through it
+	}
+}
+
+// Evict closes the client of key (an asset name), for an asset that was
+// deleted or changed.
+func (p *Pool) Evict(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e, ok := p.entries[key]; ok {
+		p.retireLocked(key, e)
+	}
+}
+
+// Len returns how many clients the pool holds.
+func (p *Pool) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.entries)
+}
+
+func (p *Pool) sweep() {
+	defer close(p.done)
+	tick := time.NewTicker(max(p.idle/4, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+		}
+		p.mu.Lock()
+		now := p.now()
+		for key, e := range p.entries {
+			if e.refs == 0 && now.Sub(e.lastUsed) >= p.idle {
+				p.logger.Debug("producer idle, closing", "key", safeKey(key))
+				p.retireLocked(key, e)
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// Close closes every client and stops the sweeper. Clients in use are
+// closed when released. Safe to call twice.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	var toClose []*kgo.Client
+	for key, e := range p.entries {
+		delete(p.entries, key)
+		e.retired = true
+		if e.refs == 0 {
+			toClose = append(toClose, e.client)
+		}
+	}
+	p.mu.Unlock()
+	close(p.stop)
+	<-p.done
+	for _, cl := range toClose {
+		cl.Close()
+	}
+}
+
+// safeKey keeps an inline key's fingerprint, a hash over secrets too, out
+// of logs.
+func safeKey(key string) string {
+	if strings.HasPrefix(key, "inline:") {
+		return "inline"
+	}
+	return key
+}
