@@ -25,15 +25,15 @@ import (
 // data_type, data, topic and timeout, plus what Kafka users ask for beyond
 // it (key, headers, partition, record timestamp, JSON layout).
 type PostDataParams struct {
-	DataType   string            // "string" or "json"
-	Data       []byte            // as given: text for string, JSON text for json
-	Topic      string            //
-	Timeout    time.Duration     // 0: await every send, but fill no per-message data
-	JSONFormat string            // "pretty" (the Splunk app's 4-space indent) or "compact"
-	Key        []byte            // nil: no key
+	DataType   string             // "string" or "json"
+	Data       []byte             // as given: text for string, JSON text for json
+	Topic      string             //
+	Timeout    time.Duration      // 0: await every send, but fill no per-message data
+	JSONFormat string             // "pretty" (the Splunk app's 4-space indent) or "compact"
+	Key        []byte             // nil: no key
 	Headers    []kgo.RecordHeader // in the order given
-	Partition  int32             // -1: the partitioner chooses
-	Timestamp  time.Time         // zero: the producer's clock
+	Partition  int32              // -1: the partitioner chooses
+	Timestamp  time.Time          // zero: the producer's clock
 }
 
 // ParsePostDataParams checks the parameters and reports every bad one at
