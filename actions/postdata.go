@@ -148,7 +148,7 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 	}
 
 	if v, ok := params["timestamp"]; ok && v != nil && v != "" {
-		ts, err := parseTimestamp(v)
+		ts, err := ParseTimestamp(v)
 		if err != nil {
 			bad("timestamp", "%v", err)
 		}
@@ -161,9 +161,9 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 	return p, nil
 }
 
-// parseTimestamp reads a record timestamp: RFC 3339 text or epoch
+// ParseTimestamp reads a record timestamp: RFC 3339 text or epoch
 // milliseconds (Kafka's unit).
-func parseTimestamp(v any) (time.Time, error) {
+func ParseTimestamp(v any) (time.Time, error) {
 	if s, ok := v.(string); ok {
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			return t, nil
@@ -357,7 +357,8 @@ type outcome struct {
 // produce sends the records and waits for each one's acknowledgement. With
 // a timeout the wait ends then, and records still unacknowledged are
 // reported as such; without one every record is awaited until the broker
-// answers or the producer gives up (its delivery timeout).
+// answers or the producer gives up (its retries), within the runner's
+// delivery wait.
 //
 // Records are produced under a context that is never cancelled: kgo fails a
 // whole batch when its first record's context ends, and batches of a pooled
@@ -373,7 +374,7 @@ func (r *Runner) produce(ctx context.Context, cl *kgo.Client, records []*kgo.Rec
 	for i, rec := range records {
 		cl.Produce(pctx, rec, func(_ *kgo.Record, err error) {
 			mu.Lock()
-			out[i].err = produceError(err, rec)
+			out[i].err = ProduceError(err, rec)
 			done[i] = true
 			mu.Unlock()
 			wg.Done()
@@ -381,12 +382,13 @@ func (r *Runner) produce(ctx context.Context, cl *kgo.Client, records []*kgo.Rec
 	}
 	all := make(chan struct{})
 	go func() { wg.Wait(); close(all) }()
-	var deadline <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		deadline = t.C
+	wait := timeout
+	if wait <= 0 {
+		wait = r.deliveryWait
 	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	deadline := t.C
 	select {
 	case <-all:
 	case <-deadline:
@@ -399,7 +401,7 @@ func (r *Runner) produce(ctx context.Context, cl *kgo.Client, records []*kgo.Rec
 	copy(snapshot, out)
 	for i := range snapshot {
 		if !done[i] {
-			why := fmt.Sprintf("no acknowledgement within %s (the message may still be written)", timeout)
+			why := fmt.Sprintf("no acknowledgement within %s (the message may still be written)", wait)
 			if ctx.Err() != nil {
 				why = "the request ended before the broker acknowledged (the message may still be written)"
 			}
@@ -409,8 +411,8 @@ func (r *Runner) produce(ctx context.Context, cl *kgo.Client, records []*kgo.Rec
 	return snapshot
 }
 
-// produceError explains a failed send with what to do about it.
-func produceError(err error, rec *kgo.Record) error {
+// ProduceError explains a failed send with what to do about it.
+func ProduceError(err error, rec *kgo.Record) error {
 	switch {
 	case err == nil:
 		return nil

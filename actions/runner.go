@@ -29,6 +29,9 @@ type Runner struct {
 	stepTimeout time.Duration
 	producers   *kafka.Pool
 	poolOpts    []kafka.PoolOption
+	// deliveryWait caps how long post data waits for acknowledgements
+	// when its timeout parameter is 0 ("await every send").
+	deliveryWait time.Duration
 }
 
 // RunnerOption configures a Runner.
@@ -38,6 +41,18 @@ type RunnerOption func(*Runner)
 // default of 10 seconds.
 func WithStepTimeout(d time.Duration) RunnerOption { return func(r *Runner) { r.stepTimeout = d } }
 
+// WithDeliveryWait caps how long a send is awaited when post data's timeout
+// is 0, overriding DefaultDeliveryWait. Past it, a message is reported as
+// unacknowledged (it may still be written).
+func WithDeliveryWait(d time.Duration) RunnerOption { return func(r *Runner) { r.deliveryWait = d } }
+
+// DefaultDeliveryWait is the default of WithDeliveryWait: longer than the
+// producer's retries take, short of a SOAR action's own timeout.
+const DefaultDeliveryWait = time.Minute
+
+// DeliveryWait is the cap WithDeliveryWait set.
+func (r *Runner) DeliveryWait() time.Duration { return r.deliveryWait }
+
 // WithProducerIdleTimeout closes a pooled producer unused for d, overriding
 // kafka.DefaultIdleTimeout.
 func WithProducerIdleTimeout(d time.Duration) RunnerOption {
@@ -46,7 +61,7 @@ func WithProducerIdleTimeout(d time.Duration) RunnerOption {
 
 // NewRunner returns a Runner that logs to logger.
 func NewRunner(logger *slog.Logger, opts ...RunnerOption) *Runner {
-	r := &Runner{logger: logger, stepTimeout: 10 * time.Second}
+	r := &Runner{logger: logger, stepTimeout: 10 * time.Second, deliveryWait: DefaultDeliveryWait}
 	for _, o := range opts {
 		o(r)
 	}

@@ -31,7 +31,11 @@ func ProducerOptions(cfg assets.Config) []kgo.Opt {
 		// record limit; the record check before sending gives the clearer
 		// message (see RecordTooLarge).
 		kgo.ProducerBatchMaxBytes(int32(p.MaxMessageBytes)),
-		kgo.RecordDeliveryTimeout(DefaultRetryTimeout),
+		// Not RecordDeliveryTimeout: kgo measures it from the record's
+		// timestamp, so a user-given timestamp in the past would fail the
+		// record at once, and with it every record buffered for that
+		// partition, other actions' included. Retries bound failures.
+		kgo.RecordRetries(DefaultRecordRetries),
 		kgo.UnknownTopicRetries(2),
 		kgo.RecordPartitioner(explicitPartitioner{kgo.StickyKeyPartitioner(nil)}),
 	}
@@ -98,6 +102,12 @@ func (p *explicitTopicPartitioner) OnNewBatch() {
 		nb.OnNewBatch()
 	}
 }
+
+// DefaultRecordRetries bounds how often a batch is sent again after a
+// failure (about 20 s of kgo's back-off) before its records fail. An
+// idempotent batch whose outcome is unknown (sent, no answer) is retried
+// past it: failing it could write it twice.
+const DefaultRecordRetries = 10
 
 // RecordSize is the size Kafka counts against max.message.bytes for one
 // record, near enough: key, value, and header keys and values.

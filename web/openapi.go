@@ -85,6 +85,22 @@ func OpenAPI(version string) map[string]any {
 			"delete": map[string]any{"summary": "Delete an asset", "operationId": "deleteAsset",
 				"responses": merge(map[string]any{"204": map[string]any{"description": "Deleted."}}, errorResponses("401", "404"))},
 		},
+		"/v1/assets/{name}/records": map[string]any{
+			"parameters": []any{nameParam,
+				map[string]any{"name": "topic", "in": "query", "schema": map[string]any{"type": "string"}, "description": "Topic to produce to; the asset's topic when absent."},
+				map[string]any{"name": "format", "in": "query", "schema": map[string]any{"type": "string", "enum": []string{"events", "envelope"}, "default": "events"},
+					"description": "events: each line is a JSON event sent as is. envelope: each line is {\"value\", \"key\", \"headers\", \"partition\", \"timestamp\", \"topic\"}."},
+				map[string]any{"name": "results", "in": "query", "schema": map[string]any{"type": "string", "enum": []string{"all", "failed"}, "default": "all"},
+					"description": "Answer a line for every record (all) or for failed records only (failed); the summary line comes last either way."},
+			},
+			"post": map[string]any{"summary": "Produce an NDJSON body, streamed, one record a line (gzip accepted; a Cribl header line is checked against the records)", "operationId": "postRecords",
+				"requestBody": map[string]any{"required": true, "content": map[string]any{
+					"application/x-ndjson": map[string]any{"schema": map[string]any{"type": "string"}}}},
+				"responses": merge(map[string]any{"200": map[string]any{
+					"description": "An NDJSON stream: {\"line\", \"status\", \"partition\", \"offset\"} or {\"line\", \"status\": \"failed\", \"error\"} per record, in completion order, then {\"summary\": {\"status\", \"message\", \"records\", \"succeeded\", \"failed\", \"topic\"}}. The HTTP status is sent before the body is read: the summary's status is the outcome.",
+					"content":     map[string]any{"application/x-ndjson": map[string]any{"schema": map[string]any{"type": "string"}}}}},
+					errorResponses("400", "401", "404"))},
+		},
 		"/v1/actions/{identifier}": map[string]any{
 			"parameters": []any{idParam},
 			"post": map[string]any{"summary": "Run an action against a stored asset or an inline configuration", "operationId": "runAction",

@@ -52,7 +52,7 @@ type Handler struct {
 func NewHandler(opts Options) *Handler {
 	h := &Handler{opts: opts, tokenSum: sha256.Sum256([]byte(opts.APIToken))}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.RealIP, h.logRequests, h.recoverPanics, h.limitBody)
+	r.Use(middleware.RequestID, middleware.RealIP, h.logRequests, h.recoverPanics)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.ENOTFOUND, "no route %s %s (the API is described at /openapi.json)", r.Method, r.URL.Path))
 	})
@@ -64,12 +64,18 @@ func NewHandler(opts Options) *Handler {
 	r.Get("/openapi.json", h.openAPI)
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(h.authenticate)
-		r.Get("/assets", h.listAssets)
-		r.Post("/assets", h.createAsset)
-		r.Get("/assets/{name}", h.getAsset)
-		r.Put("/assets/{name}", h.updateAsset)
-		r.Delete("/assets/{name}", h.deleteAsset)
-		r.Post("/actions/{identifier}", h.runAction)
+		r.Group(func(r chi.Router) {
+			r.Use(h.limitBody)
+			r.Get("/assets", h.listAssets)
+			r.Post("/assets", h.createAsset)
+			r.Get("/assets/{name}", h.getAsset)
+			r.Put("/assets/{name}", h.updateAsset)
+			r.Delete("/assets/{name}", h.deleteAsset)
+			r.Post("/actions/{identifier}", h.runAction)
+		})
+		// Streamed, so limited per record (producer.max_message_bytes),
+		// not as a whole.
+		r.Post("/assets/{name}/records", h.postRecords)
 	})
 	h.router = r
 	return h

@@ -1,0 +1,480 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soarkafka/soarkafka"
+	"github.com/soarkafka/soarkafka/actions"
+	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/kafka"
+)
+
+// recordsWriteTimeout bounds how long one write of results may block on a
+// client that sends its body but does not read the answer; the request is
+// then abandoned rather than the server's producer being held.
+const recordsWriteTimeout = time.Minute
+
+// postRecords is the streaming variant of post data: an NDJSON body (one
+// record a line, gzip-encoded or not), produced while it is read, answered
+// with an NDJSON stream of one result per record and a final summary.
+// Memory stays bounded whatever the body size: the producer's buffer limit
+// holds the reading back.
+//
+// Query: topic (default: the asset's), format=events (each line is an event
+// sent as is; the default) or envelope (each line is {"value", "key",
+// "headers", "partition", "timestamp", "topic"}), results=all (default) or
+// failed (only failed records, then the summary).
+func (h *Handler) postRecords(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	q := r.URL.Query()
+	var errs []soarkafka.FieldError
+	format := q.Get("format")
+	switch format {
+	case "":
+		format = "events"
+	case "events", "envelope":
+	default:
+		errs = append(errs, soarkafka.FieldError{Field: "format", Message: fmt.Sprintf("%q is not events or envelope", format)})
+	}
+	results := q.Get("results")
+	switch results {
+	case "":
+		results = "all"
+	case "all", "failed":
+	default:
+		errs = append(errs, soarkafka.FieldError{Field: "results", Message: fmt.Sprintf("%q is not all or failed", results)})
+	}
+	topic := q.Get("topic")
+	if topic != "" {
+		if msg := assets.TopicNameProblem(topic); msg != "" {
+			errs = append(errs, soarkafka.FieldError{Field: "topic", Message: msg})
+		}
+	}
+	if len(errs) > 0 {
+		writeError(w, r, h.opts.Logger, &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid query", Fields: errs})
+		return
+	}
+	cfg, _, err := h.opts.Assets.Resolve(r.Context(), name)
+	if err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
+	if topic == "" {
+		topic = cfg.Topic
+	}
+
+	body, err := recordsBody(r)
+	if err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
+	cl, release, err := h.opts.Runner.Producers().Acquire(r.Context(), name, cfg)
+	if err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
+	defer release()
+
+	// Results are written while the body is still being read.
+	rc := http.NewResponseController(w)
+	if err := rc.EnableFullDuplex(); err != nil {
+		h.opts.Logger.Debug("records: full duplex unavailable", "err", err)
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	out := &resultStream{w: bufio.NewWriterSize(w, 64<<10), rc: rc, onlyFailed: results == "failed"}
+	stopFlush := out.flushEvery(100 * time.Millisecond)
+
+	s := &recordStream{topic: topic, envelope: format == "envelope", limit: cfg.Producer.MaxMessageBytes, out: out,
+		ackWait: h.opts.Runner.DeliveryWait()}
+	readErr := s.run(r.Context(), cl, body)
+	stopFlush()
+	out.summary(s, readErr)
+	if out.err != nil {
+		h.opts.Logger.Warn("records: writing results failed", "asset", name, "err", out.err)
+	}
+}
+
+// recordsBody returns the request body, gunzipped when it says so in
+// Content-Encoding or starts with the gzip magic bytes.
+func recordsBody(r *http.Request) (io.Reader, error) {
+	br := bufio.NewReaderSize(r.Body, 256<<10)
+	enc := strings.ToLower(r.Header.Get("Content-Encoding"))
+	magic, _ := br.Peek(2)
+	if enc == "gzip" || (enc == "" && bytes.Equal(magic, []byte{0x1f, 0x8b})) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, soarkafka.Errorf(soarkafka.EINVALID, "request body: not gzip data: %v", err)
+		}
+		return bufio.NewReaderSize(zr, 256<<10), nil
+	}
+	if enc != "" && enc != "identity" {
+		return nil, soarkafka.Errorf(soarkafka.EINVALID, "Content-Encoding %q not supported; send gzip or plain NDJSON", enc)
+	}
+	return br, nil
+}
+
+// recordStream reads NDJSON lines into records and produces them.
+type recordStream struct {
+	topic    string
+	envelope bool
+	limit    int64
+	out      *resultStream
+	ackWait  time.Duration // cap on waiting for acknowledgements at the end
+	unacked  int           // records still unacknowledged when the wait ended
+
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	records   int // lines that were records (not blank, not the header)
+	succeeded int
+	failed    int
+	header    *criblHeader
+}
+
+// criblHeader is the first line of a Cribl NDJSON batch.
+type criblHeader struct {
+	Format string `json:"format"`
+	Count  *int   `json:"count"`
+	Size   *int   `json:"size"`
+}
+
+func (s *recordStream) run(ctx context.Context, cl *kgo.Client, body io.Reader) error {
+	// Records outlive a cancelled request in kgo's buffer; see
+	// actions.produce for why they are never produced under a cancellable
+	// context.
+	pctx := context.WithoutCancel(ctx)
+	br, ok := body.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(body, 256<<10)
+	}
+	defer s.awaitAcks()
+	maxLine := int(s.limit) + 64<<10 // a line also carries envelope and JSON overhead
+	for line := 1; ; line++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("request ended at line %d: %w", line, err)
+		}
+		raw, tooLong, err := readLine(br, maxLine)
+		if len(raw) > 0 || tooLong {
+			s.handle(pctx, cl, line, raw, tooLong)
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the body after line %d: %w", line-1, err)
+		}
+	}
+}
+
+// readLine returns the next line without its end of line. A line longer
+// than max is skipped to its end and reported as tooLong.
+func readLine(br *bufio.Reader, max int) (line []byte, tooLong bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > max {
+			tooLong = true
+			line = nil
+		} else if !tooLong {
+			line = append(line, chunk...)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err == nil || errors.Is(err, io.EOF) {
+			return bytes.TrimRight(line, "\r\n"), tooLong, err
+		}
+		return nil, tooLong, err
+	}
+}
+
+func (s *recordStream) handle(ctx context.Context, cl *kgo.Client, line int, raw []byte, tooLong bool) {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 && !tooLong {
+		return
+	}
+	if line == 1 && !tooLong && s.parseHeader(trimmed) {
+		return
+	}
+	s.mu.Lock()
+	s.records++
+	s.mu.Unlock()
+	if tooLong {
+		s.fail(line, fmt.Sprintf("line is longer than producer.max_message_bytes %d", s.limit))
+		return
+	}
+	rec, err := s.record(trimmed)
+	if err != nil {
+		s.fail(line, err.Error())
+		return
+	}
+	if size := kafka.RecordSize(rec); int64(size) > s.limit {
+		s.fail(line, fmt.Sprintf("record is %d bytes, over producer.max_message_bytes %d", size, s.limit))
+		return
+	}
+	s.wg.Add(1)
+	cl.Produce(ctx, rec, func(rec *kgo.Record, err error) {
+		defer s.wg.Done()
+		if err != nil {
+			s.fail(line, actions.ProduceError(err, rec).Error())
+			return
+		}
+		s.mu.Lock()
+		s.succeeded++
+		s.mu.Unlock()
+		s.out.success(line, rec.Partition, rec.Offset)
+	})
+}
+
+// awaitAcks waits for the acknowledgements of every produced record, up to
+// ackWait; records still pending then are counted as unacknowledged (they
+// may still be written), and their late results are not written: the
+// summary is the last line.
+func (s *recordStream) awaitAcks() {
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	t := time.NewTimer(s.ackWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.mu.Lock()
+		s.unacked = s.records - s.succeeded - s.failed
+		s.mu.Unlock()
+	}
+}
+
+func (s *recordStream) fail(line int, msg string) {
+	s.mu.Lock()
+	s.failed++
+	s.mu.Unlock()
+	s.out.failure(line, msg)
+}
+
+// parseHeader recognises a Cribl header line, {"format":"ndjson","count":N}.
+func (s *recordStream) parseHeader(line []byte) bool {
+	if !bytes.HasPrefix(line, []byte(`{"format"`)) {
+		return false
+	}
+	var h criblHeader
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if dec.Decode(&h) != nil || h.Format != "ndjson" || h.Count == nil {
+		return false
+	}
+	s.header = &h
+	return true
+}
+
+type envelope struct {
+	Value     json.RawMessage   `json:"value"`
+	Key       *string           `json:"key"`
+	Headers   map[string]string `json:"headers"`
+	Partition *int32            `json:"partition"`
+	Timestamp any               `json:"timestamp"`
+	Topic     string            `json:"topic"`
+}
+
+// record builds the record of one line. The line's bytes are copied: the
+// reader reuses its buffer.
+func (s *recordStream) record(line []byte) (*kgo.Record, error) {
+	if !s.envelope {
+		if !json.Valid(line) {
+			return nil, errors.New("not valid JSON")
+		}
+		return &kgo.Record{Topic: s.topic, Value: bytes.Clone(line)}, nil
+	}
+	var e envelope
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return nil, fmt.Errorf("not a record envelope ({\"value\", \"key\", \"headers\", \"partition\", \"timestamp\", \"topic\"}): %v", err)
+	}
+	if len(e.Value) == 0 || string(e.Value) == "null" {
+		return nil, errors.New("envelope has no value")
+	}
+	rec := &kgo.Record{Topic: s.topic}
+	if e.Value[0] == '"' {
+		var text string
+		if err := json.Unmarshal(e.Value, &text); err != nil {
+			return nil, fmt.Errorf("value: %v", err)
+		}
+		rec.Value = []byte(text)
+	} else {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, e.Value); err != nil {
+			return nil, fmt.Errorf("value: %v", err)
+		}
+		rec.Value = buf.Bytes()
+	}
+	if e.Topic != "" {
+		if msg := assets.TopicNameProblem(e.Topic); msg != "" {
+			return nil, fmt.Errorf("topic: %s", msg)
+		}
+		rec.Topic = e.Topic
+	}
+	if e.Key != nil {
+		rec.Key = []byte(*e.Key)
+	}
+	for _, k := range sortedHeaderKeys(e.Headers) {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(e.Headers[k])})
+	}
+	if e.Partition != nil {
+		if *e.Partition < 0 {
+			return nil, fmt.Errorf("partition %d is negative", *e.Partition)
+		}
+		rec.Partition = *e.Partition
+		rec.Context = kafka.ExplicitPartition
+	}
+	if e.Timestamp != nil {
+		ts, err := actions.ParseTimestamp(e.Timestamp)
+		if err != nil {
+			return nil, fmt.Errorf("timestamp: %v", err)
+		}
+		rec.Timestamp = ts
+	}
+	return rec, nil
+}
+
+func sortedHeaderKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// resultStream writes result lines from producer callbacks, serialised.
+type resultStream struct {
+	mu         sync.Mutex
+	w          *bufio.Writer
+	rc         *http.ResponseController
+	onlyFailed bool
+	err        error // the first write error; later writes are dropped
+	closed     bool  // the summary is written: nothing may follow it
+	scratch    []byte
+}
+
+func (o *resultStream) success(line int, partition int32, offset int64) {
+	if o.onlyFailed {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	b := append(o.scratch[:0], `{"line":`...)
+	b = strconv.AppendInt(b, int64(line), 10)
+	b = append(b, `,"status":"success","partition":`...)
+	b = strconv.AppendInt(b, int64(partition), 10)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, offset, 10)
+	b = append(b, "}\n"...)
+	o.scratch = b
+	o.writeLocked(b)
+}
+
+func (o *resultStream) failure(line int, msg string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	b, _ := json.Marshal(map[string]any{"line": line, "status": actions.StatusFailed, "error": msg})
+	o.writeLocked(append(b, '\n'))
+}
+
+func (o *resultStream) writeLocked(b []byte) {
+	if o.err != nil || o.closed {
+		return
+	}
+	if o.w.Available() < len(b) {
+		_ = o.rc.SetWriteDeadline(time.Now().Add(recordsWriteTimeout))
+	}
+	if _, err := o.w.Write(b); err != nil {
+		o.err = err
+	}
+}
+
+// flushEvery flushes buffered results periodically, so a client sees them
+// as they come; the returned function stops it.
+func (o *resultStream) flushEvery(d time.Duration) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				o.mu.Lock()
+				o.flushLocked()
+				o.mu.Unlock()
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+func (o *resultStream) flushLocked() {
+	if o.err != nil || o.w.Buffered() == 0 {
+		return
+	}
+	_ = o.rc.SetWriteDeadline(time.Now().Add(recordsWriteTimeout))
+	if err := o.w.Flush(); err != nil {
+		o.err = err
+		return
+	}
+	_ = o.rc.Flush()
+}
+
+// summary writes the last line: the totals and one status for the whole
+// body, failed when any record failed, the body could not be read to its
+// end, or a Cribl header's count disagrees with the records read.
+func (o *resultStream) summary(s *recordStream, readErr error) {
+	s.mu.Lock()
+	sum := map[string]any{"records": s.records, "succeeded": s.succeeded, "failed": s.failed, "topic": s.topic}
+	var problems []string
+	if s.failed > 0 {
+		problems = append(problems, fmt.Sprintf("%d of %d records failed", s.failed, s.records))
+	}
+	if s.unacked > 0 {
+		problems = append(problems, fmt.Sprintf("%d records were not acknowledged within %s (they may still be written)", s.unacked, s.ackWait))
+		sum["unacknowledged"] = s.unacked
+	}
+	if readErr != nil {
+		problems = append(problems, readErr.Error()+"; the records before it were sent")
+	}
+	if s.header != nil && *s.header.Count != s.records {
+		problems = append(problems, fmt.Sprintf("the Cribl header says %d events but the body has %d", *s.header.Count, s.records))
+		sum["header_count"] = *s.header.Count
+	}
+	s.mu.Unlock()
+	if len(problems) > 0 {
+		sum["status"] = actions.StatusFailed
+		sum["message"] = strings.Join(problems, "; ")
+	} else {
+		sum["status"] = actions.StatusSuccess
+		sum["message"] = fmt.Sprintf("Sent %d records to topic %s", s.succeeded, s.topic)
+	}
+	b, _ := json.Marshal(map[string]any{"summary": sum})
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.writeLocked(append(b, '\n'))
+	o.flushLocked()
+	o.closed = true
+}
