@@ -14,9 +14,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // When the test binary is started with this variable set, it runs the
@@ -96,20 +93,21 @@ func TestServerWalkThrough(t *testing.T) {
 		t.Fatalf("create: %d %v", code, out)
 	}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.BrokerAddr()), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
+	// Post data creates the topic on the dev broker, as in the README.
+	post := `{"asset": "dev", "parameters": {"data_type": "JSON", "topic": "alerts", "timeout": 5, "data": "[{\"alert\": \"test 1\"}, {\"alert\": \"test 2\"}]"}}`
+	code, out := call(t, "POST", base+"/v1/actions/post_data", token, post)
+	if code != 200 || out["status"] != "success" || len(out["data"].([]any)) != 2 {
+		t.Fatalf("post data: %d %v", code, out)
 	}
-	ctx, cctx := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cctx()
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "alerts", Value: []byte(`{"alert":"test"}`)}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	cl.Close()
 
-	code, out := call(t, "POST", base+"/v1/actions/test_connectivity", token, `{"asset": "dev"}`)
+	code, out = call(t, "POST", base+"/v1/actions/test_connectivity", token, `{"asset": "dev"}`)
 	if code != 200 || out["status"] != "success" {
 		t.Fatalf("test connectivity: %d %v", code, out)
+	}
+	// The two messages are on the topic.
+	topic := out["data"].([]any)[len(out["data"].([]any))-1].(map[string]any)
+	if p := topic["partitions"].([]any)[0].(map[string]any); p["latest_offset"] != float64(2) {
+		t.Fatalf("topic after post data: %v", topic)
 	}
 
 	// Graceful stop, then a restart on the same data directory.
