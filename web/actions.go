@@ -1,11 +1,12 @@
 package web
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
@@ -17,12 +18,12 @@ import (
 // document ({"action", "identifier", "config", "parameters": [{...}, ...],
 // "asset_id"}), in which parameters is a list of parameter sets.
 type actionRequest struct {
-	Asset      string          `json:"asset"`
-	Config     map[string]any  `json:"config"`
-	Parameters json.RawMessage `json:"parameters"`
-	Action     string          `json:"action"`
-	Identifier string          `json:"identifier"`
-	AssetID    any             `json:"asset_id"`
+	Asset      string         `json:"asset"`
+	Config     map[string]any `json:"config"`
+	Parameters jsontext.Value `json:"parameters"`
+	Action     string         `json:"action"`
+	Identifier string         `json:"identifier"`
+	AssetID    any            `json:"asset_id"`
 }
 
 // actionsResponse answers an app-run document: one result per parameter
@@ -103,15 +104,18 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 
 // parameterSets reads parameters as one object or a list of objects (the
 // app-run document's form); absent means one empty set.
-func parameterSets(raw json.RawMessage) (sets []map[string]any, list bool, err error) {
-	if len(raw) == 0 || string(raw) == "null" {
+func parameterSets(raw jsontext.Value) (sets []map[string]any, list bool, err error) {
+	switch raw.Kind() {
+	case 0, 'n':
 		return []map[string]any{{}}, false, nil
-	}
-	var one map[string]any
-	if err := json.Unmarshal(raw, &one); err == nil {
+	case '{':
+		var one map[string]any
+		if err := jsonv2.Unmarshal(raw, &one); err != nil {
+			return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters: %v", err)
+		}
 		return []map[string]any{one}, false, nil
 	}
-	if err := json.Unmarshal(raw, &sets); err != nil {
+	if err := jsonv2.Unmarshal(raw, &sets); err != nil {
 		return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters must be an object or a list of objects")
 	}
 	if len(sets) == 0 {

@@ -181,7 +181,7 @@ func TestRecordsBadLines(t *testing.T) {
 	for _, l := range lines {
 		errs[l["line"].(float64)] = l["error"].(string)
 	}
-	if !strings.Contains(errs[2], "not valid JSON") || !strings.Contains(errs[4], "over producer.max_message_bytes 2048") || !strings.Contains(errs[5], "longer than producer.max_message_bytes") || len(errs) != 3 {
+	if !strings.Contains(errs[2], "not a JSON object or array") || !strings.Contains(errs[4], "over producer.max_message_bytes 2048") || !strings.Contains(errs[5], "longer than producer.max_message_bytes") || len(errs) != 3 {
 		t.Fatalf("errors %v", errs)
 	}
 	recs := consumeAll(t, c, "events", 2)
@@ -230,6 +230,33 @@ func TestRecordsEnvelope(t *testing.T) {
 
 // The endpoint streams: a body far over max_body_bytes (64 KiB in these
 // tests) goes through.
+// validate=full parses each line; the default light check looks at its
+// shape and encoding only.
+func TestRecordsValidation(t *testing.T) {
+	t.Parallel()
+	e, c := recordsEnv(t, nil)
+	body := `{"a": 1}` + "\n" + `{"a": 1,, "b"}` + "\n" + `plain text` + "\n" + "{\"bad\": \"\xff\"}" + "\n" + `[1, 2]` + "\n"
+	_, lines, sum := e.postNDJSON("?results=failed", strings.NewReader(body), nil)
+	if sum["succeeded"] != float64(3) || sum["failed"] != float64(2) {
+		t.Fatalf("light: %v %v", lines, sum)
+	}
+	_, lines, sum = e.postNDJSON("?results=failed&validate=full", strings.NewReader(body), nil)
+	if sum["succeeded"] != float64(2) || sum["failed"] != float64(3) {
+		t.Fatalf("full: %v %v", lines, sum)
+	}
+	for _, l := range lines {
+		if l["line"] == float64(2) && !strings.Contains(l["error"].(string), "not valid JSON") {
+			t.Fatalf("line 2: %v", l)
+		}
+	}
+	if n := len(consumeAll(t, c, "events", 5)); n != 5 {
+		t.Fatalf("consumed %d, want 3 + 2", n)
+	}
+	if code, _, _ := e.postNDJSON("?validate=maybe", strings.NewReader("{}"), nil); code != 400 {
+		t.Fatalf("validate=maybe: %d", code)
+	}
+}
+
 func TestRecordsNotLimitedAsAWhole(t *testing.T) {
 	t.Parallel()
 	e, c := recordsEnv(t, nil)

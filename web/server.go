@@ -5,6 +5,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
@@ -181,41 +184,70 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "store": "ok"})
 }
 
-// decodeJSON decodes a request body into v, rejecting trailing data and
-// turning each failure into an application error that says what is wrong.
+// decodeJSON decodes a request body into v, and turns each failure into an
+// application error that says what is wrong and where. It uses the JSON v2
+// decoder (github.com/go-json-experiment/json): several times faster than
+// encoding/json on the large bodies post data gets, and stricter (duplicate
+// member names and invalid UTF-8 are errors, as they should be).
 func decodeJSON(r *http.Request, limit int64, v any) error {
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
-		return bodyError(err, limit)
+	body, err := readBody(r, limit)
+	if err != nil {
+		return err
 	}
-	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		if err != nil {
-			return bodyError(err, limit)
-		}
-		return soarkafka.Errorf(soarkafka.EINVALID, "request body: more than one JSON value")
+	if len(bytes.TrimSpace(body)) == 0 {
+		return soarkafka.Errorf(soarkafka.EINVALID, "request body is empty; send a JSON object")
+	}
+	if err := jsonv2.Unmarshal(body, v); err != nil {
+		return bodyError(err)
 	}
 	return nil
 }
 
-func bodyError(err error, limit int64) error {
-	var maxErr *http.MaxBytesError
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
+// readBody reads a request body whole, within limit.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength <= limit {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(r.Body); err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return nil, tooLarge(limit)
+		}
+		return nil, soarkafka.Errorf(soarkafka.EINVALID, "request body: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func bodyError(err error) error {
+	var syn *jsontext.SyntacticError
+	var sem *jsonv2.SemanticError
 	switch {
-	case errors.As(err, &maxErr):
-		return tooLarge(limit)
-	case errors.Is(err, io.EOF):
-		return soarkafka.Errorf(soarkafka.EINVALID, "request body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return soarkafka.Errorf(soarkafka.EINVALID, "request body: JSON ends early")
-	case errors.As(err, &syntax):
-		return soarkafka.Errorf(soarkafka.EINVALID, "request body: malformed JSON at byte %d: %v", syntax.Offset, syntax)
-	case errors.As(err, &typ):
-		field := typ.Field
+	case errors.As(err, &syn):
+		msg := syn.Err.Error()
+		if errors.Is(syn.Err, io.ErrUnexpectedEOF) {
+			return soarkafka.Errorf(soarkafka.EINVALID, "request body: JSON ends early")
+		}
+		if strings.Contains(msg, "after top-level value") {
+			return soarkafka.Errorf(soarkafka.EINVALID, "request body: more than one JSON value (at byte %d)", syn.ByteOffset)
+		}
+		return soarkafka.Errorf(soarkafka.EINVALID, "request body: malformed JSON at byte %d: %s", syn.ByteOffset, msg)
+	case errors.As(err, &sem):
+		field := strings.TrimPrefix(strings.ReplaceAll(string(sem.JSONPointer), "/", "."), ".")
 		if field == "" {
 			field = "(the body)"
 		}
-		return soarkafka.Errorf(soarkafka.EINVALID, "request body: %s must be %s, got JSON %s", field, jsonKind(typ.Type.Kind().String()), typ.Value)
+		want := "another type"
+		if sem.GoType != nil {
+			want = jsonKind(sem.GoType.Kind().String())
+		}
+		got := sem.JSONKind.String()
+		if sem.Err != nil && sem.JSONKind == 0 {
+			return soarkafka.Errorf(soarkafka.EINVALID, "request body: %s: %v", field, sem.Err)
+		}
+		return soarkafka.Errorf(soarkafka.EINVALID, "request body: %s must be %s, got JSON %s", field, want, got)
 	}
 	return soarkafka.Errorf(soarkafka.EINVALID, "request body: %v", err)
 }
@@ -230,6 +262,8 @@ func jsonKind(goKind string) string {
 		return "a string"
 	case "bool":
 		return "a boolean"
+	case "interface":
+		return "a JSON value"
 	}
 	return "a number"
 }
