@@ -90,6 +90,8 @@ func OpenAPI(version string) map[string]any {
 				map[string]any{"name": "topic", "in": "query", "schema": map[string]any{"type": "string"}, "description": "Topic to produce to; the asset's topic when absent."},
 				map[string]any{"name": "format", "in": "query", "schema": map[string]any{"type": "string", "enum": []string{"events", "envelope"}, "default": "events"},
 					"description": "events: each line is a JSON event sent as is. envelope: each line is {\"value\", \"key\", \"headers\", \"partition\", \"timestamp\", \"topic\"}."},
+				map[string]any{"name": "validate", "in": "query", "schema": map[string]any{"type": "string", "enum": []string{"light", "full"}, "default": "light"},
+					"description": "light: each events line must be valid UTF-8 opening and closing as a JSON object or array. full: each line is parsed (about half the throughput)."},
 				map[string]any{"name": "results", "in": "query", "schema": map[string]any{"type": "string", "enum": []string{"all", "failed"}, "default": "all"},
 					"description": "Answer a line for every record (all) or for failed records only (failed); the summary line comes last either way."},
 			},
