@@ -9,10 +9,14 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -69,11 +73,15 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 	default:
 		// A SOAR playbook may pass structured data for data_type JSON.
 		if p.DataType == "json" {
-			b, err := json.Marshal(d)
-			if err != nil {
+			// Not json.Marshal: it escapes <, > and & as \u003c...,
+			// and the message is to keep the text as given.
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(d); err != nil {
 				bad("data", "cannot be encoded as JSON: %v", err)
 			}
-			p.Data = b
+			p.Data = bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 		} else {
 			bad("data", "must be a string for data_type string, got %s", assets.JSONType(d))
 		}
@@ -188,8 +196,11 @@ func number(v any) (float64, bool) {
 		f, err := n.Float64()
 		return f, err == nil
 	case string:
-		var f float64
-		if _, err := fmt.Sscan(strings.TrimSpace(n), &f); err == nil && !strings.ContainsAny(n, "xX") {
+		// The whole text must be the number: fmt.Sscan read "10 minutes"
+		// as 10, and took NaN.
+		s := strings.TrimSpace(n)
+		f, err := strconv.ParseFloat(s, 64)
+		if err == nil && !strings.ContainsAny(s, "xX_") && !math.IsNaN(f) && !math.IsInf(f, 0) {
 			return f, true
 		}
 	}
@@ -199,47 +210,76 @@ func number(v any) (float64, bool) {
 // SplitJSON parses data as one JSON value and returns the messages it
 // stands for: each element of a top-level array, or the value itself. To
 // send an array as one message, wrap it in another array. A parse error
-// names the line and column.
+// names the line and column. The messages are slices of data, not copies.
+//
+// Duplicate names in an object and invalid UTF-8 in strings are accepted
+// and sent as given, as the Splunk app's Python json.loads and Go's
+// encoding/json accept them; whitespace is JSON's only (space, tab, CR, LF).
 func SplitJSON(data []byte) ([]json.RawMessage, error) {
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 {
+	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("data is empty; give a JSON value")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var v json.RawMessage
-	if err := dec.Decode(&v); err != nil {
-		return nil, jsonError(data, err, dec.InputOffset())
+	dec := jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	// value returns the next value as a slice of data: the decoder's own
+	// slice is only valid until its next read.
+	value := func() (json.RawMessage, error) {
+		v, err := dec.ReadValue()
+		if err != nil {
+			return nil, jsonError(data, err, dec.InputOffset())
+		}
+		end := int(dec.InputOffset())
+		return json.RawMessage(data[end-len(v) : end : end]), nil
 	}
-	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
-		line, col := lineCol(data, len(data)-len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")))
+	var msgs []json.RawMessage
+	if dec.PeekKind() == '[' {
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, jsonError(data, err, dec.InputOffset())
+		}
+		msgs = make([]json.RawMessage, 0, 64)
+		for dec.PeekKind() != ']' {
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			msgs = append(msgs, v)
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, jsonError(data, err, dec.InputOffset())
+		}
+		if len(msgs) == 0 {
+			return nil, errors.New("data is an empty JSON list, which holds no message; to send an empty list as one message, send [[]]")
+		}
+	} else {
+		v, err := value()
+		if err != nil {
+			return nil, err
+		}
+		msgs = []json.RawMessage{v}
+	}
+	if rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		// +1: lineCol counts the characters up to and including the one
+		// at fault, as for a syntax error's offset.
+		line, col := lineCol(data, len(data)-len(rest)+1)
 		return nil, fmt.Errorf("data is not valid JSON: more data after the first value at line %d, column %d (send several messages as one JSON list)", line, col)
 	}
-	v = bytes.TrimSpace(v)
-	if v[0] != '[' {
-		return []json.RawMessage{v}, nil
-	}
-	var elems []json.RawMessage
-	if err := json.Unmarshal(v, &elems); err != nil {
-		return nil, fmt.Errorf("data is not valid JSON: %w", err)
-	}
-	if len(elems) == 0 {
-		return nil, errors.New("data is an empty JSON list, which holds no message; to send an empty list as one message, send [[]]")
-	}
-	return elems, nil
+	return msgs, nil
 }
 
 func jsonError(data []byte, err error, offset int64) error {
-	var syn *json.SyntaxError
+	var syn *jsontext.SyntacticError
+	msg := err.Error()
 	if errors.As(err, &syn) {
-		offset = syn.Offset
+		offset = syn.ByteOffset + 1
+		msg = syn.Err.Error()
+		if errors.Is(syn.Err, io.ErrUnexpectedEOF) {
+			msg = "the JSON ends early"
+			offset = int64(len(data))
+		}
 	} else if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		msg = "the JSON ends early"
 		offset = int64(len(data))
 	}
 	line, col := lineCol(data, int(offset))
-	msg := err.Error()
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		msg = "the JSON ends early"
-	}
 	return fmt.Errorf("data is not valid JSON: %s at line %d, column %d", msg, line, col)
 }
 
@@ -260,20 +300,77 @@ func lineCol(data []byte, offset int) (line, col int) {
 }
 
 // FormatJSON lays out one JSON message as sent: the Splunk app's 4-space
-// indent (key order and non-ASCII text kept as written), or compact.
+// indent (key order and the text of strings and numbers kept as written),
+// or compact.
 func FormatJSON(msg json.RawMessage, format string) []byte {
-	var buf bytes.Buffer
-	buf.Grow(len(msg) + len(msg)/4)
-	var err error
-	if format == "compact" {
-		err = json.Compact(&buf, msg)
-	} else {
-		err = json.Indent(&buf, msg, "", "    ")
+	return AppendFormatJSON(make([]byte, 0, len(msg)+len(msg)/4), msg, format)
+}
+
+// AppendFormatJSON appends FormatJSON(msg, format) to dst, so that many
+// messages can share one buffer.
+func AppendFormatJSON(dst []byte, msg json.RawMessage, format string) []byte {
+	opts := []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true), jsontext.PreserveRawStrings(true)}
+	if format != "compact" {
+		opts = append(opts, jsontext.Multiline(true), jsontext.WithIndent("    "))
 	}
+	out, err := jsontext.AppendFormat(dst, msg, opts...)
 	if err != nil { // msg came from the decoder: always valid
-		return msg
+		return append(dst, msg...)
 	}
-	return buf.Bytes()
+	return out
+}
+
+// indentedSize is len(FormatJSON(msg, "pretty")) for a message SplitJSON
+// returned, counted without building it (as json.Indent lays it out).
+func indentedSize(msg json.RawMessage) int {
+	n, depth := 0, 0
+	inString, escaped, needIndent := false, false, false
+	for _, c := range msg {
+		if inString {
+			n++
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		if needIndent && c != '}' && c != ']' {
+			needIndent = false
+			depth++
+			n += 1 + 4*depth
+		}
+		switch c {
+		case '"':
+			inString = true
+			n++
+		case '{', '[':
+			needIndent = true // "{}" and "[]" stay on one line
+			n++
+		case ',':
+			n += 2 + 4*depth
+		case ':':
+			n += 2
+		case '}', ']':
+			if needIndent {
+				needIndent = false
+			} else {
+				depth--
+				n += 1 + 4*depth
+			}
+			n++
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 // PostData sends the data to Kafka with the Splunk app's semantics: JSON
@@ -285,24 +382,44 @@ func (r *Runner) PostData(ctx context.Context, target Target, params map[string]
 	if err != nil {
 		return nil, err
 	}
-	res := NewResult(PostData, params)
+	res := NewResult(PostData, echoParams(params))
 
+	limit := target.Config.Producer.MaxMessageBytes
 	var values [][]byte
 	if p.DataType == "json" {
 		msgs, err := SplitJSON(p.Data)
 		if err != nil {
 			return res.Fail(err.Error()), nil
 		}
+		// One buffer for every message: one allocation, not one each.
+		total := 0
+		for _, m := range msgs {
+			total += len(m)
+		}
+		if p.JSONFormat != "compact" {
+			total += total / 2
+		}
+		buf := make([]byte, 0, total)
 		values = make([][]byte, len(msgs))
 		for i, m := range msgs {
-			values[i] = FormatJSON(m, p.JSONFormat)
+			// Measure before laying out: the indented form grows with
+			// the square of the nesting depth (20 KB of [[[…]]] indents
+			// to 400 MB).
+			if p.JSONFormat != "compact" {
+				if size := indentedSize(m); int64(size) > limit {
+					return res.Fail(fmt.Sprintf("message %d is %d bytes pretty-printed, over producer.max_message_bytes %d; nothing was sent (send it with json_format compact, or raise producer.max_message_bytes)",
+						i+1, size, limit)), nil
+				}
+			}
+			start := len(buf)
+			buf = AppendFormatJSON(buf, m, p.JSONFormat)
+			values[i] = buf[start:len(buf):len(buf)]
 		}
 	} else {
 		values = [][]byte{p.Data}
 	}
 
 	records := make([]*kgo.Record, len(values))
-	limit := target.Config.Producer.MaxMessageBytes
 	for i, v := range values {
 		rec := &kgo.Record{Topic: p.Topic, Key: p.Key, Value: v, Headers: p.Headers, Timestamp: p.Timestamp}
 		if p.Partition >= 0 {
@@ -349,6 +466,28 @@ func (r *Runner) PostData(ctx context.Context, target Target, params map[string]
 	return res, nil
 }
 
+// echoLimit is how much of data the result echoes in its parameter.
+const echoLimit = 64 << 10
+
+// echoParams returns the parameters as the result echoes them: a data over
+// echoLimit is cut there, so a 10 MB list is not sent back whole.
+func echoParams(params map[string]any) map[string]any {
+	d, ok := params["data"].(string)
+	if !ok || len(d) <= echoLimit {
+		return params
+	}
+	out := make(map[string]any, len(params))
+	for k, v := range params {
+		out[k] = v
+	}
+	cut := echoLimit
+	for cut > 0 && !utf8.RuneStart(d[cut]) {
+		cut--
+	}
+	out["data"] = fmt.Sprintf("%s... (%d bytes in all)", d[:cut], len(d))
+	return out
+}
+
 // outcome is what became of one record.
 type outcome struct {
 	err error
@@ -369,17 +508,34 @@ func (r *Runner) produce(ctx context.Context, cl *kgo.Client, records []*kgo.Rec
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	done := make([]bool, len(records))
+	handed := make([]bool, len(records)) // given to the producer (it may write them)
+	var stop atomic.Bool
 	wg.Add(len(records))
 	pctx := context.WithoutCancel(ctx)
-	for i, rec := range records {
-		cl.Produce(pctx, rec, func(_ *kgo.Record, err error) {
+	// Records are handed over from a goroutine of their own: Produce blocks
+	// while the client's buffer is full, and a broker that takes nothing
+	// must not hold the action past its wait. Once the wait ends, the
+	// records not yet handed over are not sent at all.
+	go func() {
+		for i, rec := range records {
+			if stop.Load() {
+				for range records[i:] {
+					wg.Done()
+				}
+				return
+			}
 			mu.Lock()
-			out[i].err = ProduceError(err, rec)
-			done[i] = true
+			handed[i] = true
 			mu.Unlock()
-			wg.Done()
-		})
-	}
+			cl.Produce(pctx, rec, func(_ *kgo.Record, err error) {
+				mu.Lock()
+				out[i].err = ProduceError(err, rec)
+				done[i] = true
+				mu.Unlock()
+				wg.Done()
+			})
+		}
+	}()
 	all := make(chan struct{})
 	go func() { wg.Wait(); close(all) }()
 	wait := timeout
@@ -388,24 +544,26 @@ func (r *Runner) produce(ctx context.Context, cl *kgo.Client, records []*kgo.Rec
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
-	deadline := t.C
 	select {
 	case <-all:
-	case <-deadline:
+	case <-t.C:
 	case <-ctx.Done():
 	}
+	stop.Store(true)
 	mu.Lock()
 	defer mu.Unlock()
 	// A copy: promises still pending write into out after we return.
 	snapshot := make([]outcome, len(out))
 	copy(snapshot, out)
 	for i := range snapshot {
-		if !done[i] {
-			why := fmt.Sprintf("no acknowledgement within %s (the message may still be written)", wait)
-			if ctx.Err() != nil {
-				why = "the request ended before the broker acknowledged (the message may still be written)"
-			}
-			snapshot[i].err = errors.New(why)
+		switch {
+		case done[i]:
+		case !handed[i]:
+			snapshot[i].err = fmt.Errorf("not sent: the producer could not take it within %s (its buffer stayed full: the brokers are not taking records)", wait)
+		case ctx.Err() != nil:
+			snapshot[i].err = errors.New("the request ended before the broker acknowledged (the message may still be written)")
+		default:
+			snapshot[i].err = fmt.Errorf("no acknowledgement within %s (the message may still be written)", wait)
 		}
 	}
 	return snapshot

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soarkafka/soarkafka/assets"
@@ -29,7 +30,7 @@ func ProducerOptions(cfg assets.Config) []kgo.Opt {
 		kgo.ProducerLinger(time.Duration(p.LingerMS) * time.Millisecond),
 		// A batch holds at least one record, so the batch limit is the
 		// record limit; the record check before sending gives the clearer
-		// message (see RecordTooLarge).
+		// message (see RecordSize).
 		kgo.ProducerBatchMaxBytes(int32(p.MaxMessageBytes)),
 		// Not RecordDeliveryTimeout: kgo measures it from the record's
 		// timestamp, so a user-given timestamp in the past would fail the
@@ -37,7 +38,16 @@ func ProducerOptions(cfg assets.Config) []kgo.Opt {
 		// partition, other actions' included. Retries bound failures.
 		kgo.RecordRetries(DefaultRecordRetries),
 		kgo.UnknownTopicRetries(2),
+		// A topic that failed to load once stays in the client's
+		// metadata requests, which then come at most every min age
+		// (kgo's default 5s): the next post to a missing topic waited
+		// two such rounds, ~10s, to learn it is missing.
+		kgo.MetadataMinAge(time.Second),
 		kgo.RecordPartitioner(explicitPartitioner{kgo.StickyKeyPartitioner(nil)}),
+		// Bound what a client holds in memory, whatever the size of its
+		// records: Produce blocks (backpressure) past either limit.
+		kgo.MaxBufferedRecords(DefaultMaxBufferedRecords),
+		kgo.MaxBufferedBytes(int(max(DefaultMaxBufferedBytes, 2*p.MaxMessageBytes))),
 	}
 	switch p.Acks {
 	case assets.AcksLeader:
@@ -103,21 +113,45 @@ func (p *explicitTopicPartitioner) OnNewBatch() {
 	}
 }
 
+// Limits of what one producer buffers before Produce blocks; the byte limit
+// grows to twice producer.max_message_bytes, so the largest record allowed
+// always fits.
+const (
+	DefaultMaxBufferedRecords = 10000
+	DefaultMaxBufferedBytes   = 16 << 20
+)
+
 // DefaultRecordRetries bounds how often a batch is sent again after a
 // failure (about 20 s of kgo's back-off) before its records fail. An
 // idempotent batch whose outcome is unknown (sent, no answer) is retried
 // past it: failing it could write it twice.
 const DefaultRecordRetries = 10
 
-// RecordSize is the size Kafka counts against max.message.bytes for one
-// record, near enough: key, value, and header keys and values.
+// RecordSize is the size of a batch holding only r, as the producer counts
+// it against its batch limit (ProducerBatchMaxBytes, our max_message_bytes):
+// key, value and headers plus the record and batch framing. It is what Kafka
+// counts against max.message.bytes, plus the 4-byte length prefix kgo
+// counts too, so a record within the limit is never refused by kgo itself.
+// Counting key, value and headers alone let a record within the limit be
+// refused by kgo with MESSAGE_TOO_LARGE, reported as the broker's doing.
 func RecordSize(r *kgo.Record) int {
-	n := len(r.Key) + len(r.Value)
+	l := 1 + // attributes
+		1 + // timestamp delta: 0 for a batch's first record
+		1 + // offset delta: 0
+		kbin.VarintLen(int32(len(r.Key))) + len(r.Key) +
+		kbin.VarintLen(int32(len(r.Value))) + len(r.Value) +
+		kbin.VarintLen(int32(len(r.Headers)))
 	for _, h := range r.Headers {
-		n += len(h.Key) + len(h.Value)
+		l += kbin.VarintLen(int32(len(h.Key))) + len(h.Key) +
+			kbin.VarintLen(int32(len(h.Value))) + len(h.Value)
 	}
-	return n
+	return recordBatchOverhead + kbin.VarintLen(int32(l)) + l
 }
+
+// recordBatchOverhead is the wire size of a record batch with no records
+// (61 bytes) and its 4-byte length prefix in a produce request, as kgo
+// counts it.
+const recordBatchOverhead = 4 + 61
 
 // DefaultIdleTimeout is how long a pooled producer may go unused before the
 // pool closes it.
