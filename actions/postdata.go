@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -70,6 +71,8 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 		bad("data", "required: the data to post")
 	case string:
 		p.Data = []byte(d)
+	case []byte: // the web layer hands over a large text as bytes
+		p.Data = d
 	default:
 		// A SOAR playbook may pass structured data for data_type JSON.
 		if p.DataType == "json" {
@@ -472,20 +475,38 @@ const echoLimit = 64 << 10
 // echoParams returns the parameters as the result echoes them: a data over
 // echoLimit is cut there, so a 10 MB list is not sent back whole.
 func echoParams(params map[string]any) map[string]any {
-	d, ok := params["data"].(string)
-	if !ok || len(d) <= echoLimit {
+	var data string
+	switch v := params["data"].(type) {
+	case string:
+		if len(v) <= echoLimit {
+			return params
+		}
+		data = v
+	case []byte: // echoed as the text it is
+		data = string(v[:min(len(v), echoLimit+1)])
+		out := maps.Clone(params)
+		if len(v) <= echoLimit {
+			out["data"] = data
+			return out
+		}
+		out["data"] = cutEcho(data, len(v))
+		return out
+	default:
 		return params
 	}
-	out := make(map[string]any, len(params))
-	for k, v := range params {
-		out[k] = v
-	}
+	out := maps.Clone(params)
+	out["data"] = cutEcho(data, len(data))
+	return out
+}
+
+// cutEcho cuts text at echoLimit, on a character boundary, and says how
+// long it was.
+func cutEcho(text string, total int) string {
 	cut := echoLimit
-	for cut > 0 && !utf8.RuneStart(d[cut]) {
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
 		cut--
 	}
-	out["data"] = fmt.Sprintf("%s... (%d bytes in all)", d[:cut], len(d))
-	return out
+	return fmt.Sprintf("%s... (%d bytes in all)", text[:cut], total)
 }
 
 // outcome is what became of one record.

@@ -1323,3 +1323,27 @@ func TestPostDataHungBrokerBoundedWait(t *testing.T) {
 		t.Fatalf("%d not sent, %d unacknowledged: want both, 25000 in all", notSent, unacked)
 	}
 }
+
+// The result echoes the parameters, but a data over 64 KiB only in part,
+// cut on a character boundary; data handed over as bytes is echoed as text.
+func TestEchoParams(t *testing.T) {
+	small := map[string]any{"data": "abc", "topic": "t"}
+	if got := echoParams(small); got["data"] != "abc" {
+		t.Fatalf("small string: %v", got["data"])
+	}
+	if got := echoParams(map[string]any{"data": []byte("abc")}); got["data"] != "abc" {
+		t.Fatalf("small bytes: %#v", got["data"])
+	}
+	big := strings.Repeat("a", echoLimit-1) + "é" + strings.Repeat("b", 100) // é straddles the limit
+	for _, in := range []any{big, []byte(big)} {
+		params := map[string]any{"data": in, "topic": "t"}
+		got := echoParams(params)["data"].(string)
+		want := strings.Repeat("a", echoLimit-1) + fmt.Sprintf("... (%d bytes in all)", len(big))
+		if got != want {
+			t.Fatalf("%T: echo is %d bytes ending %q", in, len(got), got[len(got)-40:])
+		}
+		if params["data"] == nil || params["topic"] != "t" {
+			t.Fatal("the caller's parameters were changed")
+		}
+	}
+}

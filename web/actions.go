@@ -102,6 +102,33 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// parameterSet decodes one parameter object. A string "data" (post data's
+// payload, possibly megabytes) is kept as the bytes of its text: one copy,
+// not a string and then bytes.
+func parameterSet(raw jsontext.Value) (map[string]any, error) {
+	var fields map[string]jsontext.Value
+	if err := jsonv2.Unmarshal(raw, &fields); err != nil {
+		return nil, soarkafka.Errorf(soarkafka.EINVALID, "parameters: %v", err)
+	}
+	set := make(map[string]any, len(fields))
+	for k, v := range fields {
+		if k == "data" && v.Kind() == '"' {
+			b, err := jsontext.AppendUnquote(make([]byte, 0, len(v)), v)
+			if err != nil {
+				return nil, soarkafka.Errorf(soarkafka.EINVALID, "parameters: data: %v", err)
+			}
+			set[k] = b
+			continue
+		}
+		var x any
+		if err := jsonv2.Unmarshal(v, &x); err != nil {
+			return nil, soarkafka.Errorf(soarkafka.EINVALID, "parameters: %s: %v", k, err)
+		}
+		set[k] = x
+	}
+	return set, nil
+}
+
 // parameterSets reads parameters as one object or a list of objects (the
 // app-run document's form); absent means one empty set.
 func parameterSets(raw jsontext.Value) (sets []map[string]any, list bool, err error) {
@@ -109,9 +136,9 @@ func parameterSets(raw jsontext.Value) (sets []map[string]any, list bool, err er
 	case 0, 'n':
 		return []map[string]any{{}}, false, nil
 	case '{':
-		var one map[string]any
-		if err := jsonv2.Unmarshal(raw, &one); err != nil {
-			return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters: %v", err)
+		one, err := parameterSet(raw)
+		if err != nil {
+			return nil, false, err
 		}
 		return []map[string]any{one}, false, nil
 	}

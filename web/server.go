@@ -203,20 +203,25 @@ func decodeJSON(r *http.Request, limit int64, v any) error {
 	return nil
 }
 
-// readBody reads a request body whole, within limit.
+// readBody reads a request body whole, within limit, into one allocation
+// of its declared length when it declares one.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	var buf bytes.Buffer
-	if r.ContentLength > 0 && r.ContentLength <= limit {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	var body []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= limit {
+		body = make([]byte, n)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(r.Body)
 	}
-	if _, err := buf.ReadFrom(r.Body); err != nil {
+	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
 			return nil, tooLarge(limit)
 		}
 		return nil, soarkafka.Errorf(soarkafka.EINVALID, "request body: %v", err)
 	}
-	return buf.Bytes(), nil
+	return body, nil
 }
 
 func bodyError(err error) error {

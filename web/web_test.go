@@ -33,6 +33,12 @@ type env struct {
 
 func newEnv(t *testing.T, url string) *env {
 	t.Helper()
+	return newEnvLimit(t, url, 64<<10)
+}
+
+// newEnvLimit is newEnv with another request body limit.
+func newEnvLimit(t *testing.T, url string, maxBody int64) *env {
+	t.Helper()
 	ctx := context.Background()
 	logs := &testenv.LogBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -50,7 +56,7 @@ func newEnv(t *testing.T, url string) *env {
 	t.Cleanup(runner.Close)
 	h := web.NewHandler(web.Options{
 		Logger: logger, Assets: assets.NewService(db, sealer), Runner: runner,
-		Store: db, APIToken: token, MaxBodyBytes: 64 << 10, Version: "test",
+		Store: db, APIToken: token, MaxBodyBytes: maxBody, Version: "test",
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -460,5 +466,27 @@ func TestActionShapes(t *testing.T) {
 	code, out = e.do("POST", "/v1/actions/test_connectivity", map[string]any{"config": bad})
 	if code != 200 || out["status"] != "failed" || !strings.Contains(out["message"].(string), "missing-topic") {
 		t.Fatalf("failed action: %d %v", code, out)
+	}
+}
+
+// post data through HTTP: the payload arrives as bytes (one copy), the
+// result echoes it as text, cut past 64 KiB.
+func TestPostDataEcho(t *testing.T) {
+	c := testenv.NewKafka(t, kfake.SeedTopics(1, "alerts"))
+	e := newEnvLimit(t, testenv.SQLiteURL(t), 1<<20)
+	cfg := map[string]any{"hosts": c.ListenAddrs()[0], "topic": "alerts"}
+	long := `"` + strings.Repeat("x", 70<<10) + `"`
+	for _, tt := range []struct{ data, want string }{
+		{`{"a": "é"}`, `{"a": "é"}`},
+		{long, long[:64<<10] + "... (71682 bytes in all)"},
+	} {
+		code, out := e.do("POST", "/v1/actions/post_data", map[string]any{"config": cfg, "parameters": map[string]any{
+			"data_type": "JSON", "data": tt.data, "topic": "alerts"}})
+		if code != 200 || out["status"] != "success" {
+			t.Fatalf("%d %v", code, out)
+		}
+		if got := out["parameter"].(map[string]any)["data"]; got != tt.want {
+			t.Fatalf("echo %.80q..., want %.80q...", got, tt.want)
+		}
 	}
 }
