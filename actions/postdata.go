@@ -71,7 +71,7 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 		bad("data", "required: the data to post")
 	case string:
 		p.Data = []byte(d)
-	case []byte: // the web layer hands over a large text as bytes
+	case []byte: // the web layer hands over a large text as bytes; PostData never keeps them
 		p.Data = d
 	default:
 		// A SOAR playbook may pass structured data for data_type JSON.
@@ -419,7 +419,9 @@ func (r *Runner) PostData(ctx context.Context, target Target, params map[string]
 			values[i] = buf[start:len(buf):len(buf)]
 		}
 	} else {
-		values = [][]byte{p.Data}
+		// A copy: the caller may reuse Data's memory once we return, and an
+		// unacknowledged record may still be in the producer then.
+		values = [][]byte{bytes.Clone(p.Data)}
 	}
 
 	records := make([]*kgo.Record, len(values))

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -20,7 +22,7 @@ import (
 type actionRequest struct {
 	Asset      string         `json:"asset"`
 	Config     map[string]any `json:"config"`
-	Parameters jsontext.Value `json:"parameters"`
+	Parameters rawParams      `json:"parameters"`
 	Action     string         `json:"action"`
 	Identifier string         `json:"identifier"`
 	AssetID    any            `json:"asset_id"`
@@ -41,8 +43,15 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
-	var req actionRequest
-	if err := decodeJSON(r, h.opts.MaxBodyBytes, &req); err != nil {
+	body, err := readBody(r, h.opts.MaxBodyBytes, h.bufs)
+	if err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
+	req := actionRequest{Parameters: rawParams{in: body}}
+	err = unmarshalBody(body, &req)
+	if err != nil {
+		h.bufs.put(body)
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
@@ -52,11 +61,21 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	paramSets, list, err := parameterSets(req.Parameters)
+	paramSets, list, err := req.Parameters.sets(h.bufs)
+	// Nothing refers to the body past this point: the parameters are
+	// decoded into values of their own.
+	h.bufs.put(body)
 	if err != nil {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
+	defer func() {
+		for _, set := range paramSets {
+			if b, ok := set["data"].([]byte); ok {
+				h.bufs.put(b)
+			}
+		}
+	}()
 
 	var target actions.Target
 	switch {
@@ -102,18 +121,120 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// rawParams is the parameters member of an action request, kept as a slice
+// of the request body instead of a copy (post data's parameters carry
+// megabytes), and decoded by sets.
+type rawParams struct {
+	in    []byte // the whole body, set before decoding
+	value []byte // the parameters value, a slice of in
+}
+
+// UnmarshalJSONFrom keeps the value as a slice of the input when the decoder
+// reads straight from it (as json.Unmarshal does), else as a copy.
+func (p *rawParams) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	v, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	p.value = sliceOf(p.in, v, dec.InputOffset())
+	return nil
+}
+
+// sliceOf returns v as the slice of in that ends at end, if v is that very
+// memory (no copy), else a copy of v: a decoder's value is only valid until
+// its next read.
+func sliceOf(in, v []byte, end int64) []byte {
+	if len(v) > 0 && end <= int64(len(in)) && end >= int64(len(v)) && &in[end-int64(len(v))] == &v[0] {
+		return in[end-int64(len(v)) : end : end]
+	}
+	return bytes.Clone(v)
+}
+
+// sets decodes the parameters: one object, or a list of objects (the SOAR
+// app-run document's form); absent means one empty set.
+func (p rawParams) sets(bufs *bufPool) (sets []map[string]any, list bool, err error) {
+	raw := jsontext.Value(p.value)
+	switch raw.Kind() {
+	case 0, 'n':
+		return []map[string]any{{}}, false, nil
+	case '{':
+		one, err := parameterSet(raw, bufs)
+		if err != nil {
+			return nil, false, err
+		}
+		return []map[string]any{one}, false, nil
+	case '[':
+		var elems []rawParams
+		if err := jsonv2.Unmarshal(raw, &elems); err != nil {
+			return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters must be an object or a list of objects")
+		}
+		if len(elems) == 0 {
+			return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters is an empty list; give at least one parameter set ({} for none)")
+		}
+		for _, e := range elems {
+			v := jsontext.Value(e.value)
+			switch v.Kind() {
+			case 'n':
+				sets = append(sets, map[string]any{})
+			case '{':
+				one, err := parameterSet(v, bufs)
+				if err != nil {
+					return nil, false, err
+				}
+				sets = append(sets, one)
+			default:
+				return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters must be an object or a list of objects")
+			}
+		}
+		return sets, true, nil
+	}
+	return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters must be an object or a list of objects")
+}
+
+// paramFields are the members of one parameter object, each value a slice
+// of the input.
+type paramFields struct {
+	in     []byte
+	names  []string
+	values [][]byte
+}
+
+func (p *paramFields) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if tok, err := dec.ReadToken(); err != nil {
+		return err
+	} else if tok.Kind() != '{' {
+		return errors.New("not an object")
+	}
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		name := tok.String() // a token is void after the decoder's next call
+		v, err := dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		p.names = append(p.names, name)
+		p.values = append(p.values, sliceOf(p.in, v, dec.InputOffset()))
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
 // parameterSet decodes one parameter object. A string "data" (post data's
-// payload, possibly megabytes) is kept as the bytes of its text: one copy,
-// not a string and then bytes.
-func parameterSet(raw jsontext.Value) (map[string]any, error) {
-	var fields map[string]jsontext.Value
+// payload, possibly megabytes) is unquoted once into a buffer from bufs and
+// kept as bytes; the caller returns it to bufs when the action is done.
+func parameterSet(raw jsontext.Value, bufs *bufPool) (map[string]any, error) {
+	fields := paramFields{in: raw}
 	if err := jsonv2.Unmarshal(raw, &fields); err != nil {
 		return nil, soarkafka.Errorf(soarkafka.EINVALID, "parameters: %v", err)
 	}
-	set := make(map[string]any, len(fields))
-	for k, v := range fields {
+	set := make(map[string]any, len(fields.names))
+	for i, k := range fields.names {
+		v := jsontext.Value(fields.values[i])
 		if k == "data" && v.Kind() == '"' {
-			b, err := jsontext.AppendUnquote(make([]byte, 0, len(v)), v)
+			b, err := jsontext.AppendUnquote(bufs.get(len(v))[:0], v)
 			if err != nil {
 				return nil, soarkafka.Errorf(soarkafka.EINVALID, "parameters: data: %v", err)
 			}
@@ -127,31 +248,4 @@ func parameterSet(raw jsontext.Value) (map[string]any, error) {
 		set[k] = x
 	}
 	return set, nil
-}
-
-// parameterSets reads parameters as one object or a list of objects (the
-// app-run document's form); absent means one empty set.
-func parameterSets(raw jsontext.Value) (sets []map[string]any, list bool, err error) {
-	switch raw.Kind() {
-	case 0, 'n':
-		return []map[string]any{{}}, false, nil
-	case '{':
-		one, err := parameterSet(raw)
-		if err != nil {
-			return nil, false, err
-		}
-		return []map[string]any{one}, false, nil
-	}
-	if err := jsonv2.Unmarshal(raw, &sets); err != nil {
-		return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters must be an object or a list of objects")
-	}
-	if len(sets) == 0 {
-		return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters is an empty list; give at least one parameter set ({} for none)")
-	}
-	for i := range sets {
-		if sets[i] == nil {
-			sets[i] = map[string]any{}
-		}
-	}
-	return sets, true, nil
 }

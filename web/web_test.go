@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,8 +12,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
@@ -487,6 +490,50 @@ func TestPostDataEcho(t *testing.T) {
 		}
 		if got := out["parameter"].(map[string]any)["data"]; got != tt.want {
 			t.Fatalf("echo %.80q..., want %.80q...", got, tt.want)
+		}
+	}
+}
+
+// Large payloads reuse the handler's buffers: two different lists over
+// 1 MB, one after the other, must both arrive intact.
+func TestPostDataLargeBuffersReused(t *testing.T) {
+	c := testenv.NewKafka(t, kfake.SeedTopics(1, "big"), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "8388608"}))
+	e := newEnvLimit(t, testenv.SQLiteURL(t), 8<<20)
+	cfg := map[string]any{"hosts": c.ListenAddrs()[0], "topic": "big", "producer": map[string]any{"max_message_bytes": 4 << 20}}
+	var want []string
+	for round := range 3 {
+		elems := make([]string, 3000)
+		for i := range elems {
+			elems[i] = fmt.Sprintf(`{"round":%d,"i":%d,"pad":"%s"}`, round, i, strings.Repeat(string(rune('a'+round)), 400))
+		}
+		want = append(want, elems...)
+		for _, dt := range []string{"JSON", "string"} {
+			data := "[" + strings.Join(elems, ",") + "]"
+			code, out := e.do("POST", "/v1/actions/post_data", map[string]any{"config": cfg, "parameters": map[string]any{
+				"data_type": dt, "data": data, "topic": "big", "json_format": "compact"}})
+			if code != 200 || out["status"] != "success" {
+				t.Fatalf("round %d %s: %d %v", round, dt, code, out)
+			}
+			if dt == "string" {
+				want = append(want, data)
+			}
+		}
+	}
+	cl := testenv.KafkaClient(t, c, kgo.ConsumeTopics("big"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<20))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < len(want) && ctx.Err() == nil {
+		for _, r := range cl.PollFetches(ctx).Records() {
+			got = append(got, string(r.Value))
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("consumed %d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("record %d differs: %.60q..., want %.60q...", i, got[i], want[i])
 		}
 	}
 }
