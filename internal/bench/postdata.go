@@ -40,6 +40,7 @@ type postDataFlags struct {
 	partitions      int
 	serverBin       string
 	cpuProfileDir   string
+	blackhole       bool
 }
 
 func runPostData(args []string) error {
@@ -55,6 +56,7 @@ func runPostData(args []string) error {
 	fs.IntVar(&f.eventBytes, "event-bytes", 1024, "average size of an event in bytes")
 	fs.IntVar(&f.partitions, "partitions", 4, "partitions of the bench topic")
 	fs.StringVar(&f.serverBin, "server-bin", "", "soarkafka binary to run (default: go build ./cmd/soarkafka)")
+	fs.BoolVar(&f.blackhole, "blackhole", true, "kfake.BlackholeProduce: the broker stores nothing, so the raw figure is the client's alone; false stores every record (as a user's broker does; the 1M NDJSON case then holds ~1 GB in the bench process)")
 	fs.StringVar(&f.cpuProfileDir, "cpuprofile-dir", "", "write a CPU profile of each server process into this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -73,14 +75,19 @@ func runPostData(args []string) error {
 	}
 	logf("events: %d distinct CloudTrail-like events, %d bytes on average", len(pool.events), pool.avg)
 
-	kopts := []kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(int32(f.partitions), benchTopic), kfake.BlackholeProduce()}
+	kopts := []kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(int32(f.partitions), benchTopic)}
+	brokerMode := "storing"
+	if f.blackhole {
+		kopts = append(kopts, kfake.BlackholeProduce())
+		brokerMode = "BlackholeProduce()"
+	}
 	cluster, err := kfake.NewCluster(kopts...)
 	if err != nil {
 		return fmt.Errorf("start kfake: %w", err)
 	}
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()[0]
-	logf("kfake: %s, options NumBrokers(1), SeedTopics(%d, %q), BlackholeProduce()", brokers, f.partitions, benchTopic)
+	logf("kfake: %s, options NumBrokers(1), SeedTopics(%d, %q), %s", brokers, f.partitions, benchTopic, brokerMode)
 
 	b := &bench{flags: f, pool: pool, brokers: brokers}
 	if b.admin, err = kgo.NewClient(kgo.SeedBrokers(brokers)); err != nil {
@@ -160,8 +167,8 @@ func runPostData(args []string) error {
 
 	fmt.Println()
 	printTable(os.Stdout, b.rows)
-	fmt.Printf("\nevents ~%d B CloudTrail-like; kfake NumBrokers(1) SeedTopics(%d) BlackholeProduce() on loopback, shared by both paths; producer acks=all idempotent linger=0 compression=none; GOMAXPROCS=%d; run took %s\n",
-		pool.avg, f.partitions, runtimeProcs(), time.Since(start).Round(time.Second))
+	fmt.Printf("\nevents ~%d B CloudTrail-like; kfake NumBrokers(1) SeedTopics(%d) %s on loopback, shared by both paths; producer acks=all idempotent linger=0 compression=none; GOMAXPROCS=%d; run took %s\n",
+		pool.avg, f.partitions, brokerMode, runtimeProcs(), time.Since(start).Round(time.Second))
 	return nil
 }
 
