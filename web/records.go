@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,30 +50,9 @@ func (h *Handler) postRecords(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	q := r.URL.Query()
 	var errs []soarkafka.FieldError
-	format := q.Get("format")
-	switch format {
-	case "":
-		format = "events"
-	case "events", "envelope":
-	default:
-		errs = append(errs, soarkafka.FieldError{Field: "format", Message: fmt.Sprintf("%q is not events or envelope", format)})
-	}
-	results := q.Get("results")
-	switch results {
-	case "":
-		results = "all"
-	case "all", "failed":
-	default:
-		errs = append(errs, soarkafka.FieldError{Field: "results", Message: fmt.Sprintf("%q is not all or failed", results)})
-	}
-	validate := q.Get("validate")
-	switch validate {
-	case "":
-		validate = "light"
-	case "light", "full":
-	default:
-		errs = append(errs, soarkafka.FieldError{Field: "validate", Message: fmt.Sprintf("%q is not light or full", validate)})
-	}
+	format := queryChoice(q, "format", &errs, "events", "envelope")
+	results := queryChoice(q, "results", &errs, "all", "failed")
+	validate := queryChoice(q, "validate", &errs, "light", "full")
 	topic := q.Get("topic")
 	if topic != "" {
 		if msg := assets.TopicNameProblem(topic); msg != "" {
@@ -121,6 +102,20 @@ func (h *Handler) postRecords(w http.ResponseWriter, r *http.Request) {
 	if out.err != nil {
 		h.opts.Logger.Warn("records: writing results failed", "asset", name, "err", out.err)
 	}
+}
+
+// queryChoice returns query parameter name, one of choices (the first when
+// absent), or records a field error.
+func queryChoice(q url.Values, name string, errs *[]soarkafka.FieldError, choices ...string) string {
+	v := q.Get(name)
+	if v == "" {
+		return choices[0]
+	}
+	if slices.Contains(choices, v) {
+		return v
+	}
+	*errs = append(*errs, soarkafka.FieldError{Field: name, Message: fmt.Sprintf("%q is not %s", v, strings.Join(choices, " or "))})
+	return choices[0]
 }
 
 // recordsBody returns the request body, gunzipped when it says so in
