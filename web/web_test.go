@@ -27,11 +27,12 @@ import (
 const token = "test-token-0123456789"
 
 type env struct {
-	t    *testing.T
-	srv  *httptest.Server
-	h    *web.Handler
-	db   *store.DB
-	logs *testenv.LogBuffer
+	t      *testing.T
+	runner *actions.Runner
+	srv    *httptest.Server
+	h      *web.Handler
+	db     *store.DB
+	logs   *testenv.LogBuffer
 }
 
 func newEnv(t *testing.T, url string) *env {
@@ -63,7 +64,7 @@ func newEnvLimit(t *testing.T, url string, maxBody int64) *env {
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, h: h, db: db, logs: logs}
+	return &env{t: t, runner: runner, srv: srv, h: h, db: db, logs: logs}
 }
 
 // do sends a request with the API token and decodes a JSON answer.
@@ -535,5 +536,43 @@ func TestPostDataLargeBuffersReused(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("record %d differs: %.60q..., want %.60q...", i, got[i], want[i])
 		}
+	}
+}
+
+// A stored asset's producer is kept between posts, and dropped when the
+// asset is updated or deleted through the API.
+func TestProducerFollowsAsset(t *testing.T) {
+	c := testenv.NewKafka(t, kfake.SeedTopics(1, "alerts"))
+	e := newEnv(t, testenv.SQLiteURL(t))
+	cfg := map[string]any{"hosts": c.ListenAddrs()[0], "topic": "alerts"}
+	if code, out := e.do("POST", "/v1/assets", asset("p", cfg)); code != 201 {
+		t.Fatal(code, out)
+	}
+	post := func() {
+		t.Helper()
+		code, out := e.do("POST", "/v1/actions/post_data", map[string]any{"asset": "p", "parameters": map[string]any{
+			"data_type": "string", "data": "x", "topic": "alerts"}})
+		if code != 200 || out["status"] != "success" {
+			t.Fatalf("post: %d %v", code, out)
+		}
+	}
+	post()
+	post()
+	if n := e.runner.Producers().Len(); n != 1 {
+		t.Fatalf("%d producers after two posts, want 1", n)
+	}
+	cfg["producer"] = map[string]any{"linger_ms": 5}
+	if code, out := e.do("PUT", "/v1/assets/p", map[string]any{"config": cfg}); code != 200 {
+		t.Fatal(code, out)
+	}
+	if n := e.runner.Producers().Len(); n != 0 {
+		t.Fatalf("%d producers after the update, want 0", n)
+	}
+	post()
+	if code, _ := e.do("DELETE", "/v1/assets/p", nil); code != 204 {
+		t.Fatal(code)
+	}
+	if n := e.runner.Producers().Len(); n != 0 {
+		t.Fatalf("%d producers after the delete, want 0", n)
 	}
 }
