@@ -43,15 +43,7 @@ func pdRunner(t *testing.T, opts ...RunnerOption) *Runner {
 // cluster, with the producer settings given.
 func pdTarget(t *testing.T, c *kfake.Cluster, asset string, producer map[string]any) Target {
 	t.Helper()
-	doc := map[string]any{"hosts": strings.Join(c.ListenAddrs(), ","), "topic": "alerts"}
-	if producer != nil {
-		doc["producer"] = producer
-	}
-	cfg, err := assets.Decode(doc, assets.DecodeOptions{})
-	if err != nil {
-		t.Fatalf("assets.Decode(%v): %v", doc, err)
-	}
-	return Target{Asset: asset, Config: cfg}
+	return Target{Asset: asset, Config: testenv.KafkaAssetConfig(t, c, producer)}
 }
 
 // pdPost runs post data through Runner.Run and checks what every result

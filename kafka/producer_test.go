@@ -25,15 +25,7 @@ const producerTestWait = 10 * time.Second
 // the producer settings given.
 func producerConfig(t *testing.T, c *kfake.Cluster, producer map[string]any) assets.Config {
 	t.Helper()
-	doc := map[string]any{"hosts": strings.Join(c.ListenAddrs(), ","), "topic": "alerts"}
-	if producer != nil {
-		doc["producer"] = producer
-	}
-	cfg, err := assets.Decode(doc, assets.DecodeOptions{})
-	if err != nil {
-		t.Fatalf("assets.Decode(%v): %v", doc, err)
-	}
-	return cfg
+	return testenv.KafkaAssetConfig(t, c, producer)
 }
 
 // newProducer builds the client the pool would build for cfg, with extra

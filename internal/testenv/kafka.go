@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/soarkafka/soarkafka/assets"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -205,4 +206,20 @@ func (l *kafkaTestLog) dump(t testing.TB) {
 	if len(l.lines) > 0 {
 		t.Logf("kfake cluster log (last %d lines):\n%s", len(l.lines), strings.Join(l.lines, "\n"))
 	}
+}
+
+// KafkaAssetConfig returns a validated asset configuration pointing at the
+// cluster, topic "alerts", with the given producer settings (nil: the
+// defaults).
+func KafkaAssetConfig(t testing.TB, c *kfake.Cluster, producer map[string]any) assets.Config {
+	t.Helper()
+	doc := map[string]any{"hosts": strings.Join(c.ListenAddrs(), ","), "topic": "alerts"}
+	if producer != nil {
+		doc["producer"] = producer
+	}
+	cfg, err := assets.Decode(doc, assets.DecodeOptions{})
+	if err != nil {
+		t.Fatalf("assets.Decode(%v): %v", doc, err)
+	}
+	return cfg
 }
