@@ -18,8 +18,13 @@ package soar
 import (
 	"encoding/json"
 	"maps"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Message is one Kafka message handed to a parser.
@@ -116,6 +121,77 @@ func (c Container) MarshalJSON() ([]byte, error) {
 func (a Artifact) MarshalJSON() ([]byte, error) {
 	type plain Artifact
 	return withExtra(plain(a), a.Extra)
+}
+
+// MarshalJSONTo is MarshalJSON for JSON v2 encoders (the one soarkafka
+// uses): the same body, written without an intermediate document when
+// Extra names no modelled field.
+func (c Container) MarshalJSONTo(enc *jsontext.Encoder) error {
+	if len(c.Extra) == 0 {
+		return jsonv2.MarshalEncode(enc, plainContainer(c))
+	}
+	if clashes(c.Extra, containerKeys) {
+		return writeRaw(enc, c.MarshalJSON)
+	}
+	type inline struct {
+		plainContainer
+		Extra map[string]any `json:",inline"`
+	}
+	return jsonv2.MarshalEncode(enc, inline{plainContainer(c), c.Extra})
+}
+
+// MarshalJSONTo is MarshalJSON for JSON v2 encoders.
+func (a Artifact) MarshalJSONTo(enc *jsontext.Encoder) error {
+	if len(a.Extra) == 0 {
+		return jsonv2.MarshalEncode(enc, plainArtifact(a))
+	}
+	if clashes(a.Extra, artifactKeys) {
+		return writeRaw(enc, a.MarshalJSON)
+	}
+	type inline struct {
+		plainArtifact
+		Extra map[string]any `json:",inline"`
+	}
+	return jsonv2.MarshalEncode(enc, inline{plainArtifact(a), a.Extra})
+}
+
+type (
+	plainContainer Container
+	plainArtifact  Artifact
+)
+
+// The JSON names of the modelled fields.
+var (
+	containerKeys = jsonNames(reflect.TypeFor[Container]())
+	artifactKeys  = jsonNames(reflect.TypeFor[Artifact]())
+)
+
+func jsonNames(t reflect.Type) map[string]bool {
+	names := map[string]bool{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			names[name] = true
+		}
+	}
+	return names
+}
+
+func clashes(extra map[string]any, modelled map[string]bool) bool {
+	for k := range extra {
+		if modelled[k] {
+			return true
+		}
+	}
+	return false
+}
+
+func writeRaw(enc *jsontext.Encoder, marshal func() ([]byte, error)) error {
+	b, err := marshal()
+	if err != nil {
+		return err
+	}
+	return enc.WriteValue(b)
 }
 
 func withExtra(v any, extra map[string]any) ([]byte, error) {

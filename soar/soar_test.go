@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	jsonv2 "github.com/go-json-experiment/json"
+
 	"github.com/soarkafka/soarkafka/soar"
 )
 
@@ -102,5 +104,35 @@ func TestTruncateCountsCharacters(t *testing.T) {
 		if got := soar.Truncate(tt.s, tt.n); got != tt.want {
 			t.Errorf("Truncate(%q, %d) = %q", tt.s, tt.n, got)
 		}
+	}
+}
+
+// JSON v2 (soarkafka's encoder) and encoding/json (a parser author's) write
+// the same bodies, Extra and its clashes with modelled fields included.
+func TestMarshalV1AndV2Agree(t *testing.T) {
+	results := []soar.Result{
+		{Container: soar.Container{Name: "c", Tags: []string{"x"}, RunAutomation: soar.Bool(true)},
+			Artifacts: []soar.Artifact{{Name: "a", CEF: map[string]any{"act": "x", "n": 1.5}}, {}}},
+		{Container: soar.Container{Name: "set wins", Extra: map[string]any{"name": "loses", "label": "extra fills an unset field", "owner": "o"}},
+			Artifacts: []soar.Artifact{{Extra: map[string]any{"cef": map[string]any{"from": "extra"}, "container_id": 5}}}},
+	}
+	v1, err := json.Marshal(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := jsonv2.Marshal(results, jsonv2.Deterministic(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	json.Unmarshal(v1, &a)
+	json.Unmarshal(v2, &b)
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if string(ja) != string(jb) {
+		t.Fatalf("encoding/json %s\nJSON v2       %s", ja, jb)
+	}
+	if !strings.Contains(string(ja), `"label":"extra fills an unset field"`) || strings.Contains(string(ja), "loses") {
+		t.Fatalf("Extra rules: %s", ja)
 	}
 }
