@@ -43,6 +43,15 @@ func (d dialect) rebind(query string) string {
 	return b.String()
 }
 
+// jsonText is the SQL expression for the text of key in the JSON object in
+// column col.
+func (d dialect) jsonText(col, key string) string {
+	if d.name == "sqlite" {
+		return "json_extract(" + col + ", '$." + key + "')"
+	}
+	return col + "->>'" + key + "'"
+}
+
 // sqliteTimeLayout is how SQLite columns hold a timestamp (see the
 // migration): fixed width, so text order is time order.
 const sqliteTimeLayout = "2006-01-02T15:04:05.000000Z"
