@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/soarkafka/soarkafka/parsers/sandbox"
 	"github.com/soarkafka/soarkafka/store"
 )
 
@@ -88,7 +90,23 @@ func NewCommand(env []string, out, errOut io.Writer) *cobra.Command {
 	}
 	addFlags(migrate.Flags())
 
-	root.AddCommand(serve, migrate, &cobra.Command{
+	// The sandbox's worker: the server starts the binary with this hidden
+	// subcommand to compile and run user parsers in a process of their own.
+	// It must do nothing before sandbox.WorkerMain: no config, no logs.
+	worker := &cobra.Command{
+		Use:    "parser-worker",
+		Short:  "Run parser scripts for a soarkafka server (internal)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if code := sandbox.WorkerMain(os.Stdin, os.Stdout, os.Stderr); code != 0 {
+				return fmt.Errorf("parser worker exited with %d", code)
+			}
+			return nil
+		},
+	}
+
+	root.AddCommand(serve, migrate, worker, &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,

@@ -14,6 +14,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/soarkafka/soarkafka/parsers/bundled"
+	"github.com/soarkafka/soarkafka/parsers/sandbox"
+	"github.com/soarkafka/soarkafka/soar"
 )
 
 // When the test binary is started with this variable set, it runs the
@@ -219,5 +224,41 @@ func TestServeStopsOnSIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(rest.String(), `"msg":"stopped"`) {
 		t.Fatalf("no clean stop logged:\n%s", rest.String())
+	}
+}
+
+// The binary runs parser workers through its hidden parser-worker
+// subcommand: the bundled default parser gives the same artifacts there as
+// natively.
+func TestParserWorkerSubcommand(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	w, err := sandbox.Start(ctx, sandbox.Config{Exe: exe, Args: []string{"parser-worker"}, Env: []string{"SOARKAFKA_TEST_MAIN=1"}, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	def, _ := bundled.Get("default")
+	if err := w.Load(ctx, "default.go", def.Source); err != nil {
+		t.Fatal(err)
+	}
+	msgs := []soar.Message{{Topic: "t", Partition: 1, Offset: 7, Value: []byte("hello"), Message: "hello"}}
+	res, err := w.Call(ctx, "t", msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	native, _ := def.Parse("t", msgs)
+	want, _ := json.Marshal(native[0].Artifacts)
+	var got []struct {
+		Artifacts json.RawMessage `json:"artifacts"`
+	}
+	if err := json.Unmarshal(res.Results, &got); err != nil || len(got) != 1 {
+		t.Fatalf("results %s: %v", res.Results, err)
+	}
+	if string(got[0].Artifacts) != string(want) {
+		t.Fatalf("worker artifacts %s, native %s", got[0].Artifacts, want)
 	}
 }

@@ -135,7 +135,7 @@ func (c Container) MarshalJSONTo(enc *jsontext.Encoder) error {
 	}
 	type inline struct {
 		plainContainer
-		Extra map[string]any `json:",inline"`
+		Extra map[string]any `json:",embed"`
 	}
 	return jsonv2.MarshalEncode(enc, inline{plainContainer(c), c.Extra})
 }
@@ -150,7 +150,7 @@ func (a Artifact) MarshalJSONTo(enc *jsontext.Encoder) error {
 	}
 	type inline struct {
 		plainArtifact
-		Extra map[string]any `json:",inline"`
+		Extra map[string]any `json:",embed"`
 	}
 	return jsonv2.MarshalEncode(enc, inline{plainArtifact(a), a.Extra})
 }

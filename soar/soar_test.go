@@ -115,6 +115,9 @@ func TestMarshalV1AndV2Agree(t *testing.T) {
 			Artifacts: []soar.Artifact{{Name: "a", CEF: map[string]any{"act": "x", "n": 1.5}}, {}}},
 		{Container: soar.Container{Name: "set wins", Extra: map[string]any{"name": "loses", "label": "extra fills an unset field", "owner": "o"}},
 			Artifacts: []soar.Artifact{{Extra: map[string]any{"cef": map[string]any{"from": "extra"}, "container_id": 5}}}},
+		// Extra without a clash takes the fast path: inlined, not nested.
+		{Container: soar.Container{Name: "fast", Extra: map[string]any{"owner_id": 7}},
+			Artifacts: []soar.Artifact{{Name: "a", Extra: map[string]any{"type": "event", "ingest": map[string]any{"n": 1}}}}},
 	}
 	v1, err := json.Marshal(results)
 	if err != nil {
@@ -132,7 +135,8 @@ func TestMarshalV1AndV2Agree(t *testing.T) {
 	if string(ja) != string(jb) {
 		t.Fatalf("encoding/json %s\nJSON v2       %s", ja, jb)
 	}
-	if !strings.Contains(string(ja), `"label":"extra fills an unset field"`) || strings.Contains(string(ja), "loses") {
+	if !strings.Contains(string(ja), `"label":"extra fills an unset field"`) || strings.Contains(string(ja), "loses") ||
+		!strings.Contains(string(jb), `"owner_id":7`) || strings.Contains(string(jb), "Extra") {
 		t.Fatalf("Extra rules: %s", ja)
 	}
 }

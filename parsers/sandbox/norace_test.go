@@ -1,0 +1,6 @@
+//go:build !race
+
+package sandbox
+
+// oom is how a worker dies of its memory limit.
+const oom = `fatal error: runtime: out of memory`

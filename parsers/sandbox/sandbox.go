@@ -1,0 +1,117 @@
+// Package sandbox runs user parser scripts (Go source defining
+// ParseMessages, see package soar) safely: the server process only parses a
+// script (Check); compiling and running it happen in child worker processes
+// (Worker, Pool) with the yaegi interpreter, an allow-list of standard
+// library packages, a memory limit and a deadline on every request.
+//
+// yaegi cannot be contained in-process (see shared/notes/yaegi-sandbox.md):
+// a script can change the host's package variables, start goroutines that
+// outlive a call, block in compiled stdlib code, exhaust memory or crash
+// yaegi's own compiler. A worker process that is killed at the deadline, or
+// dies, takes all of that with it, and the server is not harmed.
+//
+// The worker is this same binary run with a hidden subcommand whose only
+// job is to call WorkerMain; Config.Exe and Config.Args say how to start it.
+package sandbox
+
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi@v0.16.1 extract -name sandbox github.com/soarkafka/soarkafka/soar
+//go:generate mv github_com-soarkafka-soarkafka-soar.go soar_symbols.go
+
+import (
+	"reflect"
+	"sort"
+
+	"github.com/traefik/yaegi/stdlib"
+)
+
+// SoarImportPath is the import path of the contract package, the one
+// non-standard package a parser may import.
+const SoarImportPath = "github.com/soarkafka/soarkafka/soar"
+
+// Symbols holds the yaegi symbol tables of the module's own packages that a
+// parser may import, keyed as yaegi expects ("<import path>/<package name>").
+// It is filled by the generated soar_symbols.go; regenerate it with
+// `go generate ./parsers/sandbox` when package soar's exported API changes
+// (TestSoarSymbolsUpToDate fails until then).
+var Symbols = map[string]map[string]reflect.Value{}
+
+// allowedStdlib is the allow-list of standard library packages a parser may
+// import: pure computation, nothing that reaches files, the network, the
+// process or the runtime. Keys are import paths; values are the package
+// names yaegi uses in its symbol keys. Never turn this into a deny-list:
+// yaegi's stdlib table itself ("github.com/traefik/yaegi/stdlib/stdlib")
+// re-exports every symbol, os included.
+//
+// hash/maphash is left out on purpose: its output changes with every
+// process, so a parser using it would give different source data
+// identifiers from one worker to the next.
+var allowedStdlib = map[string]string{
+	"bytes":           "bytes",
+	"crypto/md5":      "md5",
+	"crypto/sha256":   "sha256",
+	"encoding/base64": "base64",
+	"encoding/csv":    "csv",
+	"encoding/hex":    "hex",
+	"encoding/json":   "json",
+	"errors":          "errors",
+	"fmt":             "fmt",
+	"hash":            "hash",
+	"hash/adler32":    "adler32",
+	"hash/crc32":      "crc32",
+	"hash/crc64":      "crc64",
+	"hash/fnv":        "fnv",
+	"maps":            "maps",
+	"math":            "math",
+	"net/netip":       "netip",
+	"net/url":         "url",
+	"regexp":          "regexp",
+	"slices":          "slices",
+	"sort":            "sort",
+	"strconv":         "strconv",
+	"strings":         "strings",
+	"time":            "time",
+	"unicode":         "unicode",
+	"unicode/utf16":   "utf16",
+	"unicode/utf8":    "utf8",
+}
+
+// AllowedImports returns the import paths a parser may use, sorted: the
+// allow-listed standard library packages and SoarImportPath.
+func AllowedImports() []string {
+	out := make([]string, 0, len(allowedStdlib)+1)
+	for p := range allowedStdlib {
+		out = append(out, p)
+	}
+	out = append(out, SoarImportPath)
+	sort.Strings(out)
+	return out
+}
+
+// symbolKey is the key of an import path in yaegi's symbol tables.
+func symbolKey(path, name string) string { return path + "/" + name }
+
+// importSymbols returns the symbol table of an allowed import path, or nil.
+func importSymbols(path string) map[string]reflect.Value {
+	if path == SoarImportPath {
+		return Symbols[symbolKey(SoarImportPath, "soar")]
+	}
+	name, ok := allowedStdlib[path]
+	if !ok {
+		return nil
+	}
+	return stdlib.Symbols[symbolKey(path, name)]
+}
+
+// interpreterSymbols is what a worker gives to interp.Use: the allow-listed
+// tables picked by key, the soar package, and yaegi's "." entry (the
+// MapTypes that let fmt and encoding/json see interpreted values).
+func interpreterSymbols() map[string]map[string]reflect.Value {
+	out := make(map[string]map[string]reflect.Value, len(allowedStdlib)+2)
+	for path, name := range allowedStdlib {
+		out[symbolKey(path, name)] = stdlib.Symbols[symbolKey(path, name)]
+	}
+	out["."] = stdlib.Symbols["."]
+	k := symbolKey(SoarImportPath, "soar")
+	out[k] = Symbols[k]
+	return out
+}
