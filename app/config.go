@@ -36,6 +36,13 @@ type Config struct {
 	LogLevel        string        `mapstructure:"log_level"`
 	LogFormat       string        `mapstructure:"log_format"`
 	DevBroker       DevBroker     `mapstructure:"dev_broker"`
+	Parser          Parser        `mapstructure:"parser"`
+}
+
+// Parser configures the sandbox that runs user parsers.
+type Parser struct {
+	MemoryLimitMB int64         `mapstructure:"memory_limit_mb"`
+	Timeout       time.Duration `mapstructure:"timeout"`
 }
 
 // DevBroker configures the in-process development broker.
@@ -67,6 +74,8 @@ var settings = []setting{
 	{"dev_broker.enabled", false, "start the in-process development Kafka broker (also `--dev-broker`)", ""},
 	{"dev_broker.addr", "127.0.0.1:9092", "address of the development broker", ""},
 	{"dev_broker.partitions", 1, "partitions of topics the development broker creates on first use", ""},
+	{"parser.memory_limit_mb", int64(512), "memory limit (RLIMIT_DATA) of each parser worker process, in MiB", ""},
+	{"parser.timeout", 10 * time.Second, "deadline of each parser call (load included); the worker is killed past it", ""},
 }
 
 // flagName is a key's command-line flag: dots and underscores become dashes.
@@ -201,6 +210,12 @@ func (c *Config) validate() error {
 	}
 	if msg := hostPortProblem(c.DevBroker.Addr); msg != "" {
 		bad("dev_broker.addr", "%s", msg)
+	}
+	if c.Parser.MemoryLimitMB < 256 {
+		bad("parser.memory_limit_mb", "%d is too small; a parser worker needs at least 256", c.Parser.MemoryLimitMB)
+	}
+	if c.Parser.Timeout < 100*time.Millisecond {
+		bad("parser.timeout", "%s is too short; use at least 100ms", c.Parser.Timeout)
 	}
 	if c.DevBroker.Partitions < 1 {
 		bad("dev_broker.partitions", "%d: must be at least 1", c.DevBroker.Partitions)

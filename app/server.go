@@ -19,6 +19,8 @@ import (
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/devbroker"
+	"github.com/soarkafka/soarkafka/parsers"
+	"github.com/soarkafka/soarkafka/parsers/sandbox"
 	"github.com/soarkafka/soarkafka/store"
 	"github.com/soarkafka/soarkafka/web"
 )
@@ -32,6 +34,7 @@ type Server struct {
 	db     *store.DB
 	broker *devbroker.Broker
 	runner *actions.Runner
+	engine *parsers.Engine
 	ln     net.Listener
 	http   *http.Server
 }
@@ -80,10 +83,19 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 		}
 	}
 
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locate the binary for parser workers: %w", err)
+	}
+	s.engine = parsers.NewEngine(sandbox.PoolConfig{Worker: sandbox.Config{
+		Exe: exe, Args: []string{"parser-worker"},
+		MemoryLimit: cfg.Parser.MemoryLimitMB << 20, Timeout: cfg.Parser.Timeout,
+	}})
 	s.runner = actions.NewRunner(logger)
 	handler := web.NewHandler(web.Options{
 		Logger:       logger,
 		Assets:       assets.NewService(s.db, sealer),
+		Parsers:      parsers.NewService(s.db, s.engine),
 		Runner:       s.runner,
 		Store:        s.db,
 		APIToken:     token,
@@ -144,6 +156,9 @@ func (s *Server) close() {
 	}
 	if s.runner != nil {
 		s.runner.Close() // flushes pooled producers while the broker is still up
+	}
+	if s.engine != nil {
+		s.engine.Close()
 	}
 	if s.broker != nil {
 		if err := s.broker.Close(); err != nil {

@@ -103,6 +103,42 @@ func OpenAPI(version string) map[string]any {
 					"content":     map[string]any{"application/x-ndjson": map[string]any{"schema": map[string]any{"type": "string"}}}}},
 					errorResponses("400", "401", "404"))},
 		},
+		"/v1/parsers": map[string]any{
+			"get": map[string]any{"summary": "List parsers: the bundled ones, then yours (without sources)", "operationId": "listParsers",
+				"responses": merge(map[string]any{"200": jsonResponse("Every parser.", map[string]any{"type": "object", "properties": map[string]any{
+					"count": map[string]any{"type": "integer"}, "data": map[string]any{"type": "array", "items": ref("Parser")}}})}, errorResponses("401"))},
+			"post": map[string]any{"summary": "Create a parser: checked statically, then run on a sample batch in the sandbox", "operationId": "createParser",
+				"requestBody": map[string]any{"required": true, "content": map[string]any{
+					"application/json":    map[string]any{"schema": ref("ParserInput")},
+					"multipart/form-data": map[string]any{"schema": map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}, "description": map[string]any{"type": "string"}, "file": map[string]any{"type": "string", "format": "binary", "description": "the .go file"}}}}}},
+				"responses": merge(map[string]any{"201": jsonResponse("Created as version 1.", ref("Parser"))}, errorResponses("400", "401", "409", "413"))},
+		},
+		"/v1/parsers/test": map[string]any{
+			"post": map[string]any{"summary": "Playground: run a parser (source, or a parser's name) on given messages or on a live sample of an asset's topic (nothing is committed or stored)", "operationId": "testParser",
+				"requestBody": jsonBody(ref("ParserTest")),
+				"responses":   merge(map[string]any{"200": jsonResponse("The results and log, or the parser's error with its line.", ref("ParserTestResult"))}, errorResponses("400", "401", "404", "413"))},
+		},
+		"/v1/parsers/{name}": map[string]any{
+			"parameters": []any{map[string]any{"name": "name", "in": "path", "required": true, "schema": map[string]any{"type": "string"}}},
+			"get": map[string]any{"summary": "Get a parser with its current source", "operationId": "getParser",
+				"responses": merge(map[string]any{"200": jsonResponse("The parser.", ref("Parser"))}, errorResponses("401", "404"))},
+			"put": map[string]any{"summary": "Save a new version of a parser (older versions are kept)", "operationId": "updateParser",
+				"requestBody": jsonBody(ref("ParserInput")),
+				"responses":   merge(map[string]any{"200": jsonResponse("The new version.", ref("Parser"))}, errorResponses("400", "401", "404", "413"))},
+			"delete": map[string]any{"summary": "Delete a parser and its versions; refused while an asset uses it", "operationId": "deleteParser",
+				"responses": merge(map[string]any{"204": map[string]any{"description": "Deleted."}}, errorResponses("400", "401", "404", "409"))},
+		},
+		"/v1/parsers/{name}/versions": map[string]any{
+			"parameters": []any{map[string]any{"name": "name", "in": "path", "required": true, "schema": map[string]any{"type": "string"}}},
+			"get": map[string]any{"summary": "List a parser's versions", "operationId": "listParserVersions",
+				"responses": merge(map[string]any{"200": jsonResponse("Every version, oldest first, without sources.", map[string]any{"type": "object"})}, errorResponses("401", "404"))},
+		},
+		"/v1/parsers/{name}/versions/{version}": map[string]any{
+			"parameters": []any{map[string]any{"name": "name", "in": "path", "required": true, "schema": map[string]any{"type": "string"}},
+				map[string]any{"name": "version", "in": "path", "required": true, "schema": map[string]any{"type": "integer", "minimum": 1}}},
+			"get": map[string]any{"summary": "Get one version of a parser with its source", "operationId": "getParserVersion",
+				"responses": merge(map[string]any{"200": jsonResponse("The version.", ref("Parser"))}, errorResponses("400", "401", "404"))},
+		},
 		"/v1/actions/{identifier}": map[string]any{
 			"parameters": []any{idParam},
 			"post": map[string]any{"summary": "Run an action against a stored asset or an inline configuration", "operationId": "runAction",
@@ -141,6 +177,27 @@ func OpenAPI(version string) map[string]any {
 				"action":     map[string]any{"type": "string"},
 				"identifier": map[string]any{"type": "string"},
 				"asset_id":   map[string]any{}}},
+		"ParserInput": map[string]any{"type": "object", "required": []string{"name", "source"}, "properties": map[string]any{
+			"name": map[string]any{"type": "string"}, "description": map[string]any{"type": "string"},
+			"source": map[string]any{"type": "string", "description": "Go source defining func ParseMessages(topic string, messages []soar.Message) ([]soar.Result, error)"}}},
+		"Parser": map[string]any{"type": "object", "properties": map[string]any{
+			"name": map[string]any{"type": "string"}, "description": map[string]any{"type": "string"}, "bundled": map[string]any{"type": "boolean"},
+			"version": map[string]any{"type": "integer"}, "source": map[string]any{"type": "string"},
+			"created_at": map[string]any{"type": "string", "format": "date-time"}, "updated_at": map[string]any{"type": "string", "format": "date-time"}}},
+		"ParserTest": map[string]any{"type": "object", "description": "source or parser; messages or asset (with sample).", "properties": map[string]any{
+			"source": map[string]any{"type": "string"}, "parser": map[string]any{"type": "string"}, "topic": map[string]any{"type": "string"},
+			"messages": map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": map[string]any{
+				"value": map[string]any{"description": "text, or any JSON (sent compact)"}, "key": map[string]any{"type": "string"},
+				"partition": map[string]any{"type": "integer"}, "offset": map[string]any{"type": "integer"},
+				"headers": map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}}, "timestamp": map[string]any{}}}},
+			"asset": map[string]any{"type": "string"},
+			"sample": map[string]any{"type": "object", "properties": map[string]any{
+				"from":  map[string]any{"type": "string", "enum": []string{"latest", "earliest"}, "default": "latest"},
+				"count": map[string]any{"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}}}}},
+		"ParserTestResult": map[string]any{"type": "object", "properties": map[string]any{
+			"parser": map[string]any{"type": "string"}, "messages": map[string]any{"type": "integer"}, "duration_ms": map[string]any{"type": "number"},
+			"run":   map[string]any{"type": "object", "properties": map[string]any{"results": map[string]any{"type": "array"}, "log": map[string]any{"type": "string"}, "native": map[string]any{"type": "boolean"}}},
+			"error": map[string]any{"type": "object", "properties": map[string]any{"kind": map[string]any{"type": "string"}, "message": map[string]any{"type": "string"}, "problems": map[string]any{"type": "array"}, "trace": map[string]any{"type": "string"}, "log": map[string]any{"type": "string"}}}}},
 		"PostDataParameters": map[string]any{"type": "object", "required": []string{"data_type", "data", "topic"}, "properties": map[string]any{
 			"data_type":   map[string]any{"type": "string", "description": "string or JSON, in any case"},
 			"data":        map[string]any{"description": "The data: text, or JSON text; a JSON list sends one message per element (wrap a list in a list to send it as one message)."},

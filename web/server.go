@@ -26,6 +26,7 @@ import (
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/parsers"
 )
 
 // Pinger reports whether the store is reachable, for /readyz.
@@ -37,6 +38,7 @@ type Pinger interface {
 type Options struct {
 	Logger       *slog.Logger
 	Assets       *assets.Service
+	Parsers      *parsers.Service
 	Runner       *actions.Runner
 	Store        Pinger
 	APIToken     string
@@ -76,6 +78,14 @@ func NewHandler(opts Options) *Handler {
 			r.Put("/assets/{name}", h.updateAsset)
 			r.Delete("/assets/{name}", h.deleteAsset)
 			r.Post("/actions/{identifier}", h.runAction)
+			r.Get("/parsers", h.listParsers)
+			r.Post("/parsers", h.createParser)
+			r.Post("/parsers/test", h.testParser)
+			r.Get("/parsers/{name}", h.getParser)
+			r.Put("/parsers/{name}", h.updateParser)
+			r.Delete("/parsers/{name}", h.deleteParser)
+			r.Get("/parsers/{name}/versions", h.parserVersions)
+			r.Get("/parsers/{name}/versions/{version}", h.parserVersion)
 		})
 		// Streamed, so limited per record (producer.max_message_bytes),
 		// not as a whole.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -20,11 +21,24 @@ import (
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/internal/testenv"
+	"github.com/soarkafka/soarkafka/parsers"
+	"github.com/soarkafka/soarkafka/parsers/sandbox"
 	"github.com/soarkafka/soarkafka/store"
 	"github.com/soarkafka/soarkafka/web"
 )
 
 const token = "test-token-0123456789"
+
+// workerEnv makes the test binary a parser worker: the parsers API runs
+// user parsers in child processes of this very binary.
+const workerEnv = "SOARKAFKA_WEB_TEST_WORKER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(workerEnv) == "1" {
+		os.Exit(sandbox.WorkerMain(os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
 
 type env struct {
 	t      *testing.T
@@ -58,8 +72,14 @@ func newEnvLimit(t *testing.T, url string, maxBody int64) *env {
 	sealer, _ := assets.NewSealer(key)
 	runner := actions.NewRunner(logger)
 	t.Cleanup(runner.Close)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := parsers.NewEngine(sandbox.PoolConfig{Worker: sandbox.Config{Exe: exe, Env: []string{workerEnv + "=1"}, Timeout: 5 * time.Second}})
+	t.Cleanup(engine.Close)
 	h := web.NewHandler(web.Options{
-		Logger: logger, Assets: assets.NewService(db, sealer), Runner: runner,
+		Logger: logger, Assets: assets.NewService(db, sealer), Runner: runner, Parsers: parsers.NewService(db, engine),
 		Store: db, APIToken: token, MaxBodyBytes: maxBody, Version: "test",
 	})
 	srv := httptest.NewServer(h)

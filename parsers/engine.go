@@ -1,0 +1,135 @@
+package parsers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+
+	"github.com/soarkafka/soarkafka"
+	"github.com/soarkafka/soarkafka/parsers/bundled"
+	"github.com/soarkafka/soarkafka/parsers/sandbox"
+	"github.com/soarkafka/soarkafka/soar"
+)
+
+// Run is the outcome of one parser call on a batch.
+type Run struct {
+	// Results is the []soar.Result as JSON.
+	Results json.RawMessage `json:"results"`
+	// Log is the parser's fmt output (user parsers only).
+	Log string `json:"log"`
+	// Duration is the call's time, worker round trip included.
+	Duration time.Duration `json:"-"`
+	// Native says the parser ran compiled in (bundled) rather than in the
+	// sandbox.
+	Native bool `json:"native"`
+}
+
+// Engine runs parsers: bundled ones natively, user sources in sandbox
+// workers from a pool. It never compiles user code in its own process.
+type Engine struct {
+	pool *sandbox.Pool
+}
+
+// NewEngine returns an engine whose workers start as cfg says (the
+// server's own binary with its hidden parser-worker subcommand).
+func NewEngine(cfg sandbox.PoolConfig) *Engine {
+	return &Engine{pool: sandbox.NewPool(cfg)}
+}
+
+// Close stops every worker.
+func (e *Engine) Close() { e.pool.Close() }
+
+// RunBundled runs a bundled parser natively; its results are encoded as the
+// sandbox encodes them, so both paths answer alike.
+func (e *Engine) RunBundled(p bundled.Parser, topic string, msgs []soar.Message) (r Run, err error) {
+	start := time.Now()
+	defer func() {
+		// Bundled parsers are ours, but a panic on odd input must not take
+		// the server down: it is that batch's error.
+		if v := recover(); v != nil {
+			err = &sandbox.ScriptError{Parser: p.Name, Kind: "panic", Message: fmt.Sprint(v)}
+		}
+	}()
+	results, err := p.Parse(topic, msgs)
+	if err != nil {
+		return Run{}, &sandbox.ScriptError{Parser: p.Name, Kind: "error", Message: err.Error()}
+	}
+	if results == nil {
+		results = []soar.Result{}
+	}
+	b, err := jsonv2.Marshal(results, jsonv2.Deterministic(true))
+	if err != nil {
+		return Run{}, &sandbox.ScriptError{Parser: p.Name, Kind: "result", Message: err.Error()}
+	}
+	return Run{Results: b, Duration: time.Since(start), Native: true}, nil
+}
+
+// RunSource runs a user parser's source in a sandbox worker.
+func (e *Engine) RunSource(ctx context.Context, name, source, topic string, msgs []soar.Message) (Run, error) {
+	res, err := e.pool.Call(ctx, name, source, topic, msgs)
+	if err != nil {
+		return Run{}, err
+	}
+	return Run{Results: res.Results, Log: res.Log, Duration: res.Duration}, nil
+}
+
+// RunError is a parser failure as the API shows it: what kind, the message
+// with the script's file:line:col where there is one, and the log so far.
+type RunError struct {
+	Kind     string          `json:"kind"` // check, compile, panic, error, result, timeout, crash
+	Message  string          `json:"message"`
+	Problems []ProblemReport `json:"problems,omitempty"`
+	Trace    string          `json:"trace,omitempty"`
+	Log      string          `json:"log,omitempty"`
+}
+
+// ProblemReport is one problem of a static check.
+type ProblemReport struct {
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Message string `json:"message"`
+}
+
+// DescribeError turns an error from Check or a run into a RunError. It
+// returns nil for errors that are not the parser's (the server's own).
+func DescribeError(err error) *RunError {
+	var ce *sandbox.CheckError
+	var se *sandbox.ScriptError
+	var crash *sandbox.CrashError
+	switch {
+	case errors.As(err, &ce):
+		re := &RunError{Kind: "check", Message: ce.Error()}
+		for _, p := range ce.Problems {
+			re.Problems = append(re.Problems, ProblemReport{Line: p.Pos.Line, Column: p.Pos.Column, Message: p.Message})
+		}
+		return re
+	case errors.As(err, &se):
+		return &RunError{Kind: se.Kind, Message: se.Error(), Trace: se.Trace, Log: se.Log}
+	case errors.Is(err, sandbox.ErrTimeout):
+		return &RunError{Kind: "timeout", Message: err.Error()}
+	case errors.As(err, &crash):
+		return &RunError{Kind: "crash", Message: err.Error()}
+	}
+	return nil
+}
+
+// invalid wraps a parser failure as an EINVALID application error for a
+// save: the source is what the client must fix.
+func invalid(name string, err error) error {
+	re := DescribeError(err)
+	if re == nil {
+		return err
+	}
+	e := &soarkafka.Error{Code: soarkafka.EINVALID, Message: fmt.Sprintf("parser %q: %s", name, re.Message)}
+	for _, p := range re.Problems {
+		e.Fields = append(e.Fields, soarkafka.FieldError{Field: fmt.Sprintf("source:%d:%d", p.Line, p.Column), Message: p.Message})
+	}
+	if len(e.Fields) > 0 {
+		e.Message = fmt.Sprintf("parser %q does not pass the checks", name)
+	}
+	return e
+}

@@ -1,0 +1,267 @@
+package parsers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/soarkafka/soarkafka"
+	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/parsers/bundled"
+	"github.com/soarkafka/soarkafka/parsers/sandbox"
+	"github.com/soarkafka/soarkafka/soar"
+)
+
+// Service manages parsers for the API: user parsers stored with their
+// versions, validated on every save (static checks, then a run on a sample
+// batch in a worker), and the bundled ones beside them, read-only.
+type Service struct {
+	repo   Repository
+	engine *Engine
+	now    func() time.Time
+}
+
+// NewService returns a Service over repo that runs parsers with engine.
+func NewService(repo Repository, engine *Engine) *Service {
+	return &Service{repo: repo, engine: engine, now: time.Now}
+}
+
+// Input is a parser as a client sends it.
+type Input struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Source      string `json:"source"`
+}
+
+// View is a parser as the API shows it.
+type View struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Bundled     bool      `json:"bundled"`
+	Version     int64     `json:"version"` // 0 for bundled parsers
+	Source      string    `json:"source,omitempty"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
+	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+}
+
+// reservedNames cannot name a user parser: "test" is the playground's
+// route.
+var reservedNames = map[string]bool{"test": true}
+
+func (s *Service) validate(ctx context.Context, in Input) error {
+	var fields []soarkafka.FieldError
+	if msg := assets.NameProblem(in.Name); msg != "" {
+		fields = append(fields, soarkafka.FieldError{Field: "name", Message: msg})
+	} else if _, ok := bundled.Get(in.Name); ok || reservedNames[in.Name] {
+		return soarkafka.Errorf(soarkafka.ECONFLICT, "%q is the name of a bundled parser or a reserved word; choose another name", in.Name)
+	}
+	if strings.TrimSpace(in.Source) == "" {
+		fields = append(fields, soarkafka.FieldError{Field: "source", Message: "required: the parser's Go source"})
+	}
+	if len(fields) > 0 {
+		return &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid parser", Fields: fields}
+	}
+	file := in.Name + ".go"
+	if err := sandbox.Check(file, in.Source); err != nil {
+		return invalid(in.Name, err)
+	}
+	// A run on the sample batch catches what static checks cannot: compile
+	// errors, a panic on ordinary input, a result that does not serialise.
+	if _, err := s.engine.RunSource(ctx, file, in.Source, "sample", SampleMessages(s.now())); err != nil {
+		return invalid(in.Name, err)
+	}
+	return nil
+}
+
+// Create validates and stores a new parser as version 1.
+func (s *Service) Create(ctx context.Context, in Input) (*View, error) {
+	if err := s.validate(ctx, in); err != nil {
+		return nil, err
+	}
+	p := &Parser{Name: in.Name, Description: strings.TrimSpace(in.Description), Source: in.Source}
+	if err := s.repo.CreateParser(ctx, p); err != nil {
+		return nil, err
+	}
+	return view(p), nil
+}
+
+// Update validates and stores a new version of the named parser.
+func (s *Service) Update(ctx context.Context, name string, in Input) (*View, error) {
+	if _, ok := bundled.Get(name); ok {
+		return nil, soarkafka.Errorf(soarkafka.EINVALID, "%q is a bundled parser and cannot be changed; copy its source into a parser of your own", name)
+	}
+	if in.Name != "" && in.Name != name {
+		return nil, soarkafka.Errorf(soarkafka.EINVALID, "name %q differs from %q in the URL; parsers cannot be renamed", in.Name, name)
+	}
+	in.Name = name
+	if _, err := s.repo.Parser(ctx, name); err != nil {
+		return nil, err
+	}
+	if err := s.validate(ctx, in); err != nil {
+		return nil, err
+	}
+	p := &Parser{Name: name, Description: strings.TrimSpace(in.Description), Source: in.Source}
+	if err := s.repo.UpdateParser(ctx, p); err != nil {
+		return nil, err
+	}
+	return view(p), nil
+}
+
+// Get returns the named parser, bundled or stored, with its source.
+func (s *Service) Get(ctx context.Context, name string) (*View, error) {
+	if b, ok := bundled.Get(name); ok {
+		return bundledView(b, true), nil
+	}
+	p, err := s.repo.Parser(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return view(p), nil
+}
+
+// List returns the bundled parsers, then the stored ones, without sources.
+func (s *Service) List(ctx context.Context) ([]*View, error) {
+	var out []*View
+	for _, b := range bundled.All() {
+		out = append(out, bundledView(b, false))
+	}
+	stored, err := s.repo.Parsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range stored {
+		v := view(p)
+		v.Source = ""
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Versions lists the versions of a stored parser, without sources.
+func (s *Service) Versions(ctx context.Context, name string) ([]*View, error) {
+	vs, err := s.repo.ParserVersions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*View, len(vs))
+	for i, v := range vs {
+		out[i] = &View{Name: name, Version: v.Version, CreatedAt: v.CreatedAt}
+	}
+	return out, nil
+}
+
+// Version returns one version of a stored parser, with its source.
+func (s *Service) Version(ctx context.Context, name string, version int64) (*View, error) {
+	v, err := s.repo.ParserVersion(ctx, name, version)
+	if err != nil {
+		return nil, err
+	}
+	return &View{Name: name, Version: v.Version, Source: v.Source, CreatedAt: v.CreatedAt}, nil
+}
+
+// Delete removes a stored parser; refused for bundled parsers and while an
+// asset uses it.
+func (s *Service) Delete(ctx context.Context, name string) error {
+	if _, ok := bundled.Get(name); ok {
+		return soarkafka.Errorf(soarkafka.EINVALID, "%q is a bundled parser and cannot be deleted", name)
+	}
+	return s.repo.DeleteParser(ctx, name)
+}
+
+// TestInput is a playground request: a parser (source, or the name of a
+// bundled or stored one) and the messages to run it on.
+type TestInput struct {
+	Name     string
+	Source   string
+	Topic    string
+	Messages []soar.Message
+}
+
+// TestOutput is what the playground answers: the results, or the error,
+// never both.
+type TestOutput struct {
+	Parser     string    `json:"parser"`
+	Messages   int       `json:"messages"`
+	Run        *Run      `json:"run,omitempty"`
+	Error      *RunError `json:"error,omitempty"`
+	DurationMS float64   `json:"duration_ms"`
+}
+
+// Test runs a parser on the messages without storing anything. A parser
+// failure is part of the output, not an error: the error is for a request
+// that cannot run (unknown parser name).
+func (s *Service) Test(ctx context.Context, in TestInput) (*TestOutput, error) {
+	if in.Topic == "" {
+		in.Topic = "playground"
+	}
+	out := &TestOutput{Messages: len(in.Messages)}
+	var run Run
+	var err error
+	switch {
+	case in.Source != "":
+		out.Parser = "(source)"
+		if in.Name != "" {
+			out.Parser = in.Name
+		}
+		file := out.Parser + ".go"
+		if err = sandbox.Check(file, in.Source); err == nil {
+			run, err = s.engine.RunSource(ctx, file, in.Source, in.Topic, in.Messages)
+		}
+	case in.Name != "":
+		out.Parser = in.Name
+		if b, ok := bundled.Get(in.Name); ok {
+			run, err = s.engine.RunBundled(b, in.Topic, in.Messages)
+		} else {
+			p, perr := s.repo.Parser(ctx, in.Name)
+			if perr != nil {
+				return nil, perr
+			}
+			run, err = s.engine.RunSource(ctx, p.Name+".go", p.Source, in.Topic, in.Messages)
+		}
+	default:
+		return nil, soarkafka.Errorf(soarkafka.EINVALID, "give source (a parser's Go source) or parser (the name of a parser)")
+	}
+	if err != nil {
+		re := DescribeError(err)
+		if re == nil {
+			return nil, fmt.Errorf("parser %s: %w", out.Parser, err)
+		}
+		out.Error = re
+		return out, nil
+	}
+	out.Run = &run
+	out.DurationMS = float64(run.Duration.Microseconds()) / 1000
+	return out, nil
+}
+
+// SampleMessages is the built-in batch every saved parser must handle: a
+// JSON object, a JSON list, plain text and an empty value, with a key and
+// headers, as a topic would carry them.
+func SampleMessages(now time.Time) []soar.Message {
+	values := []string{
+		`{"eventName":"ConsoleLogin","sourceIPAddress":"203.0.113.7","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::123456789012:user/alice"}}`,
+		`[{"alert":"one"},{"alert":"two"}]`,
+		`plain text: disk usage 91% on host-42`,
+		``,
+	}
+	msgs := make([]soar.Message, len(values))
+	for i, v := range values {
+		msgs[i] = soar.Message{Topic: "sample", Partition: 0, Offset: int64(i), Key: []byte(fmt.Sprintf("key-%d", i)),
+			Value: []byte(v), Message: v, Timestamp: now.UTC().Truncate(time.Millisecond),
+			Headers: []soar.Header{{Key: "source", Value: "soarkafka-sample"}}}
+	}
+	return msgs
+}
+
+func view(p *Parser) *View {
+	return &View{Name: p.Name, Description: p.Description, Version: p.Version, Source: p.Source, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+}
+
+func bundledView(b bundled.Parser, source bool) *View {
+	v := &View{Name: b.Name, Description: b.Description, Bundled: true}
+	if source {
+		v.Source = b.Source
+	}
+	return v
+}
