@@ -2,17 +2,23 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/soarkafka/soarkafka/parsers"
 	"github.com/soarkafka/soarkafka/parsers/sandbox"
+	"github.com/soarkafka/soarkafka/soar"
 	"github.com/soarkafka/soarkafka/store"
 )
 
@@ -106,7 +112,7 @@ func NewCommand(env []string, out, errOut io.Writer) *cobra.Command {
 		},
 	}
 
-	root.AddCommand(serve, migrate, worker, &cobra.Command{
+	root.AddCommand(serve, migrate, worker, parserCommand(out, errOut), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
@@ -137,4 +143,75 @@ func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// parserCommand is `soarkafka parser test`: run a parser file on messages
+// in a terminal or in the author's CI, through the same sandbox as the
+// server, and print what it would create.
+func parserCommand(out, errOut io.Writer) *cobra.Command {
+	var file, messages, topic string
+	test := &cobra.Command{
+		Use:   "test",
+		Short: "Run a parser on an NDJSON file of messages (one message value a line) and print its containers and artifacts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			src, err := os.ReadFile(file)
+			if err != nil {
+				return fmt.Errorf("--file: %w", err)
+			}
+			msgs, err := readMessages(messages, topic)
+			if err != nil {
+				return fmt.Errorf("--messages: %w", err)
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			engine := parsers.NewEngine(sandbox.PoolConfig{Worker: sandbox.Config{Exe: exe, Args: []string{"parser-worker"}}})
+			defer engine.Close()
+			res, err := parsers.NewService(nil, engine).Test(cmd.Context(), parsers.TestInput{
+				Name: filepath.Base(file), Source: string(src), Topic: topic, Messages: msgs})
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(out)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(res); err != nil {
+				return err
+			}
+			if res.Error != nil {
+				return fmt.Errorf("parser %s failed: %s", file, res.Error.Message)
+			}
+			return nil
+		},
+	}
+	test.Flags().StringVar(&file, "file", "", "the parser's Go source file")
+	test.Flags().StringVar(&messages, "messages", "", "NDJSON file: each line is one message value")
+	test.Flags().StringVar(&topic, "topic", "sample", "topic name the parser is given")
+	_ = test.MarkFlagRequired("file")
+	_ = test.MarkFlagRequired("messages")
+	cmd := &cobra.Command{Use: "parser", Short: "Work with parse_messages parsers"}
+	cmd.AddCommand(test)
+	return cmd
+}
+
+// readMessages reads a file of message values, one a line (blank lines
+// skipped), as messages of partition 0 at offsets 0, 1, 2...
+func readMessages(path, topic string) ([]soar.Message, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var msgs []soar.Message
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		msgs = append(msgs, soar.Message{Topic: topic, Offset: int64(len(msgs)), Value: []byte(line), Message: line, Timestamp: time.Now().UTC()})
+	}
+	if len(msgs) == 0 {
+		return nil, fmt.Errorf("%s holds no message", path)
+	}
+	return msgs, nil
 }

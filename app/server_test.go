@@ -25,7 +25,9 @@ import (
 // soarkafka command line instead of the tests: the subprocess tests below
 // use it to signal a real process.
 func TestMain(m *testing.M) {
-	if os.Getenv("SOARKAFKA_TEST_MAIN") == "1" {
+	// Parser workers start as "<binary> parser-worker" with a minimal
+	// environment: here, the binary is this test binary.
+	if os.Getenv("SOARKAFKA_TEST_MAIN") == "1" || (len(os.Args) > 1 && os.Args[1] == "parser-worker") {
 		os.Exit(Main(context.Background(), os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
@@ -260,5 +262,43 @@ func TestParserWorkerSubcommand(t *testing.T) {
 	}
 	if string(got[0].Artifacts) != string(want) {
 		t.Fatalf("worker artifacts %s, native %s", got[0].Artifacts, want)
+	}
+}
+
+// soarkafka parser test runs a parser file on an NDJSON file of messages in
+// the sandbox and prints what it creates; a failing parser fails the command.
+func TestParserTestCommand(t *testing.T) {
+	dir := t.TempDir()
+	def, _ := bundled.Get("default")
+	parser := filepath.Join(dir, "p.go")
+	msgs := filepath.Join(dir, "sample.ndjson")
+	os.WriteFile(parser, []byte(def.Source), 0o600)
+	os.WriteFile(msgs, []byte("{\"a\": 1}\n\nsecond message\n"), 0o600)
+	var out, errOut bytes.Buffer
+	if code := Main(context.Background(), []string{"parser", "test", "--file", parser, "--messages", msgs, "--topic", "alerts"}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
+	}
+	var res struct {
+		Messages int `json:"messages"`
+		Run      struct {
+			Results []struct {
+				Container map[string]any   `json:"container"`
+				Artifacts []map[string]any `json:"artifacts"`
+			} `json:"results"`
+		} `json:"run"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.Messages != 2 || len(res.Run.Results[0].Artifacts) != 2 {
+		t.Fatalf("output %s: %v", out.String(), err)
+	}
+	if a := res.Run.Results[0].Artifacts[1]; a["source_data_identifier"] != "0:1" || a["name"] != "second message" {
+		t.Fatalf("artifact %v", a)
+	}
+
+	os.WriteFile(parser, []byte(strings.Replace(def.Source, `"time"`, `"os"`, 1)), 0o600)
+	out.Reset()
+	errOut.Reset()
+	if code := Main(context.Background(), []string{"parser", "test", "--file", parser, "--messages", msgs}, nil, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), `p.go:`) || !strings.Contains(out.String(), `"kind": "check"`) {
+		t.Fatalf("refused import: exit %d: %s %s", code, out.String(), errOut.String())
 	}
 }

@@ -204,7 +204,10 @@ func (s *Service) Test(ctx context.Context, in TestInput) (*TestOutput, error) {
 		if in.Name != "" {
 			out.Parser = in.Name
 		}
-		file := out.Parser + ".go"
+		file := out.Parser
+		if !strings.HasSuffix(file, ".go") {
+			file += ".go"
+		}
 		if err = sandbox.Check(file, in.Source); err == nil {
 			run, err = s.engine.RunSource(ctx, file, in.Source, in.Topic, in.Messages)
 		}
