@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime/pprof"
 	"syscall"
 	"testing"
 	"time"
@@ -13,11 +14,50 @@ import (
 // themselves as the app re-execs `soarkafka parser-worker`.
 const envTestWorker = "SANDBOX_TEST_WORKER"
 
+// envTestWorkerProfile, only in test workers, names a file for a CPU profile
+// of the worker process, written when the worker ends normally (its stdin
+// closed: see stopGracefully). Set it in Config.Env, e.g. from
+// BenchmarkWorkerCall's -worker-cpuprofile flag. WorkerMain itself has no
+// such hook: a production worker never writes files.
+const envTestWorkerProfile = "SANDBOX_TEST_WORKER_CPUPROFILE"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(envTestWorker) == "1" {
-		os.Exit(WorkerMain(os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(testWorkerMain())
 	}
 	os.Exit(m.Run())
+}
+
+func testWorkerMain() int {
+	if path := os.Getenv(envTestWorkerProfile); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			os.Stderr.WriteString("worker profile: " + err.Error() + "\n")
+			return 2
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			os.Stderr.WriteString("worker profile: " + err.Error() + "\n")
+			return 2
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
+	return WorkerMain(os.Stdin, os.Stdout, os.Stderr)
+}
+
+// stopGracefully closes the worker's stdin and waits for it to exit on its
+// own (so that a test worker writes its profile), then closes it.
+func stopGracefully(t testing.TB, w *Worker) {
+	t.Helper()
+	w.mu.Lock()
+	w.stdin.Close()
+	w.mu.Unlock()
+	select {
+	case <-w.exited:
+	case <-time.After(10 * time.Second):
+		t.Error("worker did not exit after its stdin was closed")
+	}
+	w.Close()
 }
 
 // testConfig starts workers from the test binary with a short deadline.

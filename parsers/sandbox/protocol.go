@@ -5,7 +5,11 @@ package sandbox
 // then the payload. Strings and byte slices are a uvarint length and the
 // bytes; integers are varints. Messages are encoded by hand (they are mostly
 // bytes: JSON would double the cost of a batch); the reply to a call is the
-// results already encoded as JSON by the worker.
+// results already encoded as JSON by the worker, straight into the reply
+// frame, and passed on by the parent without a copy or a parse. Each frame
+// is built in one buffer and written with one Write (see newFrame), and the
+// pipes are enlarged to 1 MiB (growPipe), so that a batch crosses in one
+// write each way.
 
 import (
 	"bufio"
@@ -22,20 +26,30 @@ const (
 	kindReady  byte = 'R' // worker → parent, once at start: memory limit applied
 	kindLoad   byte = 'L' // parent → worker: name, source
 	kindCall   byte = 'C' // parent → worker: topic, messages
-	kindOK     byte = 'O' // worker → parent: log, then for a call the results JSON
+	kindOK     byte = 'O' // worker → parent: log, memory in use, then for a call the results JSON (the rest of the frame)
 	kindError  byte = 'E' // worker → parent: see scriptFault
 	maxRequest      = 1 << 30
 	frameHead       = 5
 )
 
+// newFrame starts a frame in buf (reused; nil allocates): the head is
+// filled in by frame, the payload is appended after it. A frame is built
+// in one buffer and written with one Write: one syscall, no copy through a
+// bufio.Writer.
+func newFrame(buf []byte) enc { return enc{b: append(buf[:0], make([]byte, frameHead)...)} }
+
+// frame fills in the head and returns the frame to write.
+func (e *enc) frame(kind byte) []byte {
+	binary.BigEndian.PutUint32(e.b[:4], uint32(len(e.b)-frameHead+1))
+	e.b[4] = kind
+	return e.b
+}
+
+// writeFrame writes a small frame (it copies the payload).
 func writeFrame(w io.Writer, kind byte, payload []byte) error {
-	var head [frameHead]byte
-	binary.BigEndian.PutUint32(head[:4], uint32(len(payload)+1))
-	head[4] = kind
-	if _, err := w.Write(head[:]); err != nil {
-		return err
-	}
-	_, err := w.Write(payload)
+	e := newFrame(make([]byte, 0, frameHead+len(payload)))
+	e.b = append(e.b, payload...)
+	_, err := w.Write(e.frame(kind))
 	return err
 }
 
@@ -112,6 +126,28 @@ func (d *dec) take(n uint64) []byte {
 	return v
 }
 
+// text is d's whole input as one string (the same length as the []byte
+// d started with): str and nilBytesText slice their strings out of it
+// instead of allocating one per field.
+func (d *dec) str(text string) string {
+	n := d.uint()
+	start := len(text) - len(d.b)
+	if d.take(n); d.err != nil {
+		return ""
+	}
+	return text[start : start+int(n)]
+}
+
+// nilBytesText is nilBytes, with the same bytes as a string out of text.
+func (d *dec) nilBytesText(text string) ([]byte, string) {
+	v := d.nilBytes()
+	if v == nil || d.err != nil {
+		return nil, ""
+	}
+	start := len(text) - len(d.b) - len(v)
+	return v, text[start : start+len(v)]
+}
+
 func (d *dec) bytes() []byte  { return d.take(d.uint()) }
 func (d *dec) string() string { return string(d.bytes()) }
 func (d *dec) fail()          { d.err, d.b = errShort, nil }
@@ -126,14 +162,22 @@ func (d *dec) nilBytes() []byte {
 // encodeCall encodes a call request. Message.Message is not sent: the worker
 // sets it from Value. Timestamps arrive in UTC.
 func encodeCall(topic string, msgs []soar.Message) []byte {
-	size := len(topic) + 8
+	return encodeCallFrame(nil, topic, msgs)[frameHead:]
+}
+
+// encodeCallFrame encodes a call request as a frame, in buf (reused).
+func encodeCallFrame(buf []byte, topic string, msgs []soar.Message) []byte {
+	size := frameHead + len(topic) + 8
 	for i := range msgs {
 		size += len(msgs[i].Topic) + len(msgs[i].Key) + len(msgs[i].Value) + 40
 		for _, h := range msgs[i].Headers {
 			size += len(h.Key) + len(h.Value) + 4
 		}
 	}
-	e := enc{b: make([]byte, 0, size)}
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
+	e := newFrame(buf)
 	e.string(topic)
 	e.uint(uint64(len(msgs)))
 	for i := range msgs {
@@ -156,12 +200,18 @@ func encodeCall(topic string, msgs []soar.Message) []byte {
 			e.string(h.Value)
 		}
 	}
-	return e.b
+	return e.frame(kindCall)
 }
 
+// decodeCall decodes a call request. Key and Value are slices of b (each
+// with its capacity cut at its length, so an append by the script copies);
+// the strings (Message, topics, headers) are slices of one copy of b made
+// as a string: one allocation and one copy for the batch instead of one per
+// field.
 func decodeCall(b []byte) (string, []soar.Message, error) {
+	text := string(b)
 	d := dec{b: b}
-	topic := d.string()
+	topic := d.str(text)
 	n := d.uint()
 	if n > uint64(len(b)) { // each message takes at least one byte
 		return "", nil, errShort
@@ -169,7 +219,7 @@ func decodeCall(b []byte) (string, []soar.Message, error) {
 	msgs := make([]soar.Message, 0, n)
 	for range n {
 		var m soar.Message
-		m.Topic = d.string()
+		m.Topic = d.str(text)
 		m.Partition = int32(d.int())
 		m.Offset = d.int()
 		if d.uint() == 1 {
@@ -177,12 +227,11 @@ func decodeCall(b []byte) (string, []soar.Message, error) {
 			m.Timestamp = time.Unix(sec, int64(d.uint())).UTC()
 		}
 		m.Key = d.nilBytes()
-		m.Value = d.nilBytes()
-		m.Message = string(m.Value)
+		m.Value, m.Message = d.nilBytesText(text)
 		if nh := d.uint(); nh > 0 && nh <= uint64(len(d.b)) {
 			m.Headers = make([]soar.Header, nh)
 			for j := range m.Headers {
-				m.Headers[j] = soar.Header{Key: d.string(), Value: d.string()}
+				m.Headers[j] = soar.Header{Key: d.str(text), Value: d.str(text)}
 			}
 		} else if nh > 0 {
 			d.fail()

@@ -149,8 +149,8 @@ func TestWorkerFaults(t *testing.T) {
 		{name: "index out of range", src: body("var a []int\n_ = a[len(messages)]\nreturn nil, nil"), want: []string{`p\.go:1[23]:\d+: panic`, "index out of range"}},
 		{name: "nil map write", src: body("var m map[string]int\nm[\"x\"] = 1\nreturn nil, nil"), want: []string{`p\.go:1[23]:\d+: panic`, "nil map"}},
 		{name: "returned error", src: body("return nil, &json.UnsupportedValueError{Str: \"bad input\"}"), want: []string{"returned an error: json: unsupported value: bad input"}},
-		{name: "channel in CEF", src: body("return []soar.Result{{Artifacts: []soar.Artifact{{}, {CEF: map[string]any{\"c\": make(chan int)}}}}}, nil"), want: []string{"malformed result: result 0: artifact 1", `cannot marshal from Go chan int within "/cef/c"`}},
-		{name: "func in Data", src: body("return []soar.Result{{Container: soar.Container{Data: map[string]any{\"f\": func() {}}}}}, nil"), want: []string{"result 0: container", `cannot marshal from Go func() within "/data/f"`}},
+		{name: "channel in CEF", src: body("return []soar.Result{{Artifacts: []soar.Artifact{{}, {CEF: map[string]any{\"c\": make(chan int)}}}}}, nil"), want: []string{"malformed result: result 0: artifact 1", `(cannot|unable to) marshal from Go chan int within "/cef/c"`}},
+		{name: "func in Data", src: body("return []soar.Result{{Container: soar.Container{Data: map[string]any{\"f\": func() {}}}}}, nil"), want: []string{"result 0: container", `(cannot|unable to) marshal from Go func\(\) within "/data/f"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -212,6 +212,30 @@ func TestWorkerFaults(t *testing.T) {
 				t.Errorf("call after a script fault: %v", err)
 			}
 		})
+	}
+}
+
+// TestWorkerResultTooLarge: the JSON encoding of the results stops at
+// MaxResultSize, a script fault that leaves the worker usable.
+func TestWorkerResultTooLarge(t *testing.T) {
+	if raceEnabled {
+		t.Skip("ThreadSanitizer's shadow of a 72 MiB result exceeds the worker's RLIMIT_DATA")
+	}
+	cfg := testConfig(t)
+	cfg.Timeout = 30 * time.Second
+	w := startWorker(t, cfg)
+	ctx := context.Background()
+	// 12 MiB of zero bytes, each written as \u0000: 72 MiB of JSON.
+	if err := w.Load(ctx, "p.go", body("return []soar.Result{{Container: soar.Container{Name: string(make([]byte, 12<<20))}}}, nil")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.Call(ctx, "events", nil)
+	var script *ScriptError
+	if !errors.As(err, &script) || script.Kind != faultResult || !strings.Contains(err.Error(), "p.go: result over the limit of 67108864 bytes") {
+		t.Fatalf("err %v", err)
+	}
+	if !w.Alive() {
+		t.Error("worker gone after a result fault")
 	}
 }
 

@@ -75,17 +75,23 @@ func WorkerMain(stdin io.Reader, stdout io.Writer, stderr io.Writer) int {
 	}
 	debug.SetMemoryLimit(limit * 8 / 10)
 
+	// GOGC 400: the worker's live heap is small (the interpreter and one
+	// batch) and a batch allocates several times its size, so the default
+	// of 100 collects a few times per batch on the worker's one P. The
+	// memory limit above still bounds the heap: near it the runtime
+	// collects as often as it must, whatever GOGC says.
+	debug.SetGCPercent(workerGCPercent)
+
 	out, err := protectStdout(stdout)
 	if err != nil {
 		fmt.Fprintf(stderr, "parser worker: %v\n", err)
 		return 2
 	}
-	r := bufio.NewReaderSize(stdin, 64<<10)
-	w := bufio.NewWriterSize(out, 64<<10)
+	r := bufio.NewReaderSize(stdin, 256<<10)
 	var ready enc
 	ready.int(limit)
 	ready.int(int64(os.Getpid()))
-	if writeFrame(w, kindReady, ready.b) != nil || w.Flush() != nil {
+	if writeFrame(out, kindReady, ready.b) != nil {
 		return 2
 	}
 
@@ -109,34 +115,37 @@ func WorkerMain(stdin io.Reader, stdout io.Writer, stderr io.Writer) int {
 				fmt.Fprintf(stderr, "parser worker: load request: %v\n", d.err)
 				return 2
 			}
-			fault = s.load(name, source)
-			reply = s.okPayload(nil)
+			if fault = s.load(name, source); fault == nil {
+				reply = s.okFrame()
+			}
 		case kindCall:
 			topic, msgs, err := decodeCall(payload)
 			if err != nil {
 				fmt.Fprintf(stderr, "parser worker: call request: %v\n", err)
 				return 2
 			}
-			var res []byte
-			res, fault = s.call(topic, msgs)
-			reply = s.okPayload(res)
+			reply, fault = s.call(topic, msgs)
 		default:
 			fmt.Fprintf(stderr, "parser worker: unknown request kind %q\n", kind)
 			return 2
 		}
 		if fault != nil {
-			err = writeFrame(w, kindError, fault.encode())
+			err = writeFrame(out, kindError, fault.encode())
 		} else {
-			err = writeFrame(w, kindOK, reply)
+			_, err = out.Write(reply)
 		}
-		if err != nil || w.Flush() != nil {
+		if err != nil {
 			return 2
 		}
+		s.releaseReply()
 		if fault != nil && fault.Broken {
 			return 3
 		}
 	}
 }
+
+// workerGCPercent is the worker's GOGC.
+const workerGCPercent = 400
 
 // protectStdout returns the protocol writer.
 func protectStdout(stdout io.Writer) (io.Writer, error) {
@@ -164,14 +173,46 @@ type session struct {
 	goroutines int // after the load; a call that leaves more is a fault
 	log        *boundedBuffer
 	trace      *boundedBuffer
+	reply      []byte // the reply frame buffer, reused across calls
 }
 
-func (s *session) okPayload(results []byte) []byte {
-	var e enc
+// okFrame returns an OK reply frame: the log and the memory in use, then
+// the results JSON (the rest of the frame) that appendResults writes after
+// them.
+func (s *session) okFrame() []byte {
+	e := newFrame(s.reply)
 	e.string(s.log.String())
-	e.bytes(results)
 	e.int(memoryInUse())
-	return e.b
+	s.reply = e.b
+	return e.frame(kindOK)
+}
+
+// keepReply is the largest reply buffer a worker keeps between calls.
+const keepReply = 8 << 20
+
+func (s *session) releaseReply() {
+	if cap(s.reply) > keepReply {
+		s.reply = nil
+	}
+}
+
+// errResultTooLarge stops the JSON encoding of results at MaxResultSize.
+var errResultTooLarge = errors.New("result too large")
+
+// limitedAppender appends what is written to it up to max bytes in all.
+type limitedAppender struct {
+	b    []byte
+	max  int
+	over bool
+}
+
+func (a *limitedAppender) Write(p []byte) (int, error) {
+	if len(a.b)+len(p) > a.max {
+		a.over = true
+		return 0, errResultTooLarge
+	}
+	a.b = append(a.b, p...)
+	return len(p), nil
 }
 
 var safeName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`)
@@ -272,17 +313,23 @@ func (s *session) call(topic string, msgs []soar.Message) (res []byte, fault *sc
 	if results == nil {
 		results = []soar.Result{}
 	}
+	// The results are encoded straight into the reply frame, after the log
+	// and the memory in use, and the encoding stops at MaxResultSize.
 	// JSON v2: soar's types encode through MarshalJSONTo, twice as fast as
 	// encoding/json's path; Deterministic so the same input gives the same
 	// bytes.
-	b, err := jsonv2.Marshal(results, jsonv2.Deterministic(true))
+	frame := s.okFrame()
+	a := &limitedAppender{b: frame, max: len(frame) + MaxResultSize}
+	err = jsonv2.MarshalWrite(a, results, jsonv2.Deterministic(true))
+	s.reply = a.b
+	if a.over {
+		return nil, &scriptFault{Kind: faultResult, Message: fmt.Sprintf("%s: result over the limit of %d bytes", s.name, MaxResultSize), Log: s.log.String()}
+	}
 	if err != nil {
 		return nil, &scriptFault{Kind: faultResult, Message: fmt.Sprintf("%s: malformed result: %s", s.name, locateBadValue(results, err)), Log: s.log.String()}
 	}
-	if len(b) > MaxResultSize {
-		return nil, &scriptFault{Kind: faultResult, Message: fmt.Sprintf("%s: result of %d bytes over the limit of %d", s.name, len(b), MaxResultSize), Log: s.log.String()}
-	}
-	return b, nil
+	e := enc{b: a.b}
+	return e.frame(kindOK), nil
 }
 
 func (s *session) run(topic string, msgs []soar.Message) (results []soar.Result, err error, panicked any) {
