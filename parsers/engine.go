@@ -61,7 +61,7 @@ func (e *Engine) RunBundled(p bundled.Parser, topic string, msgs []soar.Message)
 	if results == nil {
 		results = []soar.Result{}
 	}
-	b, err := jsonv2.Marshal(results, jsonv2.Deterministic(true))
+	b, err := jsonv2.Marshal(results, sandbox.ResultOptions())
 	if err != nil {
 		return Run{}, &sandbox.ScriptError{Parser: p.Name, Kind: "result", Message: err.Error()}
 	}

@@ -7,7 +7,10 @@ package bundled
 import (
 	"sort"
 
+	"github.com/soarkafka/soarkafka/parsers/bundled/cloudtrail"
 	"github.com/soarkafka/soarkafka/parsers/bundled/defaultparser"
+	"github.com/soarkafka/soarkafka/parsers/bundled/ndjson"
+	"github.com/soarkafka/soarkafka/parsers/bundled/ocsf"
 	"github.com/soarkafka/soarkafka/soar"
 )
 
@@ -28,6 +31,24 @@ var parsers = map[string]Parser{
 		Description: "The Splunk SOAR Kafka app's kafka_parser.py: one container per poll, one artifact per message (cef.message).",
 		Source:      defaultparser.Source,
 		Parse:       defaultparser.ParseMessages,
+	},
+	"cloudtrail": {
+		Name:        "cloudtrail",
+		Description: "AWS CloudTrail events, log files ({\"Records\": [...]}) and EventBridge CloudTrail events, gzip or not: one artifact per event (source_data_identifier eventID), containers per account and event source, severity raised for failed calls, root and failed console logins.",
+		Source:      cloudtrail.Source,
+		Parse:       cloudtrail.ParseMessages,
+	},
+	"ndjson": {
+		Name:        "ndjson",
+		Description: "NDJSON values, gzip or not, with or without Cribl's {\"format\":\"ndjson\",\"count\":N} header (count checked): one container per message, one artifact per line (_raw, _time, host, source, sourcetype into CEF).",
+		Source:      ndjson.Source,
+		Parse:       ndjson.ParseMessages,
+	},
+	"ocsf": {
+		Name:        "ocsf",
+		Description: "OCSF events (an object or an array per message, gzip or not; Tenzir, Security Lake): containers per class and activity, severity_id as severity, endpoints, users, files, hashes, URLs and observables into CEF.",
+		Source:      ocsf.Source,
+		Parse:       ocsf.ParseMessages,
 	},
 }
 

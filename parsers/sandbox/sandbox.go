@@ -18,6 +18,10 @@ package sandbox
 //go:generate mv github_com-soarkafka-soarkafka-soar.go soar_symbols.go
 
 import (
+	"encoding/json"
+	"fmt"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"reflect"
 	"sort"
 
@@ -114,4 +118,26 @@ func interpreterSymbols() map[string]map[string]reflect.Value {
 	k := symbolKey(SoarImportPath, "soar")
 	out[k] = Symbols[k]
 	return out
+}
+
+// ResultOptions are the JSON options results are encoded with, in the
+// worker and natively alike, so both paths give the same bytes:
+// deterministic; invalid UTF-8 in a string replaced (a binary message value
+// copied into a field must not fail the batch); and json.Number, which
+// soar.JSON decodes numbers into, written as the number it holds (JSON v2
+// would write it as a string).
+func ResultOptions() jsonv2.Options {
+	return jsonv2.JoinOptions(
+		jsonv2.Deterministic(true),
+		jsontext.AllowInvalidUTF8(true),
+		jsonv2.WithMarshalers(jsonv2.MarshalToFunc(func(enc *jsontext.Encoder, n json.Number) error {
+			if n == "" {
+				return enc.WriteToken(jsontext.Int(0))
+			}
+			if !jsontext.Value(n).IsValid() || jsontext.Value(n).Kind() != '0' {
+				return fmt.Errorf("json.Number %q is not a number", string(n))
+			}
+			return enc.WriteValue(jsontext.Value(n))
+		})),
+	)
 }

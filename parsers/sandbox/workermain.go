@@ -320,7 +320,7 @@ func (s *session) call(topic string, msgs []soar.Message) (res []byte, fault *sc
 	// bytes.
 	frame := s.okFrame()
 	a := &limitedAppender{b: frame, max: len(frame) + MaxResultSize}
-	err = jsonv2.MarshalWrite(a, results, jsonv2.Deterministic(true))
+	err = jsonv2.MarshalWrite(a, results, ResultOptions())
 	s.reply = a.b
 	if a.over {
 		return nil, &scriptFault{Kind: faultResult, Message: fmt.Sprintf("%s: result over the limit of %d bytes", s.name, MaxResultSize), Log: s.log.String()}
@@ -365,11 +365,11 @@ func scriptPosition(trace, file string) string {
 // locateBadValue names the first result and artifact that do not encode.
 func locateBadValue(results []soar.Result, err error) string {
 	for i, r := range results {
-		if _, e := jsonv2.Marshal(r.Container); e != nil {
+		if _, e := jsonv2.Marshal(r.Container, ResultOptions()); e != nil {
 			return fmt.Sprintf("result %d: container: %v", i, e)
 		}
 		for j, a := range r.Artifacts {
-			if _, e := jsonv2.Marshal(a); e != nil {
+			if _, e := jsonv2.Marshal(a, ResultOptions()); e != nil {
 				return fmt.Sprintf("result %d: artifact %d: %v", i, j, e)
 			}
 		}

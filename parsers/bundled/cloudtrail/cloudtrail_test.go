@@ -1,0 +1,216 @@
+package cloudtrail
+
+import (
+	"bytes"
+	"compress/gzip"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/soarkafka/soarkafka/parsers/sandbox"
+	"github.com/soarkafka/soarkafka/soar"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// batch makes one message per value, on partition 0 from offset 100.
+func batch(values ...[]byte) []soar.Message {
+	out := make([]soar.Message, len(values))
+	for i, v := range values {
+		out[i] = soar.Message{Topic: "cloudtrail", Partition: 0, Offset: int64(100 + i), Value: v, Message: string(v), Timestamp: time.Unix(1710400000, 0).UTC()}
+	}
+	return out
+}
+
+func files(t testing.TB, names ...string) [][]byte {
+	t.Helper()
+	out := make([][]byte, len(names))
+	for i, n := range names {
+		b, err := os.ReadFile(filepath.Join("testdata", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = b
+	}
+	return out
+}
+
+func gz(b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}
+
+// encode is the JSON the worker returns for results: JSON v2,
+// deterministic; indented here for readable golden files.
+func encode(t testing.TB, res []soar.Result) []byte {
+	t.Helper()
+	b, err := jsonv2.Marshal(res, sandbox.ResultOptions(), jsontext.WithIndent("  "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name+".json")
+	if *update {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: results differ from %s:\n%s", name, path, got)
+	}
+}
+
+// The seed samples and our EventBridge ones, alone and in one batch, with
+// exact expected containers and artifacts.
+func TestGolden(t *testing.T) {
+	mixed := []string{"msk-log-file.json", "eventbridge-api-call.json", "eventbridge-console-login-failure.json", "root-console-login.json", "access-denied.json"}
+	cases := map[string][]string{
+		"msk-log-file":         {"msk-log-file.json"},
+		"eventbridge-api-call": {"eventbridge-api-call.json"},
+		"mixed-batch":          mixed,
+	}
+	for name, in := range cases {
+		t.Run(name, func(t *testing.T) {
+			res, err := ParseMessages("cloudtrail", batch(files(t, in...)...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, name, encode(t, res))
+		})
+	}
+	// Compressed values give the same results.
+	values := files(t, mixed...)
+	for i := range values {
+		values[i] = gz(values[i])
+	}
+	res, err := ParseMessages("cloudtrail", batch(values...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "mixed-batch", encode(t, res))
+}
+
+func TestErrors(t *testing.T) {
+	ok := files(t, "access-denied.json")[0]
+	cases := []struct {
+		name  string
+		value []byte
+		want  string
+	}{
+		{"not JSON", files(t, "bad-not-json.txt")[0], "cloudtrail: topic cloudtrail message 0:101: value is not a JSON object"},
+		{"not CloudTrail", files(t, "bad-not-cloudtrail.json")[0], "message 0:101: not a CloudTrail event, log file"},
+		{"bad record", files(t, "bad-record.json")[0], "message 0:101: Records[1] is not a CloudTrail event"},
+		{"EventBridge, not CloudTrail", files(t, "bad-eventbridge-detail.json")[0], `message 0:101: EventBridge event (detail-type "EC2 Instance State-change Notification") whose detail is not a CloudTrail event`},
+		{"Records not a list", []byte(`{"Records": {}}`), "message 0:101: Records is not a list"},
+		{"array", []byte(`[]`), "message 0:101: value is not a JSON object"},
+		{"empty", []byte{}, "message 0:101: value is not a JSON object"},
+		{"broken gzip", gz([]byte(`{"Records":[]}`))[:12], "message 0:101: soar: gunzip"},
+		{"gzipped garbage", gz([]byte("garbage")), "message 0:101: value is not a JSON object"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := ParseMessages("cloudtrail", batch(ok, c.value))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want %q (results %v)", err, c.want, res)
+			}
+			if res != nil {
+				t.Fatalf("results with an error: %v", res)
+			}
+		})
+	}
+}
+
+func TestSeverity(t *testing.T) {
+	cases := []struct {
+		event, want string
+	}{
+		{`{"eventName":"GetObject","eventSource":"s3.amazonaws.com"}`, "low"},
+		{`{"eventName":"GetObject","eventSource":"s3.amazonaws.com","errorCode":"NoSuchKey"}`, "medium"},
+		{`{"eventName":"GetObject","eventSource":"s3.amazonaws.com","userIdentity":{"type":"Root"}}`, "high"},
+		{`{"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","responseElements":{"ConsoleLogin":"Failure"}}`, "high"},
+		{`{"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","errorMessage":"Failed authentication"}`, "high"},
+		{`{"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","responseElements":{"ConsoleLogin":"Success"}}`, "low"},
+	}
+	for _, c := range cases {
+		res, err := ParseMessages("t", batch([]byte(c.event)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res[0].Artifacts[0].Severity; got != c.want || res[0].Container.Severity != c.want {
+			t.Errorf("%s: severity %s (container %s), want %s", c.event, got, res[0].Container.Severity, c.want)
+		}
+	}
+}
+
+// Without an eventID, the message coordinates identify the event; inside
+// a log file, with the record's index.
+func TestFallbacks(t *testing.T) {
+	res, err := ParseMessages("t", batch(
+		[]byte(`{"eventName":"A","eventSource":"s3.amazonaws.com","userIdentity":{"userName":"joe","accountId":"1"}}`),
+		[]byte(`{"Records":[{"eventName":"B","eventSource":"s3.amazonaws.com","userIdentity":{"principalId":"AID1"}},{"eventName":"C","eventSource":"s3.amazonaws.com","eventTime":"bad"}]}`),
+		[]byte(`{"Records":[]}`),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 {
+		t.Fatalf("%d containers, want 2 (account 1, unknown)", len(res))
+	}
+	a := res[0].Artifacts[0]
+	if a.SourceDataIdentifier != "0:100" || a.CEF["suser"] != "joe" || a.CEFTypes["suser"][0] != "user name" || res[0].Container.Name != "CloudTrail s3.amazonaws.com in 1" {
+		t.Errorf("single event: %+v in %+v", a, res[0].Container)
+	}
+	b, c := res[1].Artifacts[0], res[1].Artifacts[1]
+	if b.SourceDataIdentifier != "0:101:0" || c.SourceDataIdentifier != "0:101:1" || b.CEF["suser"] != "AID1" || res[1].Container.SourceDataIdentifier != "cloudtrail:unknown:s3.amazonaws.com:0:101:0" {
+		t.Errorf("log file: %+v %+v in %+v", b, c, res[1].Container)
+	}
+	if c.StartTime != "" || c.CEF["rt"] != "bad" || res[1].Container.StartTime != "" {
+		t.Errorf("unparsable eventTime: %+v", c)
+	}
+	if *b.RunAutomation || c.RunAutomation != nil {
+		t.Error("run_automation: want false on all but the last artifact of a container")
+	}
+	if res, err := ParseMessages("t", nil); err != nil || res == nil || len(res) != 0 {
+		t.Errorf("empty batch: %v, %v", res, err)
+	}
+}
+
+// BenchmarkCloudTrail parses batches of 500 CloudTrail log files of two
+// events each (~1.8 KB per message).
+func BenchmarkCloudTrail(b *testing.B) {
+	value := files(b, "msk-log-file.json")[0]
+	values := make([][]byte, 500)
+	for i := range values {
+		values[i] = value
+	}
+	msgs := batch(values...)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(value) * len(msgs)))
+	n := 0
+	for b.Loop() {
+		if _, err := ParseMessages("t", msgs); err != nil {
+			b.Fatal(err)
+		}
+		n += len(msgs)
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(2*n)/b.Elapsed().Seconds(), "events/s")
+}
