@@ -92,10 +92,11 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 		MemoryLimit: cfg.Parser.MemoryLimitMB << 20, Timeout: cfg.Parser.Timeout,
 	}})
 	s.runner = actions.NewRunner(logger)
+	parserService := parsers.NewService(s.db, s.engine)
 	handler := web.NewHandler(web.Options{
 		Logger:       logger,
-		Assets:       assets.NewService(s.db, sealer),
-		Parsers:      parsers.NewService(s.db, s.engine),
+		Assets:       assets.NewService(s.db, sealer, assets.WithParserCheck(parserService.Exists)),
+		Parsers:      parserService,
 		Runner:       s.runner,
 		Store:        s.db,
 		APIToken:     token,

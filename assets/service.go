@@ -15,13 +15,40 @@ import (
 // configuration is resolved for a connection. Nothing else sees sealed
 // values or handles plaintext secrets at rest.
 type Service struct {
-	repo   Repository
-	sealer *Sealer
+	repo        Repository
+	sealer      *Sealer
+	parserCheck func(ctx context.Context, name string) error
+}
+
+// ServiceOption configures a Service.
+type ServiceOption func(*Service)
+
+// WithParserCheck has every save check that message_parser names a parser
+// that exists: check returns an ENOTFOUND error for an unknown name.
+func WithParserCheck(check func(ctx context.Context, name string) error) ServiceOption {
+	return func(s *Service) { s.parserCheck = check }
 }
 
 // NewService returns a Service over repo that seals with sealer.
-func NewService(repo Repository, sealer *Sealer) *Service {
-	return &Service{repo: repo, sealer: sealer}
+func NewService(repo Repository, sealer *Sealer, opts ...ServiceOption) *Service {
+	s := &Service{repo: repo, sealer: sealer}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// checkParser reports a message_parser that names no parser.
+func (s *Service) checkParser(ctx context.Context, cfg Config) error {
+	if s.parserCheck == nil || cfg.MessageParser == "" {
+		return nil
+	}
+	err := s.parserCheck(ctx, cfg.MessageParser)
+	if soarkafka.ErrorCode(err) == soarkafka.ENOTFOUND {
+		return &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid asset", Fields: []soarkafka.FieldError{{Field: "message_parser",
+			Message: fmt.Sprintf("no parser named %q; GET /v1/parsers lists them (empty means the bundled default)", cfg.MessageParser)}}}
+	}
+	return err
 }
 
 // Input is an asset document as a client sends it.
@@ -51,6 +78,9 @@ func (s *Service) Create(ctx context.Context, in Input) (*View, error) {
 	}
 	cfg, err := Decode(in.Config, DecodeOptions{})
 	if err := mergeErrors(errs, err); err != nil {
+		return nil, err
+	}
+	if err := s.checkParser(ctx, cfg); err != nil {
 		return nil, err
 	}
 	sealed, err := s.seal(cfg)
@@ -95,6 +125,9 @@ func (s *Service) Update(ctx context.Context, name string, in Input) (*View, err
 	}
 	cfg, err := Decode(doc, DecodeOptions{})
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkParser(ctx, cfg); err != nil {
 		return nil, err
 	}
 	sealed, err := s.seal(cfg)

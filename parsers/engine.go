@@ -58,6 +58,9 @@ func (e *Engine) RunBundled(p bundled.Parser, topic string, msgs []soar.Message)
 	if err != nil {
 		return Run{}, &sandbox.ScriptError{Parser: p.Name, Kind: "error", Message: err.Error()}
 	}
+	if msg := sandbox.CountProblem(results); msg != "" {
+		return Run{}, &sandbox.ScriptError{Parser: p.Name, Kind: "result", Message: msg}
+	}
 	if results == nil {
 		results = []soar.Result{}
 	}

@@ -120,6 +120,16 @@ func (s *Service) Get(ctx context.Context, name string) (*View, error) {
 	return view(p), nil
 }
 
+// Exists returns nil when a parser of that name exists, bundled or
+// stored, else an ENOTFOUND error.
+func (s *Service) Exists(ctx context.Context, name string) error {
+	if _, ok := bundled.Get(name); ok {
+		return nil
+	}
+	_, err := s.repo.Parser(ctx, name)
+	return err
+}
+
 // List returns the bundled parsers, then the stored ones, without sources.
 func (s *Service) List(ctx context.Context) ([]*View, error) {
 	var out []*View

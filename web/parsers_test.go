@@ -105,6 +105,15 @@ func TestParsersAPI(t *testing.T) {
 		t.Fatalf("multipart upload: %d", resp.StatusCode)
 	}
 
+	// An asset's message_parser must name a parser that exists.
+	code, out = e.do("POST", "/v1/assets", asset("x", map[string]any{"hosts": "h:1", "topic": "t", "message_parser": "nope"}))
+	if code != 400 || !strings.Contains(errText(out), `message_parser: no parser named "nope"`) {
+		t.Fatalf("unknown parser: %d %v", code, out)
+	}
+	if code, out := e.do("POST", "/v1/assets", asset("y", map[string]any{"hosts": "h:1", "topic": "t", "message_parser": "default"})); code != 201 {
+		t.Fatalf("bundled parser: %d %v", code, out)
+	}
+
 	// In use by an asset: delete refused, naming it.
 	if code, out := e.do("POST", "/v1/assets", asset("feed", map[string]any{"hosts": "h:1", "topic": "t", "message_parser": "upper"})); code != 201 {
 		t.Fatal(code, out)

@@ -78,8 +78,9 @@ func newEnvLimit(t *testing.T, url string, maxBody int64) *env {
 	}
 	engine := parsers.NewEngine(sandbox.PoolConfig{Worker: sandbox.Config{Exe: exe, Env: []string{workerEnv + "=1"}, Timeout: 5 * time.Second}})
 	t.Cleanup(engine.Close)
+	parserService := parsers.NewService(db, engine)
 	h := web.NewHandler(web.Options{
-		Logger: logger, Assets: assets.NewService(db, sealer), Runner: runner, Parsers: parsers.NewService(db, engine),
+		Logger: logger, Assets: assets.NewService(db, sealer, assets.WithParserCheck(parserService.Exists)), Runner: runner, Parsers: parserService,
 		Store: db, APIToken: token, MaxBodyBytes: maxBody, Version: "test",
 	})
 	srv := httptest.NewServer(h)

@@ -151,6 +151,8 @@ func TestWorkerFaults(t *testing.T) {
 		{name: "returned error", src: body("return nil, &json.UnsupportedValueError{Str: \"bad input\"}"), want: []string{"returned an error: json: unsupported value: bad input"}},
 		{name: "channel in CEF", src: body("return []soar.Result{{Artifacts: []soar.Artifact{{}, {CEF: map[string]any{\"c\": make(chan int)}}}}}, nil"), want: []string{"malformed result: result 0: artifact 1", `(cannot|unable to) marshal from Go chan int within "/cef/c"`}},
 		{name: "func in Data", src: body("return []soar.Result{{Container: soar.Container{Data: map[string]any{\"f\": func() {}}}}}, nil"), want: []string{"result 0: container", `(cannot|unable to) marshal from Go func\(\) within "/data/f"`}},
+		{name: "too many containers", src: body("rs := make([]soar.Result, 10001)\n\treturn rs, nil"), want: []string{"10001 containers in one batch, over the limit of 10000"}},
+		{name: "too many artifacts", src: body("return []soar.Result{{Artifacts: make([]soar.Artifact, 200001)}}, nil"), want: []string{"200001 artifacts in one batch, over the limit of 200000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,35 +209,17 @@ func TestWorkerFaults(t *testing.T) {
 				}
 				return
 			}
-			// A script fault in a call leaves the worker usable.
+			// A script fault in a call leaves the worker usable. Under -race,
+			// 200,001 artifacts and ThreadSanitizer's shadow memory overrun
+			// the worker's limit on the next call: the run without -race
+			// (make test) checks that one.
+			if raceEnabled && tt.name == "too many artifacts" {
+				return
+			}
 			if _, err := w.Call(ctx, "events", nil); err != nil && !errors.As(err, &script) || !w.Alive() {
 				t.Errorf("call after a script fault: %v", err)
 			}
 		})
-	}
-}
-
-// TestWorkerResultTooLarge: the JSON encoding of the results stops at
-// MaxResultSize, a script fault that leaves the worker usable.
-func TestWorkerResultTooLarge(t *testing.T) {
-	if raceEnabled {
-		t.Skip("ThreadSanitizer's shadow of a 72 MiB result exceeds the worker's RLIMIT_DATA")
-	}
-	cfg := testConfig(t)
-	cfg.Timeout = 30 * time.Second
-	w := startWorker(t, cfg)
-	ctx := context.Background()
-	// 12 MiB of zero bytes, each written as \u0000: 72 MiB of JSON.
-	if err := w.Load(ctx, "p.go", body("return []soar.Result{{Container: soar.Container{Name: string(make([]byte, 12<<20))}}}, nil")); err != nil {
-		t.Fatal(err)
-	}
-	_, err := w.Call(ctx, "events", nil)
-	var script *ScriptError
-	if !errors.As(err, &script) || script.Kind != faultResult || !strings.Contains(err.Error(), "p.go: result over the limit of 67108864 bytes") {
-		t.Fatalf("err %v", err)
-	}
-	if !w.Alive() {
-		t.Error("worker gone after a result fault")
 	}
 }
 

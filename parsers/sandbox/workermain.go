@@ -46,6 +46,29 @@ const minMemoryLimit = 192 << 20
 // MaxLogSize bounds the parser log (fmt output) returned with each reply.
 const MaxLogSize = 64 << 10
 
+// Bounds of one call's results: a parser that returns more is at fault
+// (a runaway loop), not a batch to store.
+const (
+	MaxContainers = 10_000
+	MaxArtifacts  = 200_000
+)
+
+// CountProblem says what is over the bounds on containers and artifacts in
+// results, or "".
+func CountProblem(results []soar.Result) string {
+	if len(results) > MaxContainers {
+		return fmt.Sprintf("%d containers in one batch, over the limit of %d", len(results), MaxContainers)
+	}
+	n := 0
+	for _, r := range results {
+		n += len(r.Artifacts)
+	}
+	if n > MaxArtifacts {
+		return fmt.Sprintf("%d artifacts in one batch, over the limit of %d", n, MaxArtifacts)
+	}
+	return ""
+}
+
 // MaxResultSize bounds the JSON of one call's results.
 const MaxResultSize = 64 << 20
 
@@ -309,6 +332,9 @@ func (s *session) call(topic string, msgs []soar.Message) (res []byte, fault *sc
 	}
 	if err != nil {
 		return nil, &scriptFault{Kind: faultReturned, Message: err.Error(), Log: s.log.String()}
+	}
+	if msg := CountProblem(results); msg != "" {
+		return nil, &scriptFault{Kind: faultResult, Message: s.name + ": " + msg, Log: s.log.String()}
 	}
 	if results == nil {
 		results = []soar.Result{}
