@@ -56,17 +56,17 @@ func (e *Engine) RunBundled(p bundled.Parser, topic string, msgs []soar.Message)
 	}()
 	results, err := p.Parse(topic, msgs)
 	if err != nil {
-		return Run{}, &sandbox.ScriptError{Parser: p.Name, Kind: "error", Message: err.Error()}
+		return Run{}, batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "error", Message: err.Error()})
 	}
 	if msg := sandbox.CountProblem(results); msg != "" {
-		return Run{}, &sandbox.ScriptError{Parser: p.Name, Kind: "result", Message: msg}
+		return Run{}, batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "result", Message: msg})
 	}
 	if results == nil {
 		results = []soar.Result{}
 	}
 	b, err := jsonv2.Marshal(results, sandbox.ResultOptions())
 	if err != nil {
-		return Run{}, &sandbox.ScriptError{Parser: p.Name, Kind: "result", Message: err.Error()}
+		return Run{}, batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "result", Message: err.Error()})
 	}
 	return Run{Results: b, Duration: time.Since(start), Native: true}, nil
 }
@@ -75,9 +75,18 @@ func (e *Engine) RunBundled(p bundled.Parser, topic string, msgs []soar.Message)
 func (e *Engine) RunSource(ctx context.Context, name, source, topic string, msgs []soar.Message) (Run, error) {
 	res, err := e.pool.Call(ctx, name, source, topic, msgs)
 	if err != nil {
-		return Run{}, err
+		return Run{}, batchError(topic, msgs, err)
 	}
 	return Run{Results: res.Results, Log: res.Log, Duration: res.Duration}, nil
+}
+
+// batchError names the batch a parser failed on by its first message, so
+// that an operator can find it on the topic.
+func batchError(topic string, msgs []soar.Message, err error) error {
+	if len(msgs) == 0 {
+		return err
+	}
+	return fmt.Errorf("batch of %d from %s %d:%d: %w", len(msgs), topic, msgs[0].Partition, msgs[0].Offset, err)
 }
 
 // RunError is a parser failure as the API shows it: what kind, the message
@@ -111,7 +120,7 @@ func DescribeError(err error) *RunError {
 		}
 		return re
 	case errors.As(err, &se):
-		return &RunError{Kind: se.Kind, Message: se.Error(), Trace: se.Trace, Log: se.Log}
+		return &RunError{Kind: se.Kind, Message: err.Error(), Trace: se.Trace, Log: se.Log}
 	case errors.Is(err, sandbox.ErrTimeout):
 		return &RunError{Kind: "timeout", Message: err.Error()}
 	case errors.As(err, &crash):
