@@ -35,6 +35,17 @@ type Config struct {
 	Username          string   `json:"username"`
 	Password          string   `json:"password"`
 	Producer          Producer `json:"producer"`
+	Ingest            Ingest   `json:"ingest"`
+}
+
+// Ingest holds the settings of on poll.
+type Ingest struct {
+	ParserTimeout int64 `json:"parser_timeout"` // ms
+}
+
+// ParserDeadline is Ingest.ParserTimeout as a duration.
+func (c Config) ParserDeadline() time.Duration {
+	return time.Duration(c.Ingest.ParserTimeout) * time.Millisecond
 }
 
 // Producer holds the settings of the producer post data uses.

@@ -94,6 +94,8 @@ var Fields = []Field{
 		Description: "How long the producer waits to fill a batch, in milliseconds; 0 sends at once."},
 	{Name: "producer.max_message_bytes", Type: TypeInteger, Default: int64(1048576), Min: i64(1024), Max: i64(104857600),
 		Description: "Largest record (key, value and headers) post data sends; larger records fail with a message naming this limit. Keep it at or below the topic's `max.message.bytes`."},
+	{Name: "ingest.parser_timeout", Type: TypeInteger, Default: int64(10000), Min: i64(100), Max: i64(300000),
+		Description: "Deadline of the asset's parser on one batch, in milliseconds; a user parser's worker is killed past it. The server's parser.timeout caps it."},
 }
 
 // Producer acknowledgement settings.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -168,6 +169,7 @@ func (h *Handler) testParser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := parsers.TestInput{Name: req.Parser, Source: req.Source, Topic: req.Topic}
+	var assetDeadline time.Duration
 	switch {
 	case req.Asset != "" && len(req.Messages) > 0:
 		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.EINVALID, "give messages or asset with sample, not both"))
@@ -199,6 +201,7 @@ func (h *Handler) testParser(w http.ResponseWriter, r *http.Request) {
 		if in.Topic == "" {
 			in.Topic = cfg.Topic
 		}
+		assetDeadline = cfg.ParserDeadline()
 	default:
 		msgs, err := playgroundMessages(req.Messages, in.Topic)
 		if err != nil {
@@ -207,7 +210,14 @@ func (h *Handler) testParser(w http.ResponseWriter, r *http.Request) {
 		}
 		in.Messages = msgs
 	}
-	out, err := h.opts.Parsers.Test(r.Context(), in)
+	ctx := r.Context()
+	if req.Asset != "" {
+		// The asset's own deadline for its parser applies to its sample.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, assetDeadline)
+		defer cancel()
+	}
+	out, err := h.opts.Parsers.Test(ctx, in)
 	if err != nil {
 		writeError(w, r, h.opts.Logger, err)
 		return

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -206,5 +207,27 @@ func TestParserPlaygroundLiveSample(t *testing.T) {
 	}
 	if code, out := e.do("POST", "/v1/parsers/test", map[string]any{"parser": "default", "asset": "live", "sample": map[string]any{"from": "middle"}}); code != 400 {
 		t.Fatalf("bad sample: %d %v", code, out)
+	}
+}
+
+// The asset's ingest.parser_timeout bounds its parser on a sample: a parser
+// that never returns is stopped then, and the answer says so.
+func TestParserPlaygroundAssetDeadline(t *testing.T) {
+	c := testenv.NewKafka(t, kfake.SeedTopics(1, "alerts"))
+	testenv.ProduceKafkaRecords(t, c, "alerts", 0, 3)
+	e := newEnv(t, testenv.SQLiteURL(t))
+	cfg := map[string]any{"hosts": c.ListenAddrs()[0], "topic": "alerts", "ingest": map[string]any{"parser_timeout": 300}}
+	if code, out := e.do("POST", "/v1/assets", asset("slow", cfg)); code != 201 {
+		t.Fatal(code, out)
+	}
+	forever := strings.Replace(goodParser, "var arts []soar.Artifact", "for {\n\t}\n\tvar arts []soar.Artifact", 1)
+	start := time.Now()
+	code, out := e.do("POST", "/v1/parsers/test", map[string]any{"source": forever, "asset": "slow"})
+	perr, _ := out["error"].(map[string]any)
+	if code != 200 || perr == nil || perr["kind"] != "timeout" {
+		t.Fatalf("%d %v", code, out)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("stopped after %s with a 300ms deadline", took)
 	}
 }

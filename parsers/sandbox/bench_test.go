@@ -162,3 +162,44 @@ func TestInProcessMatchesWorker(t *testing.T) {
 		t.Errorf("worker %s\nin-process %s", got.Results, want)
 	}
 }
+
+// BenchmarkPoolCall: 10,000 messages of ~1 KB in batches of 500 through a
+// Pool, from two callers at once (two workers on two cores), as the poll of
+// two assets would; reports messages/s.
+func BenchmarkPoolCall(b *testing.B) {
+	p := NewPool(PoolConfig{Worker: testConfig(b)})
+	b.Cleanup(func() { p.Close() })
+	msgs := benchBatch()
+	ctx := context.Background()
+	// Warm: start and load both workers outside the timing.
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := p.Call(ctx, "default.go", defaultparser.Source, "events", msgs)
+			done <- err
+		}()
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := 0
+	for b.Loop() {
+		for range 10 { // 2 callers x 10 batches x 500 = 10,000 messages
+			for range 2 {
+				go func() {
+					_, err := p.Call(ctx, "default.go", defaultparser.Source, "events", msgs)
+					done <- err
+				}()
+			}
+			for range 2 {
+				if err := <-done; err != nil {
+					b.Fatal(err)
+				}
+			}
+			n += 2 * len(msgs)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+}
