@@ -121,7 +121,9 @@ func DescribeError(err error) *RunError {
 		return re
 	case errors.As(err, &se):
 		return &RunError{Kind: se.Kind, Message: err.Error(), Trace: se.Trace, Log: se.Log}
-	case errors.Is(err, sandbox.ErrTimeout):
+	case errors.Is(err, sandbox.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		// A caller's deadline (an asset's parser_timeout) can end the call
+		// before the worker's own: a timeout all the same.
 		return &RunError{Kind: "timeout", Message: err.Error()}
 	case errors.As(err, &crash):
 		return &RunError{Kind: "crash", Message: err.Error()}
