@@ -1,82 +1,24 @@
 package ocsf
 
 import (
-	"bytes"
-	"compress/gzip"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
+	"github.com/soarkafka/soarkafka/parsers/bundled/internal/parsertest"
 
-	"github.com/soarkafka/soarkafka/parsers/sandbox"
 	"github.com/soarkafka/soarkafka/soar"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
-
 // batch makes one message per value, on partition 0 from offset 100.
-func batch(values ...[]byte) []soar.Message {
-	out := make([]soar.Message, len(values))
-	for i, v := range values {
-		out[i] = soar.Message{Topic: "ocsf-events", Partition: 0, Offset: int64(100 + i), Value: v, Message: string(v), Timestamp: time.Unix(1710400000, 0).UTC()}
-	}
-	return out
-}
+func batch(values ...[]byte) []soar.Message { return parsertest.Batch("ocsf-events", values...) }
 
-func files(t testing.TB, names ...string) [][]byte {
-	t.Helper()
-	out := make([][]byte, len(names))
-	for i, n := range names {
-		b, err := os.ReadFile(filepath.Join("testdata", n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = b
-	}
-	return out
-}
+func files(t testing.TB, names ...string) [][]byte { t.Helper(); return parsertest.Files(t, names...) }
 
-func gz(b []byte) []byte {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write(b)
-	zw.Close()
-	return buf.Bytes()
-}
+func gz(b []byte) []byte { return parsertest.Gzip(b) }
 
-// encode is the JSON the worker returns for results: JSON v2,
-// deterministic; indented here for readable golden files.
-func encode(t testing.TB, res []soar.Result) []byte {
-	t.Helper()
-	b, err := jsonv2.Marshal(res, sandbox.ResultOptions(), jsontext.WithIndent("  "))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(b, '\n')
-}
+func encode(t testing.TB, res []soar.Result) []byte { t.Helper(); return parsertest.Encode(t, res) }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s: results differ from %s:\n%s", name, path, got)
-	}
-}
+func golden(t *testing.T, name string, got []byte) { t.Helper(); parsertest.Golden(t, name, got) }
 
 // Samples written from the OCSF schema (1.1–1.3): Authentication 3002,
 // Network Activity 4001 (an array of two), Detection Finding 2004.

@@ -1,0 +1,86 @@
+// Package parsertest holds what the bundled parsers' tests share: test
+// batches from sample files, and golden files of their results encoded as
+// the sandbox encodes them. Only tests import it.
+package parsertest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/soarkafka/soarkafka/parsers/sandbox"
+	"github.com/soarkafka/soarkafka/soar"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// Batch makes one message per value on topic, partition 0 from offset 100,
+// all at one fixed time.
+func Batch(topic string, values ...[]byte) []soar.Message {
+	out := make([]soar.Message, len(values))
+	for i, v := range values {
+		out[i] = soar.Message{Topic: topic, Partition: 0, Offset: int64(100 + i), Value: v, Message: string(v), Timestamp: time.Unix(1710400000, 0).UTC()}
+	}
+	return out
+}
+
+// Files reads files of the test's testdata folder.
+func Files(t testing.TB, names ...string) [][]byte {
+	t.Helper()
+	out := make([][]byte, len(names))
+	for i, n := range names {
+		b, err := os.ReadFile(filepath.Join("testdata", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = b
+	}
+	return out
+}
+
+// Gzip compresses b.
+func Gzip(b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}
+
+// Encode is the JSON the worker returns for results, indented for
+// readable golden files.
+func Encode(t testing.TB, res []soar.Result) []byte {
+	t.Helper()
+	b, err := jsonv2.Marshal(res, sandbox.ResultOptions(), jsontext.WithIndent("  "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+// Golden compares got with testdata/golden/<name>.json, rewriting it first
+// under -update.
+func Golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name+".json")
+	if *update {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: results differ from %s:\n%s", name, path, got)
+	}
+}
