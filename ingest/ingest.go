@@ -1,0 +1,96 @@
+// Package ingest owns the ingest model: what a poll stores (containers and
+// their artifacts, as SOAR REST bodies, with the Kafka position they were
+// read up to) and where each asset's poll stands (the next offset per
+// partition). The store implements Repository; the poll that reads Kafka and
+// runs parsers builds on it.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Batch is what one poll step stores, all or nothing: the containers the
+// parser returned for a run of messages, and the positions reached on the
+// asset's topic once they are stored.
+type Batch struct {
+	Asset      string
+	Topic      string
+	Containers []Container
+	// Offsets are the positions to store once the containers are. An
+	// offset never moves backwards: a lower Next than the stored one is
+	// ignored. Poll now leaves Offsets empty.
+	Offsets []Offset
+}
+
+// Container is one container and the artifacts to add to it.
+type Container struct {
+	// SourceDataIdentifier, when not empty, identifies the container per
+	// asset: a container whose identifier exists already receives the new
+	// artifacts instead of being created again, as SOAR does on save. It
+	// wins over any source_data_identifier in Body.
+	SourceDataIdentifier string
+	// Body is the SOAR /rest/container body without its artifacts: a JSON
+	// object.
+	Body      json.RawMessage
+	Artifacts []Artifact
+}
+
+// Artifact is one artifact.
+type Artifact struct {
+	// SourceDataIdentifier identifies the artifact per asset and is
+	// required: an artifact whose identifier exists already is a duplicate
+	// and is skipped.
+	SourceDataIdentifier string
+	// Body is the SOAR /rest/artifact body: a JSON object.
+	Body json.RawMessage
+}
+
+// Offset is the position reached on one partition.
+type Offset struct {
+	Partition int32
+	// Next is the next offset to read: the last stored message's plus one.
+	Next int64
+}
+
+// Outcome is what saving a batch did.
+type Outcome struct {
+	ContainersCreated int
+	// ContainersUpdated counts containers that existed before the batch and
+	// received at least one new artifact.
+	ContainersUpdated int
+	ArtifactsCreated  int
+	// DuplicatesSkipped counts artifacts whose source_data_identifier the
+	// asset had already (from an earlier batch or earlier in this one).
+	DuplicatesSkipped int
+	// Containers lists the containers created or updated, in the order the
+	// batch first names them; a container reused without a new artifact is
+	// not listed.
+	Containers []ContainerRef
+}
+
+// ContainerRef names one container a batch created or updated.
+type ContainerRef struct {
+	ID   int64
+	Name string
+	// Artifacts is the number of artifacts this batch added to it.
+	Artifacts int
+	// Created says the batch created the container; false means it existed
+	// and received new artifacts.
+	Created bool
+}
+
+// Repository stores batches and the positions they reach. The store
+// package implements it for SQLite and PostgreSQL.
+type Repository interface {
+	// SaveBatch stores b in one transaction: its containers, artifacts and
+	// offsets are all stored, or, on any error, none of them. Saving the
+	// same batch again stores nothing new. A batch that is not well formed
+	// (no asset or topic, a body that is not a JSON object, an artifact
+	// without source_data_identifier, a negative partition or offset) is a
+	// *soarkafka.Error EINVALID and nothing is stored.
+	SaveBatch(ctx context.Context, b *Batch) (*Outcome, error)
+	// Offsets returns the stored next offset of each partition of the
+	// asset's topic; a partition never saved is absent.
+	Offsets(ctx context.Context, asset, topic string) (map[int32]int64, error)
+}
