@@ -56,8 +56,8 @@ func (e *CheckError) Error() string {
 //     tables are Go 1.22's: strings.Lines is refused);
 //   - range over an integer or a function, which the interpreter does not
 //     support;
-//   - go statements: a goroutine could outlive the call and keep a worker
-//     busy, and a parser has no need for one;
+//   - go statements and time.AfterFunc: a goroutine could outlive the call
+//     and keep a worker busy, and a parser has no need for one;
 //   - a missing ParseMessages, or one whose signature is not Signature (any
 //     parameter names; soar may be imported under another name).
 //
@@ -195,6 +195,10 @@ func (c *checker) walk() {
 				break
 			}
 			p := pn.Imported().Path()
+			if why, refused := refusedSymbols[p][n.Sel.Name]; refused {
+				c.addf(n.Sel.Pos(), "%s", why)
+				break
+			}
 			syms := importSymbols(p)
 			if syms == nil {
 				break // refused import, already reported

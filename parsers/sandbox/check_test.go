@@ -62,6 +62,7 @@ func TestCheckRefuses(t *testing.T) {
 		{"range over len", "package p\n" + sig + "func f(s []string) { for i := range len(s) { _ = i } }\n", []string{"p.go:4:22", "range over an integer"}},
 		{"range over func", "package p\n" + sig + "func f(seq func(func(int) bool)) { for x := range seq { _ = x } }\n", []string{"p.go:4:36", "range over a function"}},
 		{"go statement", "package p\n" + sig + "func f() { go func() {}() }\n", []string{"p.go:4:12", "goroutines are not allowed"}},
+		{"time.AfterFunc", "package p\nimport \"time\"\n" + sig + "func f() { time.AfterFunc(time.Hour, func() {}) }\n", []string{"p.go:5:17", "time.AfterFunc is refused"}},
 		{"newer stdlib API", "package p\nimport \"strings\"\n" + sig + "func f(s string) { _ = strings.Lines(s) }\n", []string{"p.go:5:32", "strings.Lines is not supported by the parser interpreter"}},
 		{"unknown soar symbol", "package p\n" + sig + "var x = soar.Nope\n", []string{"p.go:4:14", "soar.Nope is not defined"}},
 		{"several problems at once", "package p\nimport \"os\"\nimport \"net\"\n", []string{"p.go:2:8", "p.go:3:8", "ParseMessages is not defined"}},

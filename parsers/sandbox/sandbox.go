@@ -103,7 +103,31 @@ func importSymbols(path string) map[string]reflect.Value {
 	if !ok {
 		return nil
 	}
-	return stdlib.Symbols[symbolKey(path, name)]
+	return withoutRefused(path, stdlib.Symbols[symbolKey(path, name)])
+}
+
+// refusedSymbols are symbols of allow-listed packages that a parser may not
+// use, with the reason Check gives; the interpreter is not given them
+// either. time.AfterFunc runs script code on a goroutine of its own, which
+// a go statement check does not see and which could fire long after the
+// call (the worker's check for leftover goroutines runs at its end).
+var refusedSymbols = map[string]map[string]string{
+	"time": {"AfterFunc": "time.AfterFunc is refused: it runs a function on a goroutine of its own, which could outlive the call; parsers cannot start goroutines"},
+}
+
+// withoutRefused returns syms without the refused symbols of path.
+func withoutRefused(path string, syms map[string]reflect.Value) map[string]reflect.Value {
+	refused := refusedSymbols[path]
+	if len(refused) == 0 {
+		return syms
+	}
+	out := make(map[string]reflect.Value, len(syms))
+	for k, v := range syms {
+		if _, no := refused[k]; !no {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // interpreterSymbols is what a worker gives to interp.Use: the allow-listed
@@ -112,7 +136,7 @@ func importSymbols(path string) map[string]reflect.Value {
 func interpreterSymbols() map[string]map[string]reflect.Value {
 	out := make(map[string]map[string]reflect.Value, len(allowedStdlib)+2)
 	for path, name := range allowedStdlib {
-		out[symbolKey(path, name)] = stdlib.Symbols[symbolKey(path, name)]
+		out[symbolKey(path, name)] = withoutRefused(path, stdlib.Symbols[symbolKey(path, name)])
 	}
 	out["."] = stdlib.Symbols["."]
 	k := symbolKey(SoarImportPath, "soar")

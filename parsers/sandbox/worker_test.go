@@ -143,6 +143,7 @@ func TestWorkerFaults(t *testing.T) {
 		{name: "growth without bound", src: body("var keep [][]byte\nfor { keep = append(keep, make([]byte, 1<<20)) }"), crash: true, want: []string{oom}},
 		{name: "goroutine outlives the call", unchecked: true, src: body("go func() { for {} }()\nreturn nil, nil"), want: []string{"left 1 goroutine(s) running"}},
 		{name: "compiler panic", src: body("var x foo.Bar; _ = x; return nil, nil"), loadFails: true, want: []string{"load:", "crashed compiling"}},
+		{name: "time.AfterFunc", unchecked: true, src: "package p\nimport (\n\t\"time\"\n\t\"github.com/soarkafka/soarkafka/soar\"\n)\nfunc ParseMessages(topic string, messages []soar.Message) ([]soar.Result, error) {\n\ttime.AfterFunc(time.Hour, func() { for {} })\n\treturn nil, nil\n}\n", loadFails: true, want: []string{"AfterFunc"}},
 		{name: "range over int", unchecked: true, src: body("for i := range 3 { _ = i }; return nil, nil"), loadFails: true, want: []string{"not supported by the parser interpreter"}},
 		{name: "compile error", src: body("return undefinedThing, nil"), loadFails: true, want: []string{"p.go:12:8", "undefined"}},
 		{name: "panic", src: body("if len(messages) > 0 {\n\tpanic(\"boom\")\n}\nreturn nil, nil"), want: []string{`p\.go:1[23]:\d+: panic`, "panic: boom"}},
