@@ -16,10 +16,6 @@ func files(t testing.TB, names ...string) [][]byte { t.Helper(); return parserte
 
 func gz(b []byte) []byte { return parsertest.Gzip(b) }
 
-func encode(t testing.TB, res []soar.Result) []byte { t.Helper(); return parsertest.Encode(t, res) }
-
-func golden(t *testing.T, name string, got []byte) { t.Helper(); parsertest.Golden(t, name, got) }
-
 // The seed samples and our EventBridge ones, alone and in one batch, with
 // exact expected containers and artifacts.
 func TestGolden(t *testing.T) {
@@ -29,25 +25,7 @@ func TestGolden(t *testing.T) {
 		"eventbridge-api-call": {"eventbridge-api-call.json"},
 		"mixed-batch":          mixed,
 	}
-	for name, in := range cases {
-		t.Run(name, func(t *testing.T) {
-			res, err := ParseMessages("cloudtrail", batch(files(t, in...)...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden(t, name, encode(t, res))
-		})
-	}
-	// Compressed values give the same results.
-	values := files(t, mixed...)
-	for i := range values {
-		values[i] = gz(values[i])
-	}
-	res, err := ParseMessages("cloudtrail", batch(values...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "mixed-batch", encode(t, res))
+	parsertest.GoldenCases(t, ParseMessages, "cloudtrail", cases, "mixed-batch")
 }
 
 func TestErrors(t *testing.T) {

@@ -16,10 +16,6 @@ func files(t testing.TB, names ...string) [][]byte { t.Helper(); return parserte
 
 func gz(b []byte) []byte { return parsertest.Gzip(b) }
 
-func encode(t testing.TB, res []soar.Result) []byte { t.Helper(); return parsertest.Encode(t, res) }
-
-func golden(t *testing.T, name string, got []byte) { t.Helper(); parsertest.Golden(t, name, got) }
-
 // The Cribl seed record (header count fixed to its two lines) and a plain
 // NDJSON value, alone and together, with exact expected results.
 func TestGolden(t *testing.T) {
@@ -28,25 +24,9 @@ func TestGolden(t *testing.T) {
 		"plain":        {"plain.ndjson"},
 		"mixed-batch":  {"cribl-record.ndjson", "plain.ndjson"},
 	}
-	for name, in := range cases {
-		t.Run(name, func(t *testing.T) {
-			res, err := ParseMessages("cribl", batch(files(t, in...)...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden(t, name, encode(t, res))
-		})
-	}
-	// Compressed, as Cribl sends by default: the same results.
-	values := files(t, "cribl-record.ndjson", "plain.ndjson")
-	for i := range values {
-		values[i] = gz(values[i])
-	}
-	res, err := ParseMessages("cribl", batch(values...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "mixed-batch", encode(t, res))
+	// Compressed, as Cribl sends by default, the mixed batch gives the same
+	// results.
+	parsertest.GoldenCases(t, ParseMessages, "cribl", cases, "mixed-batch")
 }
 
 func TestErrors(t *testing.T) {

@@ -16,10 +16,6 @@ func files(t testing.TB, names ...string) [][]byte { t.Helper(); return parserte
 
 func gz(b []byte) []byte { return parsertest.Gzip(b) }
 
-func encode(t testing.TB, res []soar.Result) []byte { t.Helper(); return parsertest.Encode(t, res) }
-
-func golden(t *testing.T, name string, got []byte) { t.Helper(); parsertest.Golden(t, name, got) }
-
 // Samples written from the OCSF schema (1.1–1.3): Authentication 3002,
 // Network Activity 4001 (an array of two), Detection Finding 2004.
 func TestGolden(t *testing.T) {
@@ -29,24 +25,7 @@ func TestGolden(t *testing.T) {
 		"network-activity": {"network-activity-4001-array.json"},
 		"mixed-batch":      mixed,
 	}
-	for name, in := range cases {
-		t.Run(name, func(t *testing.T) {
-			res, err := ParseMessages("ocsf-events", batch(files(t, in...)...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden(t, name, encode(t, res))
-		})
-	}
-	values := files(t, mixed...)
-	for i := range values {
-		values[i] = gz(values[i])
-	}
-	res, err := ParseMessages("ocsf-events", batch(values...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "mixed-batch", encode(t, res))
+	parsertest.GoldenCases(t, ParseMessages, "ocsf-events", cases, "mixed-batch")
 }
 
 func TestErrors(t *testing.T) {

@@ -84,3 +84,37 @@ func Golden(t *testing.T, name string, got []byte) {
 		t.Errorf("%s: results differ from %s:\n%s", name, path, got)
 	}
 }
+
+// ParseFunc is a parser's ParseMessages.
+type ParseFunc func(topic string, messages []soar.Message) ([]soar.Result, error)
+
+// GoldenCases runs parse on each case (a golden name and the testdata files
+// of its batch, one message each) and compares the results with the golden
+// files. The case named gzipped runs again with every value gzip-compressed
+// and must give the same golden results.
+func GoldenCases(t *testing.T, parse ParseFunc, topic string, cases map[string][]string, gzipped string) {
+	t.Helper()
+	for name, in := range cases {
+		t.Run(name, func(t *testing.T) {
+			res, err := parse(topic, Batch(topic, Files(t, in...)...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			Golden(t, name, Encode(t, res))
+		})
+	}
+	if gzipped == "" {
+		return
+	}
+	t.Run(gzipped+" gzipped", func(t *testing.T) {
+		values := Files(t, cases[gzipped]...)
+		for i := range values {
+			values[i] = Gzip(values[i])
+		}
+		res, err := parse(topic, Batch(topic, values...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		Golden(t, gzipped, Encode(t, res))
+	})
+}
