@@ -10,6 +10,7 @@ import (
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/kafka"
+	"github.com/soarkafka/soarkafka/poll"
 )
 
 // Target is what an action runs against: a stored asset's name and its
@@ -17,6 +18,9 @@ import (
 type Target struct {
 	Asset  string
 	Config assets.Config
+	// SOARAssetID is the asset_id of a SOAR app-run document with an
+	// inline configuration: on poll keeps its position under it.
+	SOARAssetID string
 }
 
 // Runner runs actions. Build it with NewRunner and Close it when done: it
@@ -32,6 +36,9 @@ type Runner struct {
 	// deliveryWait caps how long post data waits for acknowledgements
 	// when its timeout parameter is 0 ("await every send").
 	deliveryWait time.Duration
+	// poller runs on poll; without one (no database) on poll is
+	// unavailable.
+	poller *poll.Poller
 }
 
 // RunnerOption configures a Runner.
@@ -59,6 +66,9 @@ func WithProducerIdleTimeout(d time.Duration) RunnerOption {
 	return func(r *Runner) { r.poolOpts = append(r.poolOpts, kafka.WithIdleTimeout(d)) }
 }
 
+// WithPoller runs on poll with p.
+func WithPoller(p *poll.Poller) RunnerOption { return func(r *Runner) { r.poller = p } }
+
 // NewRunner returns a Runner that logs to logger.
 func NewRunner(logger *slog.Logger, opts ...RunnerOption) *Runner {
 	r := &Runner{logger: logger, stepTimeout: 10 * time.Second, deliveryWait: DefaultDeliveryWait}
@@ -81,7 +91,7 @@ func (r *Runner) Forget(asset string) { r.producers.Evict(asset) }
 func (r *Runner) Producers() *kafka.Pool { return r.producers }
 
 // Available lists the identifiers this version runs.
-func (r *Runner) Available() []string { return []string{TestConnectivity, PostData} }
+func (r *Runner) Available() []string { return []string{TestConnectivity, OnPoll, PostData} }
 
 // Check returns the error Run would give for an identifier it does not
 // run, so a caller can refuse the request before resolving its asset.
@@ -109,6 +119,8 @@ func (r *Runner) Run(ctx context.Context, identifier string, target Target, para
 		return res, nil
 	case PostData:
 		return r.PostData(ctx, target, params)
+	case OnPoll:
+		return r.OnPoll(ctx, target, params)
 	}
 	return nil, r.Check(identifier)
 }

@@ -37,6 +37,22 @@ type Config struct {
 	LogFormat       string        `mapstructure:"log_format"`
 	DevBroker       DevBroker     `mapstructure:"dev_broker"`
 	Parser          Parser        `mapstructure:"parser"`
+	Metrics         MetricsConfig `mapstructure:"metrics"`
+	Scheduler       Scheduler     `mapstructure:"scheduler"`
+	ReplicaName     string        `mapstructure:"replica_name"`
+}
+
+// MetricsConfig configures the /metrics endpoint.
+type MetricsConfig struct {
+	// Public serves /metrics without the API token, for a Prometheus
+	// scraper inside a trusted network; off, it needs the token like
+	// every /v1 route.
+	Public bool `mapstructure:"public"`
+}
+
+// Scheduler configures the polls the server runs by itself.
+type Scheduler struct {
+	Enabled bool `mapstructure:"enabled"`
 }
 
 // Parser configures the sandbox that runs user parsers.
@@ -76,6 +92,9 @@ var settings = []setting{
 	{"dev_broker.partitions", 1, "partitions of topics the development broker creates on first use", ""},
 	{"parser.memory_limit_mb", int64(512), "memory limit (RLIMIT_DATA) of each parser worker process, in MiB", ""},
 	{"parser.timeout", 10 * time.Second, "deadline of each parser call (load included); the worker is killed past it", ""},
+	{"scheduler.enabled", true, "poll every asset whose `ingest.interval` is set, at that interval; replicas sharing PostgreSQL may all run it (a lease makes one of them poll each turn)", ""},
+	{"replica_name", "", "name of this process in poll leases, as the ingest status and logs show who polls", "host name and process id"},
+	{"metrics.public", false, "serve `/metrics` (Prometheus) without the API token, for a scraper inside a trusted network; when false it needs the token like every `/v1` route", ""},
 }
 
 // flagName is a key's command-line flag: dots and underscores become dashes.

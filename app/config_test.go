@@ -1,6 +1,8 @@
 package app
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,5 +154,78 @@ func TestRedactDatabaseURL(t *testing.T) {
 	}
 	if got := redactDatabaseURL("sqlite://data/x.db"); got != "sqlite://data/x.db" {
 		t.Fatal(got)
+	}
+}
+
+// metrics.public is off by default, and follows the one naming rule: file
+// key, SOARKAFKA_METRICS_PUBLIC, --metrics-public.
+func TestConfigMetricsPublic(t *testing.T) {
+	c, err := LoadConfig("", flags(t), nil)
+	if err != nil || c.Metrics.Public {
+		t.Fatalf("default: %+v %v", c.Metrics, err)
+	}
+	file := writeFile(t, "metrics:\n  public: true\n")
+	if c, err = LoadConfig(file, flags(t), nil); err != nil || !c.Metrics.Public {
+		t.Fatalf("file: %+v %v", c.Metrics, err)
+	}
+	if c, err = LoadConfig(file, flags(t), []string{"SOARKAFKA_METRICS_PUBLIC=false"}); err != nil || c.Metrics.Public {
+		t.Fatalf("env over file: %+v %v", c.Metrics, err)
+	}
+	if c, err = LoadConfig("", flags(t), []string{"SOARKAFKA_METRICS_PUBLIC=true"}); err != nil || !c.Metrics.Public {
+		t.Fatalf("env: %+v %v", c.Metrics, err)
+	}
+	if c, err = LoadConfig("", flags(t, "--metrics-public"), []string{"SOARKAFKA_METRICS_PUBLIC=false"}); err != nil || !c.Metrics.Public {
+		t.Fatalf("flag over env: %+v %v", c.Metrics, err)
+	}
+	if _, err = LoadConfig("", flags(t), []string{"SOARKAFKA_METRICS_PUBLIC=maybe"}); err == nil || !strings.Contains(err.Error(), "metrics.public") {
+		t.Fatalf("bad value: %v", err)
+	}
+	if !strings.Contains(ConfigReference(), "| `metrics.public` | `SOARKAFKA_METRICS_PUBLIC` | `--metrics-public` | `false` |") {
+		t.Fatal("metrics.public missing from the README's reference")
+	}
+}
+
+// A running server serves its own metrics on /metrics: behind the API
+// token by default, open with metrics.public.
+func TestServerMetricsEndpoint(t *testing.T) {
+	get := func(t *testing.T, url, token string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url, nil)
+		if token != "" {
+			req.Header.Set("ph-auth-token", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	const line = `soarkafka_produce_messages_total{asset="dev",result="ok"} 2` + "\n"
+	for _, public := range []bool{false, true} {
+		dir := t.TempDir()
+		cfg := testConfig(t, dir)
+		cfg.DevBroker.Enabled = false
+		cfg.Metrics.Public = public
+		s, _, _ := startServer(t, cfg)
+		tok, err := os.ReadFile(filepath.Join(dir, "api-token"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Metrics().Produced("dev", 2, 0)
+		url := "http://" + s.Addr() + "/metrics"
+
+		code, body := get(t, url, "")
+		if public && (code != 200 || !strings.Contains(body, line)) {
+			t.Errorf("public, no token: %d\n%s", code, body)
+		}
+		if !public && (code != 401 || strings.Contains(body, "soarkafka_")) {
+			t.Errorf("private, no token: %d %s", code, body)
+		}
+		code, body = get(t, url, strings.TrimSpace(string(tok)))
+		if code != 200 || !strings.Contains(body, line) || !strings.Contains(body, "\nprocess_cpu_seconds_total ") {
+			t.Errorf("public %v, with the token: %d\n%s", public, code, body)
+		}
 	}
 }

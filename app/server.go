@@ -19,8 +19,10 @@ import (
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/devbroker"
+	"github.com/soarkafka/soarkafka/metrics"
 	"github.com/soarkafka/soarkafka/parsers"
 	"github.com/soarkafka/soarkafka/parsers/sandbox"
+	"github.com/soarkafka/soarkafka/poll"
 	"github.com/soarkafka/soarkafka/store"
 	"github.com/soarkafka/soarkafka/web"
 )
@@ -35,8 +37,13 @@ type Server struct {
 	broker *devbroker.Broker
 	runner *actions.Runner
 	engine *parsers.Engine
-	ln     net.Listener
-	http   *http.Server
+	// metrics is this server's own registry, served on /metrics.
+	metrics *metrics.Metrics
+	// scheduler polls the scheduled assets; nil when scheduler.enabled
+	// is false.
+	scheduler *poll.Scheduler
+	ln        net.Listener
+	http      *http.Server
 }
 
 // NewServer opens the store (migrating it), loads or creates the secret key
@@ -91,17 +98,37 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 		Exe: exe, Args: []string{"parser-worker"},
 		MemoryLimit: cfg.Parser.MemoryLimitMB << 20, Timeout: cfg.Parser.Timeout,
 	}})
-	s.runner = actions.NewRunner(logger)
+	s.metrics = metrics.New(metrics.WithLogger(logger))
+	if cfg.Metrics.Public {
+		logger.Info("/metrics is served without the API token (metrics.public)")
+	}
 	parserService := parsers.NewService(s.db, s.engine)
+	assetService := assets.NewService(s.db, sealer, assets.WithParserCheck(parserService.Exists))
+	pollOpts := []poll.Option{poll.WithRecorder(s.metrics)}
+	if cfg.ReplicaName != "" {
+		pollOpts = append(pollOpts, poll.WithReplica(cfg.ReplicaName))
+	}
+	poller := poll.New(s.db, parserService, logger, pollOpts...)
+	s.runner = actions.NewRunner(logger, actions.WithPoller(poller))
+	if cfg.Scheduler.Enabled {
+		s.scheduler = poll.NewScheduler(poller, assetService, logger, 0)
+	}
 	handler := web.NewHandler(web.Options{
+		Poller:       poller,
+		Scheduler:    s.scheduler,
+		AssetDeleted: s.metrics.ForgetAsset,
 		Logger:       logger,
-		Assets:       assets.NewService(s.db, sealer, assets.WithParserCheck(parserService.Exists)),
+		Assets:       assetService,
 		Parsers:      parserService,
 		Runner:       s.runner,
 		Store:        s.db,
+		Ingest:       s.db,
 		APIToken:     token,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Version:      Version(),
+		// Prometheus on /metrics, behind the token unless metrics.public.
+		Metrics:       s.metrics.Handler(),
+		MetricsPublic: cfg.Metrics.Public,
 	})
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -118,6 +145,10 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 // Addr is the address the API listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// Metrics is what the server exposes on /metrics: the recorder to give the
+// poller and post data.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
 // BrokerAddr is the development broker's address, "" when it is off.
 func (s *Server) BrokerAddr() string {
 	if s.broker == nil {
@@ -133,6 +164,14 @@ func (s *Server) Run(ctx context.Context) error {
 	s.logger.Info("soarkafka listening", "addr", s.Addr(), "version", Version(), "database", redactDatabaseURL(s.cfg.DatabaseURL))
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
+	schedCtx, stopScheduler := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopScheduler()
+	schedDone := make(chan struct{})
+	if s.scheduler != nil {
+		go func() { defer close(schedDone); s.scheduler.Run(schedCtx) }()
+	} else {
+		close(schedDone)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
@@ -141,6 +180,14 @@ func (s *Server) Run(ctx context.Context) error {
 	s.logger.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
+	// Scheduled polls stop reading and store the batch they hold; its
+	// transaction ends either way, so no half batch is ever left.
+	stopScheduler()
+	select {
+	case <-schedDone:
+	case <-sctx.Done():
+		s.logger.Warn("scheduled polls did not stop within shutdown_timeout; their uncommitted batches are read again by the next poll")
+	}
 	if err := s.http.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

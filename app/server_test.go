@@ -302,3 +302,55 @@ func TestParserTestCommand(t *testing.T) {
 		t.Fatalf("refused import: exit %d: %s %s", code, out.String(), errOut.String())
 	}
 }
+
+// The server polls a scheduled asset by itself, and what it ingests is
+// served by the containers API and counted in /metrics.
+func TestServerSchedulesPollsAndServesContainers(t *testing.T) {
+	dir := t.TempDir()
+	s, _, _ := startServer(t, testConfig(t, dir))
+	base := "http://" + s.Addr()
+	tokenBytes, err := os.ReadFile(filepath.Join(dir, "api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tokenBytes))
+
+	body := `{"name": "sched", "config": {"hosts": "` + s.BrokerAddr() + `", "topic": "alerts", "read_from_beginning": true, "ingest": {"interval": "1s"}}}`
+	if code, out := call(t, "POST", base+"/v1/assets", token, body); code != 201 {
+		t.Fatalf("create: %d %v", code, out)
+	}
+	post := `{"asset": "sched", "parameters": {"data_type": "JSON", "topic": "alerts", "timeout": 5, "data": "[{\"alert\": \"one\"}, {\"alert\": \"two\"}, {\"alert\": \"three\"}]"}}`
+	if code, out := call(t, "POST", base+"/v1/actions/post_data", token, post); code != 200 || out["status"] != "success" {
+		t.Fatalf("post data: %d %v", code, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, out := call(t, "GET", base+"/v1/artifacts?asset=sched", token, "")
+		if code == 200 && out["count"] == 3.0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduler did not ingest the 3 messages in 20s: %d %v", code, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	code, out := call(t, "GET", base+"/v1/assets/sched/ingest", token, "")
+	if code != 200 || out["lag"] != 0.0 || out["scheduled"] != true || out["last_poll"].(map[string]any)["kind"] != "scheduled" {
+		t.Fatalf("ingest status: %d %v", code, out)
+	}
+	code, out = call(t, "GET", base+"/v1/containers?asset=sched", token, "")
+	if code != 200 || out["count"].(float64) < 1 {
+		t.Fatalf("containers: %d %v", code, out)
+	}
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.Header.Set("ph-auth-token", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(raw), `soarkafka_ingest_artifacts_created_total{asset="sched"} 3`) {
+		t.Fatalf("metrics lack the scheduled poll's artifacts:\n%s", raw)
+	}
+}

@@ -40,7 +40,32 @@ type Config struct {
 
 // Ingest holds the settings of on poll.
 type Ingest struct {
-	ParserTimeout int64 `json:"parser_timeout"` // ms
+	Interval           string `json:"interval"` // Go duration, "" = not scheduled
+	Enabled            bool   `json:"enabled"`
+	MaxMessages        int64  `json:"max_messages"`
+	BatchSize          int64  `json:"batch_size"`
+	DeadLetterTopic    string `json:"dead_letter_topic"`
+	OnOffsetOutOfRange string `json:"on_offset_out_of_range"`
+	GroupID            string `json:"group_id"`
+	ParserTimeout      int64  `json:"parser_timeout"` // ms
+}
+
+// PollInterval is Ingest.Interval as a duration; 0 when the asset is not
+// scheduled (no interval).
+func (c Config) PollInterval() time.Duration {
+	d, _ := time.ParseDuration(c.Ingest.Interval) // checked by Decode
+	return d
+}
+
+// Scheduled reports whether the server polls the asset by itself.
+func (c Config) Scheduled() bool { return c.Ingest.Enabled && c.PollInterval() > 0 }
+
+// GroupID is the consumer group the polls of asset commit to.
+func (c Config) GroupID(asset string) string {
+	if c.Ingest.GroupID != "" {
+		return c.Ingest.GroupID
+	}
+	return "soarkafka-" + asset
 }
 
 // ParserDeadline is Ingest.ParserTimeout as a duration.
@@ -206,6 +231,10 @@ func (c *Config) validate(errs *fieldErrors) {
 		errs.add("sasl_mechanism", fmt.Sprintf("is set but security_protocol %s does not use SASL; set security_protocol to SASL_PLAINTEXT or SASL_SSL", c.SecurityProtocol))
 	}
 
+	if c.Ingest.DeadLetterTopic != "" && c.Ingest.DeadLetterTopic == c.Topic {
+		errs.add("ingest.dead_letter_topic", fmt.Sprintf("is the ingested topic %q itself: a failing message would come back to the poll; name another topic", c.Topic))
+	}
+
 	if c.Producer.Idempotent && c.Producer.Acks != AcksAll {
 		errs.add("producer.idempotent", fmt.Sprintf("needs producer.acks all (it is %s); set producer.idempotent to false, or producer.acks to all", c.Producer.Acks))
 	}
@@ -246,6 +275,34 @@ var fieldChecks = map[string]func(v any) []string{
 			}
 		}
 		return msgs
+	},
+	"ingest.interval": func(v any) []string {
+		s := v.(string)
+		if s == "" {
+			return nil
+		}
+		d, err := time.ParseDuration(s)
+		switch {
+		case err != nil:
+			return []string{fmt.Sprintf("%q is not a duration; write it as 30s, 5m or 1h", s)}
+		case d < time.Second || d > 24*time.Hour:
+			return []string{fmt.Sprintf("%s is out of range; give 1s to 24h, or empty to poll only when on poll is called", d)}
+		}
+		return nil
+	},
+	"ingest.dead_letter_topic": func(v any) []string {
+		if s := v.(string); s != "" {
+			if msg := TopicNameProblem(s); msg != "" {
+				return []string{msg}
+			}
+		}
+		return nil
+	},
+	"ingest.group_id": func(v any) []string {
+		if len(v.(string)) > 255 {
+			return []string{"longer than 255 characters"}
+		}
+		return nil
 	},
 	"topic": func(v any) []string {
 		if msg := TopicNameProblem(v.(string)); msg != "" {

@@ -94,6 +94,20 @@ var Fields = []Field{
 		Description: "How long the producer waits to fill a batch, in milliseconds; 0 sends at once."},
 	{Name: "producer.max_message_bytes", Type: TypeInteger, Default: int64(1048576), Min: i64(1024), Max: i64(104857600),
 		Description: "Largest record (key, value and headers) post data sends; larger records fail with a message naming this limit. Keep it at or below the topic's `max.message.bytes`."},
+	{Name: "ingest.interval", Type: TypeString, Default: "",
+		Description: "How often the server polls this asset by itself, as a Go duration (`30s`, `5m`, `1h`; 1s to 24h). Empty: only when on poll is called."},
+	{Name: "ingest.enabled", Type: TypeBoolean, Default: true,
+		Description: "Whether the scheduler polls this asset at `ingest.interval`; false pauses it without forgetting the interval. On poll called by a SOAR runs either way."},
+	{Name: "ingest.max_messages", Type: TypeInteger, Default: int64(10000), Min: i64(1), Max: i64(10000000),
+		Description: "Most messages one poll reads (a poll also stops at `timeout` or when it has caught up)."},
+	{Name: "ingest.batch_size", Type: TypeInteger, Default: int64(1000), Min: i64(1), Max: i64(100000),
+		Description: "Most messages passed to the parser in one call. The bundled `default` parser makes one container per call."},
+	{Name: "ingest.dead_letter_topic", Type: TypeString, Default: "",
+		Description: "Topic a message the parser fails on is produced to (with its key, value and headers, plus headers naming the source topic, partition, offset, parser and error), so the poll goes on. Empty: the poll stops before that message and fails."},
+	{Name: "ingest.on_offset_out_of_range", Type: TypeString, Default: OffsetOutOfRangeEarliest, Enum: []string{OffsetOutOfRangeEarliest, OffsetOutOfRangeFail},
+		Description: "What a poll does when its stored position was deleted from the broker (retention): `earliest` continues from the earliest offset and records the gap (ingest status, poll result, metric); `fail` stops with an error."},
+	{Name: "ingest.group_id", Type: TypeString, Default: "",
+		Description: "Consumer group the poll commits its positions to after storing them, so Kafka tooling shows the lag; `soarkafka-<asset>` when empty. The database stays the source of truth."},
 	{Name: "ingest.parser_timeout", Type: TypeInteger, Default: int64(10000), Min: i64(100), Max: i64(300000),
 		Description: "Deadline of the asset's parser on one batch, in milliseconds; a user parser's worker is killed past it. The server's parser.timeout caps it."},
 }
@@ -103,6 +117,12 @@ const (
 	AcksAll    = "all"
 	AcksLeader = "leader"
 	AcksNone   = "none"
+)
+
+// Policies of ingest.on_offset_out_of_range.
+const (
+	OffsetOutOfRangeEarliest = "earliest"
+	OffsetOutOfRangeFail     = "fail"
 )
 
 // CompressionNone is the producer.compression that compresses nothing.

@@ -21,6 +21,15 @@ type Batch struct {
 	// offset never moves backwards: a lower Next than the stored one is
 	// ignored. Poll now leaves Offsets empty.
 	Offsets []Offset
+	// Gaps and DeadLetters are stored with the batch whose offsets move
+	// past them, in the same transaction.
+	Gaps        []Gap
+	DeadLetters []DeadLetter
+	// LeaseHolder, when not empty, fences the batch: it is stored only if
+	// LeaseHolder still holds the asset's lease (see StateRepository),
+	// else SaveBatch is a *soarkafka.Error ECONFLICT and nothing is
+	// stored. A poll whose lease expired and was taken over cannot write.
+	LeaseHolder string
 }
 
 // Container is one container and the artifacts to add to it.
@@ -87,7 +96,8 @@ type Repository interface {
 	// offsets are all stored, or, on any error, none of them. Saving the
 	// same batch again stores nothing new. A batch that is not well formed
 	// (no asset or topic, a body that is not a JSON object, an artifact
-	// without source_data_identifier, a negative partition or offset) is a
+	// without source_data_identifier, a negative partition or offset, a gap
+	// whose count is not To - From + 1, a dead letter without topic) is a
 	// *soarkafka.Error EINVALID and nothing is stored.
 	SaveBatch(ctx context.Context, b *Batch) (*Outcome, error)
 	// Offsets returns the stored next offset of each partition of the

@@ -47,28 +47,39 @@ func (e *Engine) Close() { e.pool.Close() }
 // sandbox encodes them, so both paths answer alike.
 func (e *Engine) RunBundled(p bundled.Parser, topic string, msgs []soar.Message) (r Run, err error) {
 	start := time.Now()
-	defer func() {
-		// Bundled parsers are ours, but a panic on odd input must not take
-		// the server down: it is that batch's error.
-		if v := recover(); v != nil {
-			err = &sandbox.ScriptError{Parser: p.Name, Kind: "panic", Message: fmt.Sprint(v)}
-		}
-	}()
-	results, err := p.Parse(topic, msgs)
+	results, err := e.RunBundledResults(p, topic, msgs)
 	if err != nil {
-		return Run{}, batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "error", Message: err.Error()})
-	}
-	if msg := sandbox.CountProblem(results); msg != "" {
-		return Run{}, batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "result", Message: msg})
-	}
-	if results == nil {
-		results = []soar.Result{}
+		return Run{}, err
 	}
 	b, err := jsonv2.Marshal(results, sandbox.ResultOptions())
 	if err != nil {
 		return Run{}, batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "result", Message: err.Error()})
 	}
 	return Run{Results: b, Duration: time.Since(start), Native: true}, nil
+}
+
+// RunBundledResults runs a bundled parser natively and returns its results
+// as values: a poll stores them without the JSON round trip RunBundled
+// makes for the API.
+func (e *Engine) RunBundledResults(p bundled.Parser, topic string, msgs []soar.Message) (results []soar.Result, err error) {
+	defer func() {
+		// Bundled parsers are ours, but a panic on odd input must not take
+		// the server down: it is that batch's error.
+		if v := recover(); v != nil {
+			err = batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "panic", Message: fmt.Sprint(v)})
+		}
+	}()
+	results, err = p.Parse(topic, msgs)
+	if err != nil {
+		return nil, batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "error", Message: err.Error()})
+	}
+	if msg := sandbox.CountProblem(results); msg != "" {
+		return nil, batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "result", Message: msg})
+	}
+	if results == nil {
+		results = []soar.Result{}
+	}
+	return results, nil
 }
 
 // RunSource runs a user parser's source in a sandbox worker.

@@ -278,3 +278,57 @@ func bundledView(b bundled.Parser, source bool) *View {
 	}
 	return v
 }
+
+// Bound is a parser resolved by name, ready to run batches: a bundled
+// parser natively, a user parser (at the version current when it was
+// resolved) in sandbox workers.
+type Bound struct {
+	// Name is the parser's name; Version is 0 for a bundled parser.
+	Name    string
+	Version int64
+	Native  bool
+	run     func(ctx context.Context, topic string, msgs []soar.Message) (Run, error)
+	native  func(topic string, msgs []soar.Message) ([]soar.Result, error)
+}
+
+// RunNative runs a bundled parser and returns its results as values; ok is
+// false for a user parser (use Run).
+func (b *Bound) RunNative(topic string, msgs []soar.Message) (results []soar.Result, ok bool, err error) {
+	if b.native == nil {
+		return nil, false, nil
+	}
+	results, err = b.native(topic, msgs)
+	return results, true, err
+}
+
+// Run runs the parser on one batch. An error DescribeError describes is
+// the parser's failure on this batch; any other is the server's own.
+func (b *Bound) Run(ctx context.Context, topic string, msgs []soar.Message) (Run, error) {
+	return b.run(ctx, topic, msgs)
+}
+
+// DefaultParser is the parser of an asset whose message_parser is empty.
+const DefaultParser = "default"
+
+// Bind resolves the parser named name ("" is DefaultParser) for a poll. It
+// is ENOTFOUND when no bundled or stored parser has that name.
+func (s *Service) Bind(ctx context.Context, name string) (*Bound, error) {
+	if name == "" {
+		name = DefaultParser
+	}
+	if b, ok := bundled.Get(name); ok {
+		return &Bound{Name: name, Native: true, run: func(_ context.Context, topic string, msgs []soar.Message) (Run, error) {
+			return s.engine.RunBundled(b, topic, msgs)
+		}, native: func(topic string, msgs []soar.Message) ([]soar.Result, error) {
+			return s.engine.RunBundledResults(b, topic, msgs)
+		}}, nil
+	}
+	p, err := s.repo.Parser(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	file := p.Name + ".go"
+	return &Bound{Name: name, Version: p.Version, run: func(ctx context.Context, topic string, msgs []soar.Message) (Run, error) {
+		return s.engine.RunSource(ctx, file, p.Source, topic, msgs)
+	}}, nil
+}

@@ -46,6 +46,15 @@ type DB struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// fault is called at the store's fault points (see SetFaultHook).
+	fault func(point string)
+	// schema is PostgreSQL's current schema at Open ("" on SQLite): it
+	// keys the advisory locks, so deployments in separate schemas of one
+	// database do not wait for each other.
+	schema string
+	// artifactInserts caches the multi-row artifact INSERT by row count.
+	artifactInserts sync.Map
 }
 
 // sqlitePragmas apply to every connection of the pool, since modernc runs
@@ -60,7 +69,7 @@ type DB struct {
 // _txlock=immediate makes BEGIN take the write lock up front: a deferred
 // transaction that reads then writes gets SQLITE_BUSY without waiting when
 // another connection wrote in between, whatever the busy timeout.
-const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(ON)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=page_size(16384)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(ON)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 
 // Open opens the database at url, by scheme: sqlite://<path> (a relative or,
 // with a third slash, absolute file path; its directory is created when
@@ -102,10 +111,18 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s database: %w", d.name, err)
 	}
-	db := &DB{Now: time.Now, db: sqlDB, dialect: d, logger: logger}
+	db := &DB{Now: time.Now, db: sqlDB, dialect: d, logger: logger, fault: func(string) {}}
 	if err := db.Ping(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
+	}
+	if d.name == "postgres" {
+		var schema sql.NullString
+		if err := sqlDB.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+			sqlDB.Close()
+			return nil, fmt.Errorf("store: read current schema: %w", err)
+		}
+		db.schema = schema.String
 	}
 	return db, nil
 }

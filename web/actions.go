@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	jsonv2 "github.com/go-json-experiment/json"
@@ -26,6 +29,8 @@ type actionRequest struct {
 	Action     string         `json:"action"`
 	Identifier string         `json:"identifier"`
 	AssetID    any            `json:"asset_id"`
+	// IsPollNow is the SOAR app-run document's flag for a poll now.
+	IsPollNow bool `json:"is_poll_now"`
 }
 
 // actionsResponse answers an app-run document: one result per parameter
@@ -86,6 +91,9 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 		target.Config, _, err = h.opts.Assets.Resolve(r.Context(), req.Asset)
 	case req.Config != nil:
 		target.Config, err = assets.Decode(req.Config, assets.DecodeOptions{IgnoreUnknown: true})
+		if err == nil {
+			target.SOARAssetID, err = soarAssetID(req.AssetID)
+		}
 	default:
 		err = soarkafka.Errorf(soarkafka.EINVALID, "missing asset: give asset (a stored asset's name) or config (an inline asset configuration)")
 	}
@@ -96,6 +104,11 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 
 	var results []*actions.Result
 	for _, params := range paramSets {
+		if req.IsPollNow && identifier == actions.OnPoll {
+			if _, given := params["poll_now"]; !given {
+				params["poll_now"] = true
+			}
+		}
 		res, err := h.opts.Runner.Run(r.Context(), identifier, target, params)
 		if err != nil {
 			writeError(w, r, h.opts.Logger, err)
@@ -248,4 +261,24 @@ func parameterSet(raw jsontext.Value, bufs *bufPool) (map[string]any, error) {
 		set[k] = x
 	}
 	return set, nil
+}
+
+// soarAssetID reads the app-run document's asset_id: a SOAR sends a
+// number, some tools a string.
+func soarAssetID(v any) (string, error) {
+	switch id := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		if strings.ContainsAny(id, "\x00/") || len(id) > 200 {
+			return "", soarkafka.Errorf(soarkafka.EINVALID, "asset_id %q is not an asset id", id)
+		}
+		return id, nil
+	case float64:
+		if id != math.Trunc(id) || id < 0 {
+			return "", soarkafka.Errorf(soarkafka.EINVALID, "asset_id %v is not an asset id (a whole number)", id)
+		}
+		return strconv.FormatInt(int64(id), 10), nil
+	}
+	return "", soarkafka.Errorf(soarkafka.EINVALID, "asset_id must be a number or a string, got %s", assets.JSONType(v))
 }

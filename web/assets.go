@@ -28,6 +28,7 @@ func (h *Handler) createAsset(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
+	h.wakeScheduler()
 	w.Header().Set("Location", "/v1/assets/"+v.Name)
 	writeJSON(w, http.StatusCreated, v)
 }
@@ -53,6 +54,7 @@ func (h *Handler) updateAsset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.opts.Runner.Forget(v.Name)
+	h.wakeScheduler()
 	writeJSON(w, http.StatusOK, v)
 }
 
@@ -63,5 +65,16 @@ func (h *Handler) deleteAsset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.opts.Runner.Forget(name)
+	h.wakeScheduler()
+	if h.opts.AssetDeleted != nil {
+		h.opts.AssetDeleted(name)
+	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// wakeScheduler makes an asset change take effect on the schedule at once.
+func (h *Handler) wakeScheduler() {
+	if h.opts.Scheduler != nil {
+		h.opts.Scheduler.Wake()
+	}
 }

@@ -67,6 +67,13 @@ func OpenAPI(version string) map[string]any {
 				"503": jsonResponse("The store is unreachable.", map[string]any{"type": "object"})}}},
 		"/openapi.json": map[string]any{"get": map[string]any{"summary": "This document", "security": open, "operationId": "openapi",
 			"responses": map[string]any{"200": jsonResponse("OpenAPI 3.1 document.", map[string]any{"type": "object"})}}},
+		"/metrics": map[string]any{"get": map[string]any{"summary": "Prometheus metrics: the server's ingest and produce counters, Go runtime and process figures",
+			"description": "Needs the API token unless the server runs with metrics.public (then no token: the empty security requirement).",
+			"security":    []any{map[string]any{"phAuthToken": []any{}}, map[string]any{"bearer": []any{}}, map[string]any{}},
+			"operationId": "metrics",
+			"responses": merge(map[string]any{"200": map[string]any{"description": "The Prometheus exposition (text format unless the scraper negotiates another).",
+				"content": map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}}},
+				errorResponses("401"), map[string]any{"404": jsonResponse("The server exposes no metrics.", ref("Error"))})}},
 		"/v1/assets": map[string]any{
 			"get": map[string]any{"summary": "List assets", "operationId": "listAssets",
 				"responses": merge(map[string]any{"200": jsonResponse("Every asset, secrets omitted.", map[string]any{
@@ -84,6 +91,12 @@ func OpenAPI(version string) map[string]any {
 				"responses":   merge(map[string]any{"200": jsonResponse("Updated.", ref("Asset"))}, errorResponses("400", "401", "404", "413"))},
 			"delete": map[string]any{"summary": "Delete an asset", "operationId": "deleteAsset",
 				"responses": merge(map[string]any{"204": map[string]any{"description": "Deleted."}}, errorResponses("401", "404"))},
+		},
+		"/v1/assets/{name}/ingest": map[string]any{
+			"parameters": []any{nameParam},
+			"get": map[string]any{"summary": "Where the asset's ingest stands: per partition the stored position, the log-end offset and the lag; the last poll; the recorded gaps; the dead-lettered count", "operationId": "ingestStatus",
+				"responses": merge(map[string]any{"200": jsonResponse("The ingest status. When Kafka cannot be reached, kafka_error says why, lag is null and the stored part is still given.", ref("IngestStatus"))},
+					errorResponses("401", "404"))},
 		},
 		"/v1/assets/{name}/records": map[string]any{
 			"parameters": []any{nameParam,
@@ -139,6 +152,36 @@ func OpenAPI(version string) map[string]any {
 			"get": map[string]any{"summary": "Get one version of a parser with its source", "operationId": "getParserVersion",
 				"responses": merge(map[string]any{"200": jsonResponse("The version.", ref("Parser"))}, errorResponses("400", "401", "404"))},
 		},
+		"/v1/containers": map[string]any{
+			"get": map[string]any{"summary": "List the containers polls stored, in id order, a page at a time as the SOAR REST API pages",
+				"description": "Pull new containers incrementally with since_id set to the highest id already pulled, and their new artifacts with GET /v1/artifacts?since_id= (a container that receives artifacts later keeps its id). " +
+					"With a PostgreSQL store, pull per asset (asset=): batches of different assets commit concurrently, so a lower id of one asset can appear after a higher id of another. Unknown parameters are ignored, as SOAR's; bad ones are a 400 naming each.",
+				"operationId": "listContainers",
+				"parameters": append([]any{
+					queryParam("asset", "string", "Only the containers of this asset (kafka_asset), exactly."),
+					queryParam("label", "string", "Only containers with this label, exactly."),
+					queryParam("severity", "string", "Only containers with this severity, exactly (case-sensitive)."),
+					queryParam("since_id", "integer", "Only containers whose id is greater."),
+					map[string]any{"name": "start_time", "in": "query", "schema": map[string]any{"type": "string", "format": "date-time"}, "description": "Only containers stored at or after this RFC 3339 time (inclusive)."},
+					map[string]any{"name": "end_time", "in": "query", "schema": map[string]any{"type": "string", "format": "date-time"}, "description": "Only containers stored before this RFC 3339 time (exclusive); must be after start_time."},
+				}, pageParams()...),
+				"responses": merge(map[string]any{"200": jsonResponse("One page of the matching containers.", listOf("Container"))}, errorResponses("400", "401"), storeUnavailable())},
+		},
+		"/v1/containers/{id}": map[string]any{
+			"parameters": []any{map[string]any{"name": "id", "in": "path", "required": true, "schema": map[string]any{"type": "integer", "minimum": 1}}},
+			"get": map[string]any{"summary": "Get a stored container with its artifacts", "operationId": "getContainer",
+				"responses": merge(map[string]any{"200": jsonResponse("The container.", ref("ContainerWithArtifacts"))},
+					errorResponses("400", "401"), map[string]any{"404": jsonResponse("No container has this id.", ref("Error"))}, storeUnavailable())},
+		},
+		"/v1/artifacts": map[string]any{
+			"get": map[string]any{"summary": "List the artifacts polls stored, in id order, a page at a time as the SOAR REST API pages", "operationId": "listArtifacts",
+				"parameters": append([]any{
+					queryParam("container_id", "integer", "Only the artifacts of this container."),
+					queryParam("asset", "string", "Only the artifacts of this asset (kafka_asset), exactly."),
+					queryParam("since_id", "integer", "Only artifacts whose id is greater."),
+				}, pageParams()...),
+				"responses": merge(map[string]any{"200": jsonResponse("One page of the matching artifacts.", listOf("Artifact"))}, errorResponses("400", "401"), storeUnavailable())},
+		},
 		"/v1/actions/{identifier}": map[string]any{
 			"parameters": []any{idParam},
 			"post": map[string]any{"summary": "Run an action against a stored asset or an inline configuration", "operationId": "runAction",
@@ -151,6 +194,61 @@ func OpenAPI(version string) map[string]any {
 
 	schemas := map[string]any{
 		"AssetConfig": assets.JSONSchema(),
+		"IngestStatus": map[string]any{"type": "object", "properties": map[string]any{
+			"asset":     map[string]any{"type": "string"},
+			"topic":     map[string]any{"type": "string"},
+			"group_id":  map[string]any{"type": "string", "description": "Consumer group the polls commit their positions to, after storing them."},
+			"scheduled": map[string]any{"type": "boolean", "description": "The server polls the asset at ingest.interval."},
+			"interval":  map[string]any{"type": "string"},
+			"partitions": map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": map[string]any{
+				"partition":      map[string]any{"type": "integer"},
+				"stored_offset":  map[string]any{"type": []string{"integer", "null"}, "description": "Next offset the asset's polls read; null before the first poll stored one."},
+				"log_end_offset": map[string]any{"type": []string{"integer", "null"}},
+				"lag":            map[string]any{"type": []string{"integer", "null"}}}}},
+			"lag":         map[string]any{"type": []string{"integer", "null"}},
+			"kafka_error": map[string]any{"type": "string"},
+			"last_poll": map[string]any{"type": []string{"object", "null"}, "properties": map[string]any{
+				"kind":          map[string]any{"type": "string", "enum": []string{"scheduled", "action", "poll_now"}},
+				"started_at":    map[string]any{"type": "string", "format": "date-time"},
+				"duration_ms":   map[string]any{"type": "number"},
+				"status":        map[string]any{"type": "string", "enum": []string{"success", "failed"}},
+				"error":         map[string]any{"type": "string"},
+				"messages_read": map[string]any{"type": "integer"}, "containers_created": map[string]any{"type": "integer"},
+				"artifacts_created": map[string]any{"type": "integer"}, "duplicates_skipped": map[string]any{"type": "integer"},
+				"dead_lettered": map[string]any{"type": "integer"}, "gaps": map[string]any{"type": "integer"}}},
+			"last_success": map[string]any{"type": []string{"string", "null"}, "format": "date-time"},
+			"gaps": map[string]any{"type": "array", "description": "The newest 100 gaps: messages retention deleted before they were ingested.",
+				"items": map[string]any{"type": "object", "properties": map[string]any{
+					"topic": map[string]any{"type": "string"}, "partition": map[string]any{"type": "integer"},
+					"from": map[string]any{"type": "integer"}, "to": map[string]any{"type": "integer"}, "count": map[string]any{"type": "integer"},
+					"detected_at": map[string]any{"type": "string", "format": "date-time"}}}},
+			"gap_count":     map[string]any{"type": "integer"},
+			"gap_messages":  map[string]any{"type": "integer"},
+			"dead_lettered": map[string]any{"type": "integer"},
+		}},
+		"Container": map[string]any{"type": "object", "additionalProperties": true,
+			"description": "The SOAR /rest/container body the parser returned, with these fields set over it.",
+			"properties": map[string]any{
+				"id":                     map[string]any{"type": "integer", "description": "Only grows: pull with since_id."},
+				"source_data_identifier": map[string]any{"type": []string{"string", "null"}, "description": "null when the parser gave none."},
+				"name":                   map[string]any{"type": "string"},
+				"label":                  map[string]any{"type": "string"},
+				"severity":               map[string]any{"type": "string"},
+				"create_time":            map[string]any{"type": "string", "format": "date-time", "description": "When it was stored, as SOAR writes it: 2026-11-23T12:00:00.123456Z."},
+				"update_time":            map[string]any{"type": "string", "format": "date-time", "description": "When a later poll last added artifacts to it."},
+				"artifact_count":         map[string]any{"type": "integer"},
+				"kafka_asset":            map[string]any{"type": "string", "description": "The asset whose poll stored it."}}},
+		"ContainerWithArtifacts": map[string]any{"allOf": []any{ref("Container"), map[string]any{"type": "object", "properties": map[string]any{
+			"artifacts": map[string]any{"type": "array", "items": ref("Artifact"), "maxItems": maxPageSize,
+				"description": "The container's first artifacts in id order, at most maxItems; when artifact_count is higher, page the rest with GET /v1/artifacts?container_id=."}}}}},
+		"Artifact": map[string]any{"type": "object", "additionalProperties": true,
+			"description": "The SOAR /rest/artifact body the parser returned, with these fields set over it.",
+			"properties": map[string]any{
+				"id":                     map[string]any{"type": "integer"},
+				"container":              map[string]any{"type": "integer", "description": "The container's id."},
+				"source_data_identifier": map[string]any{"type": "string"},
+				"create_time":            map[string]any{"type": "string", "format": "date-time"},
+				"kafka_asset":            map[string]any{"type": "string"}}},
 		"AssetInput": map[string]any{"type": "object", "required": []string{"name", "config"}, "properties": map[string]any{
 			"name":        map[string]any{"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"},
 			"description": map[string]any{"type": "string"},

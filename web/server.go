@@ -26,7 +26,9 @@ import (
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/ingest"
 	"github.com/soarkafka/soarkafka/parsers"
+	"github.com/soarkafka/soarkafka/poll"
 )
 
 // Pinger reports whether the store is reachable, for /readyz.
@@ -44,6 +46,22 @@ type Options struct {
 	APIToken     string
 	MaxBodyBytes int64
 	Version      string
+	// Poller answers the ingest status of an asset; nil answers 503.
+	Poller *poll.Poller
+	// Ingest serves the stored containers and artifacts (GET
+	// /v1/containers, /v1/artifacts); nil answers 503.
+	Ingest ingest.QueryRepository
+	// Scheduler, when set, is woken when an asset changes so the change
+	// takes effect at once.
+	Scheduler *poll.Scheduler
+	// AssetDeleted, when set, is called with a deleted asset's name, so
+	// nothing kept for it outlives it (its metric series).
+	AssetDeleted func(name string)
+	// Metrics serves GET /metrics (Prometheus); nil answers 404.
+	Metrics http.Handler
+	// MetricsPublic serves /metrics without the API token, for a scraper
+	// in a trusted network; false requires the token as /v1 does.
+	MetricsPublic bool
 }
 
 // Handler serves the REST API.
@@ -68,6 +86,12 @@ func NewHandler(opts Options) *Handler {
 	r.Get("/healthz", h.healthz)
 	r.Get("/readyz", h.readyz)
 	r.Get("/openapi.json", h.openAPI)
+	r.Group(func(r chi.Router) {
+		if !opts.MetricsPublic {
+			r.Use(h.authenticate)
+		}
+		r.Get("/metrics", h.metrics)
+	})
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(h.authenticate)
 		r.Group(func(r chi.Router) {
@@ -77,6 +101,10 @@ func NewHandler(opts Options) *Handler {
 			r.Get("/assets/{name}", h.getAsset)
 			r.Put("/assets/{name}", h.updateAsset)
 			r.Delete("/assets/{name}", h.deleteAsset)
+			r.Get("/assets/{name}/ingest", h.ingestStatus)
+			r.Get("/containers", h.listContainers)
+			r.Get("/containers/{id}", h.getContainer)
+			r.Get("/artifacts", h.listArtifacts)
 			r.Post("/actions/{identifier}", h.runAction)
 			r.Get("/parsers", h.listParsers)
 			r.Post("/parsers", h.createParser)
@@ -182,6 +210,15 @@ func (h *Handler) recoverPanics(next http.Handler) http.Handler {
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "version": h.opts.Version})
+}
+
+// metrics serves the Prometheus exposition, when the server has metrics.
+func (h *Handler) metrics(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Metrics == nil {
+		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.ENOTFOUND, "this server exposes no metrics"))
+		return
+	}
+	h.opts.Metrics.ServeHTTP(w, r)
 }
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {

@@ -23,6 +23,7 @@ import (
 	"github.com/soarkafka/soarkafka/internal/testenv"
 	"github.com/soarkafka/soarkafka/parsers"
 	"github.com/soarkafka/soarkafka/parsers/sandbox"
+	"github.com/soarkafka/soarkafka/poll"
 	"github.com/soarkafka/soarkafka/store"
 	"github.com/soarkafka/soarkafka/web"
 )
@@ -70,8 +71,6 @@ func newEnvLimit(t *testing.T, url string, maxBody int64) *env {
 	}
 	key, _ := assets.NewKey()
 	sealer, _ := assets.NewSealer(key)
-	runner := actions.NewRunner(logger)
-	t.Cleanup(runner.Close)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +78,11 @@ func newEnvLimit(t *testing.T, url string, maxBody int64) *env {
 	engine := parsers.NewEngine(sandbox.PoolConfig{Worker: sandbox.Config{Exe: exe, Env: []string{workerEnv + "=1"}, Timeout: 5 * time.Second}})
 	t.Cleanup(engine.Close)
 	parserService := parsers.NewService(db, engine)
+	poller := poll.New(db, parserService, logger, poll.WithLease(poll.DefaultLeaseTTL, time.Second))
+	runner := actions.NewRunner(logger, actions.WithPoller(poller))
+	t.Cleanup(runner.Close)
 	h := web.NewHandler(web.Options{
+		Poller: poller,
 		Logger: logger, Assets: assets.NewService(db, sealer, assets.WithParserCheck(parserService.Exists)), Runner: runner, Parsers: parserService,
 		Store: db, APIToken: token, MaxBodyBytes: maxBody, Version: "test",
 	})

@@ -5,6 +5,7 @@
 // Usage, from the module root:
 //
 //	go run ./internal/bench postdata [flags]
+//	go run ./internal/bench ingest [flags]
 //
 // postdata (issue 4, "Speed") runs an in-process kfake broker on loopback
 // (one broker, the topic seeded up front, kfake.BlackholeProduce so broker
@@ -43,23 +44,79 @@
 // re-executes itself as the server) and writes DIR/server-postdata.pprof
 // and DIR/server-ndjson.pprof; read them with
 // `go tool pprof -top DIR/server-ndjson.pprof`.
+//
+// ingest (issue 6, "Speed") seeds an in-process kfake broker (one broker,
+// one topic of 4 partitions, -partitions) with -messages (default 100,000)
+// CloudTrail-like events of about -size bytes (default 1024), produced in
+// full batches, and measures one scheduled poll that reads them all
+// (ingest.max_messages = -messages, batch_size 1000 (-batch-size),
+// read_from_beginning, timeout 600 s), against a raw franz-go consumer
+// (kgo.ConsumePartitions from the start, the poll's fetch limits; median of
+// -raw-reps runs) reading the same topic:
+//
+//  1. sqlite-native: a fresh SQLite file, the bundled default parser run
+//     natively; target >= 100,000 messages/s.
+//  2. sqlite-sandbox: the same with the default parser's source saved as
+//     the user parser "default-script", run in sandbox worker processes
+//     (the bench binary itself, under its hidden parser-worker
+//     subcommand, as the server runs its own); target >= 50,000
+//     messages/s.
+//  3. postgres-native: like 1 on a fresh schema of the PostgreSQL at
+//     -postgres-url (default $SOARKAFKA_TEST_POSTGRES_URL or the test
+//     server), dropped afterwards; target >= 50,000 messages/s.
+//
+// Each case runs in a child process (the bench re-executes itself), fed
+// its settings on stdin and answering JSON on stdout, so that its peak RSS
+// (VmHWM read by the child at the end) is the poll's own, not the bench's
+// or kfake's; target < 250 MB for every case. A run is an error unless the
+// poll read and made an artifact of every message. The table gives
+// messages/s (messages / the poll's duration), the ratio to raw, where the
+// time went (the poll's Timing: fetch, parse, store, which overlap) and
+// the peak RSS; a second table the CPU of the child and of kfake, what was
+// created and, for the sandbox, the workers' memory and CPU. Every figure
+// shares the machine with whatever else runs: the footer gives the load
+// average. -cases picks cases
+// (comma-separated), -reps runs each more than once (median), and
+// -cpuprofile-dir DIR has each child profile its poll into
+// DIR/ingest-<case>.pprof. A quick run:
+//
+//	go run ./internal/bench ingest -messages 20000
 package main
 
 import (
 	"fmt"
 	"os"
+
+	"github.com/soarkafka/soarkafka/parsers/sandbox"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == serverChildCommand {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case parserWorkerCommand:
+		// A sandbox worker must do nothing before WorkerMain.
+		os.Exit(sandbox.WorkerMain(os.Stdin, os.Stdout, os.Stderr))
+	case serverChildCommand:
 		os.Exit(serverChild(os.Args[2:]))
+	case ingestChildCommand:
+		os.Exit(ingestChild())
+	case "postdata":
+		err = runPostData(os.Args[2:])
+	case "ingest":
+		err = runIngest(os.Args[2:])
+	default:
+		usage()
 	}
-	if len(os.Args) < 2 || os.Args[1] != "postdata" {
-		fmt.Fprintln(os.Stderr, "usage: go run ./internal/bench postdata [flags]   (-h for the flags)")
-		os.Exit(2)
-	}
-	if err := runPostData(os.Args[2:]); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: go run ./internal/bench postdata|ingest [flags]   (-h for the flags)")
+	os.Exit(2)
 }

@@ -10,8 +10,10 @@ import (
 	"time"
 )
 
-// oom is how a worker dies of its memory limit.
-const oom = `fatal error: runtime: out of memory`
+// oom is how a worker dies of its memory limit: the runtime says
+// "runtime: out of memory", or "out of memory allocating heap arena
+// metadata" when the limit hits while it maps a new arena.
+const oom = `fatal error: (runtime: )?out of memory`
 
 const raceEnabled = false
 

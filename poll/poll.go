@@ -1,0 +1,1013 @@
+// Package poll owns on poll: reading an asset's topic from where its last
+// poll stopped, turning the messages into containers and artifacts with the
+// asset's parser, and storing them with the new position in one transaction
+// per batch, so that a crash at any point loses nothing and duplicates
+// nothing. It also owns what keeps that true in production: one poll per
+// asset at a time (a lease in the database, fencing every write), gaps left
+// by retention recorded rather than skipped, poison messages found by
+// splitting the batch and dead-lettered or stopped at, and the scheduler that
+// polls every scheduled asset at its interval.
+package poll
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soarkafka/soarkafka"
+	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/ingest"
+	"github.com/soarkafka/soarkafka/kafka"
+	"github.com/soarkafka/soarkafka/parsers"
+	"github.com/soarkafka/soarkafka/soar"
+)
+
+// Store is what a poll needs of the database.
+type Store interface {
+	ingest.Repository
+	ingest.StateRepository
+}
+
+// Parsers binds an asset's parser by name; parsers.Service does.
+type Parsers interface {
+	Bind(ctx context.Context, name string) (*parsers.Bound, error)
+}
+
+// Recorder receives what polls do, for metrics; *metrics.Metrics is one.
+type Recorder interface {
+	PollFinished(asset, kind, status string, d time.Duration)
+	Ingested(asset string, messages, containers, artifacts, duplicates int)
+	ParserError(asset string)
+	DeadLettered(asset string, n int)
+	Gap(asset string, partition int32, messages int64)
+	Lag(asset string, partition int32, lag int64)
+}
+
+type nopRecorder struct{}
+
+func (nopRecorder) PollFinished(string, string, string, time.Duration) {}
+func (nopRecorder) Ingested(string, int, int, int, int)                {}
+func (nopRecorder) ParserError(string)                                 {}
+func (nopRecorder) DeadLettered(string, int)                           {}
+func (nopRecorder) Gap(string, int32, int64)                           {}
+func (nopRecorder) Lag(string, int32, int64)                           {}
+
+// Fault points a test can stop a poll at (see WithFaultHook): before the
+// parser runs on a batch, after it ran and before the batch is stored, and
+// after the batch's transaction committed. The store has its own point
+// inside the transaction.
+const (
+	FaultBeforeParse = "before_parse"
+	FaultAfterParse  = "after_parse"
+	FaultAfterCommit = "after_commit"
+)
+
+// Defaults of a Poller.
+const (
+	// DefaultLeaseTTL is how long a poll's lease lasts without renewal;
+	// the poll renews it every third of that. A crashed holder's lease
+	// is free again after at most this long.
+	DefaultLeaseTTL = 30 * time.Second
+	// DefaultLeaseWait is how long a poll waits for the lease another
+	// poll of the same asset holds before it fails.
+	DefaultLeaseWait = 10 * time.Second
+	// DefaultSaveTimeout bounds the store of a batch once its poll is
+	// cancelled (server shutdown): a batch read and parsed is stored,
+	// not dropped, unless the database does not answer this long.
+	DefaultSaveTimeout = 30 * time.Second
+	// DefaultPollNowCount is poll now's artifact_count when not given.
+	DefaultPollNowCount = 10
+	// parseWorkers is how many batches are parsed while the previous one
+	// is stored.
+	parseWorkers = 2
+)
+
+// Poller runs polls. It is safe for concurrent use: polls of different
+// assets run side by side, polls of one asset one after the other (the
+// lease), in one process and across replicas sharing the database.
+type Poller struct {
+	store       Store
+	parsers     Parsers
+	logger      *slog.Logger
+	rec         Recorder
+	replica     string
+	leaseTTL    time.Duration
+	leaseWait   time.Duration
+	saveTimeout time.Duration
+	fault       func(point string)
+	kafkaOpts   []kgo.Opt
+}
+
+// Option configures a Poller.
+type Option func(*Poller)
+
+// WithRecorder sends what polls do to r (metrics); none by default.
+func WithRecorder(r Recorder) Option {
+	return func(p *Poller) {
+		if r != nil {
+			p.rec = r
+		}
+	}
+}
+
+// WithReplica names this process in the leases it takes, so the ingest
+// status shows which replica polls; host name and process id by default.
+func WithReplica(name string) Option { return func(p *Poller) { p.replica = name } }
+
+// WithLease overrides DefaultLeaseTTL and DefaultLeaseWait.
+func WithLease(ttl, wait time.Duration) Option {
+	return func(p *Poller) { p.leaseTTL, p.leaseWait = ttl, wait }
+}
+
+// WithFaultHook calls hook at each fault point; tests stop the process
+// there to prove that a crash loses and duplicates nothing.
+func WithFaultHook(hook func(point string)) Option { return func(p *Poller) { p.fault = hook } }
+
+// WithKafkaOptions adds kgo options to the clients polls build (tests
+// shorten timeouts with it).
+func WithKafkaOptions(opts ...kgo.Opt) Option {
+	return func(p *Poller) { p.kafkaOpts = append(p.kafkaOpts, opts...) }
+}
+
+// New returns a Poller storing into store, with the parsers of ps.
+func New(store Store, ps Parsers, logger *slog.Logger, opts ...Option) *Poller {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	host, _ := os.Hostname()
+	p := &Poller{store: store, parsers: ps, logger: logger, rec: nopRecorder{},
+		replica: host + ":" + strconv.Itoa(os.Getpid()), leaseTTL: DefaultLeaseTTL, leaseWait: DefaultLeaseWait,
+		saveTimeout: DefaultSaveTimeout, fault: func(string) {}}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// Request is one poll.
+type Request struct {
+	// Asset is the key the poll's state is kept under: a stored asset's
+	// name, or for an inline configuration the SOAR's asset id.
+	Asset  string
+	Config assets.Config
+	// Kind is ingest.PollScheduled, ingest.PollAction or ingest.PollNow.
+	Kind string
+	// Count is how many messages poll now reads (artifact_count); 0 is
+	// DefaultPollNowCount. Other polls read up to ingest.max_messages.
+	Count int
+	// MaxContainers caps the containers the poll creates
+	// (container_count); 0 is no cap.
+	MaxContainers int
+}
+
+// Why a poll stopped reading, as Result.Stopped.
+const (
+	StoppedCaughtUp     = "caught_up"       // every partition read to its end at the poll's start
+	StoppedMaxMessages  = "max_messages"    // ingest.max_messages (poll now: artifact_count) read
+	StoppedTimeout      = "timeout"         // the asset's timeout passed
+	StoppedContainerCap = "container_count" // container_count containers created
+	StoppedOutOfRange   = "offset_out_of_range"
+	StoppedFailed       = "failed"
+	StoppedShutdown     = "shutdown"
+)
+
+// Result is what a poll did; a failed poll returns what it stored before
+// it failed beside its error.
+type Result struct {
+	Asset  string `json:"asset"`
+	Topic  string `json:"topic"`
+	Kind   string `json:"kind"`
+	Parser string `json:"parser"`
+
+	MessagesRead      int `json:"messages_read"`
+	ContainersCreated int `json:"containers_created"`
+	ContainersUpdated int `json:"containers_updated"`
+	ArtifactsCreated  int `json:"artifacts_created"`
+	DuplicatesSkipped int `json:"duplicates_skipped"`
+	DeadLettered      int `json:"dead_lettered"`
+
+	Containers []ingest.ContainerRef `json:"-"`
+	Partitions []PartitionResult     `json:"partitions"`
+	Gaps       []ingest.Gap          `json:"gaps"`
+	// Lag is the messages left after the poll, all partitions together.
+	Lag      int64         `json:"lag"`
+	Stopped  string        `json:"stopped"`
+	Warnings []string      `json:"warnings,omitempty"`
+	Duration time.Duration `json:"-"`
+	// Timing says where the poll's time went.
+	Timing Timing `json:"-"`
+}
+
+// Timing is the time a poll spent in each stage. The stages overlap (the
+// next batch is fetched and parsed while one is stored), so they add up to
+// more than the poll's duration; Parse adds up parallel parser calls.
+type Timing struct {
+	Fetch time.Duration // waiting for Kafka
+	Parse time.Duration // parser calls and turning results into containers
+	Store time.Duration // database transactions
+}
+
+// PartitionResult is where a poll started and ended on one partition.
+type PartitionResult struct {
+	Partition int32 `json:"partition"`
+	// Start is the first offset the poll read from; End the next offset
+	// to read after it (End == Start: nothing read).
+	Start int64 `json:"start_offset"`
+	End   int64 `json:"end_offset"`
+	// LogEnd is the partition's log-end offset when the poll ended, Lag
+	// what is left to read: LogEnd - stored position.
+	LogEnd int64 `json:"log_end_offset"`
+	Lag    int64 `json:"lag"`
+}
+
+// PoisonError is a poll stopped at a message its parser fails on, with no
+// dead-letter topic to send it to. Everything before the message is stored.
+type PoisonError struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Parser    string
+	Err       error
+}
+
+func (e *PoisonError) Error() string {
+	return fmt.Sprintf("parser %q failed on message %d:%d of topic %s; the poll stopped before it and stored what came before. "+
+		"Fix the parser, or set ingest.dead_letter_topic to set such messages aside: %v", e.Parser, e.Partition, e.Offset, e.Topic, e.Err)
+}
+
+func (e *PoisonError) Unwrap() error { return e.Err }
+
+// Poll runs one poll. The error is a *soarkafka.Error, a *PoisonError or
+// the server's own failure; the result holds what was stored before it.
+func (p *Poller) Poll(ctx context.Context, req Request) (*Result, error) {
+	start := time.Now()
+	res := &Result{Asset: req.Asset, Topic: req.Config.Topic, Kind: req.Kind}
+	err := p.poll(ctx, req, res)
+	res.Duration = time.Since(start)
+	if err != nil && res.Stopped == "" {
+		res.Stopped = StoppedFailed
+	}
+	status := ingest.PollSucceeded
+	if err != nil {
+		status = ingest.PollFailed
+	}
+	if !isBusy(err) { // a poll that never ran leaves the last one's record
+		rec := ingest.PollRecord{Asset: req.Asset, Topic: req.Config.Topic, Kind: req.Kind, StartedAt: start,
+			Duration: res.Duration, Status: status, MessagesRead: int64(res.MessagesRead),
+			ContainersCreated: int64(res.ContainersCreated), ArtifactsCreated: int64(res.ArtifactsCreated),
+			DuplicatesSkipped: int64(res.DuplicatesSkipped), DeadLettered: int64(res.DeadLettered), Gaps: int64(len(res.Gaps))}
+		if err != nil {
+			rec.Error = err.Error()
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.saveTimeout)
+		if rerr := p.store.RecordPoll(rctx, rec); rerr != nil {
+			p.logger.WarnContext(ctx, "record poll", "asset", req.Asset, "error", rerr)
+		}
+		cancel()
+	}
+	p.rec.PollFinished(req.Asset, req.Kind, status, res.Duration)
+	p.rec.Ingested(req.Asset, res.MessagesRead, res.ContainersCreated, res.ArtifactsCreated, res.DuplicatesSkipped)
+	level := slog.LevelInfo
+	if err != nil {
+		level = slog.LevelWarn
+	}
+	p.logger.Log(ctx, level, "poll finished", "asset", req.Asset, "topic", req.Config.Topic, "kind", req.Kind,
+		"messages", res.MessagesRead, "containers_created", res.ContainersCreated, "artifacts_created", res.ArtifactsCreated,
+		"duplicates", res.DuplicatesSkipped, "dead_lettered", res.DeadLettered, "gaps", len(res.Gaps), "lag", res.Lag,
+		"stopped", res.Stopped, "duration", res.Duration, "error", err)
+	return res, err
+}
+
+// busyError is a poll that did not start: another poll holds the lease.
+// It is a *soarkafka.Error ECONFLICT in the chain.
+type busyError struct{ err *soarkafka.Error }
+
+func newBusyError(l ingest.Lease) *busyError {
+	return &busyError{err: soarkafka.Errorf(soarkafka.ECONFLICT, "another poll of asset %q is running (%s, lease until %s); try again when it ends",
+		l.Asset, l.Holder, l.Expires.UTC().Format(time.RFC3339))}
+}
+
+func (e *busyError) Error() string { return e.err.Error() }
+func (e *busyError) Unwrap() error { return e.err }
+
+// isBusy reports a poll that did not run because another held the lease.
+func isBusy(err error) bool {
+	var busy *busyError
+	return errors.As(err, &busy)
+}
+
+func (p *Poller) poll(ctx context.Context, req Request, res *Result) error {
+	if req.Asset == "" {
+		return soarkafka.Errorf(soarkafka.EINVALID, "poll: no asset to keep the poll's position under")
+	}
+	holder, err := p.acquire(ctx, req.Asset, req.Kind)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var heartbeat sync.WaitGroup
+	heartbeat.Go(func() { p.heartbeat(ctx, cancel, req.Asset, holder) })
+	defer func() {
+		cancel(nil)
+		heartbeat.Wait()
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), p.saveTimeout)
+		defer rcancel()
+		if err := p.store.ReleaseLease(rctx, req.Asset, holder); err != nil {
+			p.logger.WarnContext(ctx, "release poll lease", "asset", req.Asset, "error", err)
+		}
+	}()
+
+	bound, err := p.parsers.Bind(ctx, req.Config.MessageParser)
+	if err != nil {
+		return fmt.Errorf("asset %q: message_parser: %w", req.Asset, err)
+	}
+	res.Parser = bound.Name
+
+	cl, err := kafka.NewClient(req.Config, p.logger, append([]kgo.Opt{
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		kgo.FetchMaxWait(500 * time.Millisecond),
+		// Bounds memory: a fetch holds at most this much, whatever the
+		// topic holds.
+		kgo.FetchMaxBytes(16 << 20),
+	}, p.kafkaOpts...)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	r := &run{p: p, req: req, res: res, cl: cl, adm: kadm.NewClient(cl), parser: bound, holder: holder,
+		positions: map[int32]int64{}, starts: map[int32]int64{}, readEnds: map[int32]int64{}}
+	err = r.run(ctx)
+	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // the lease was lost: say so rather than "context canceled"
+	}
+	r.finish(ctx, err)
+	res.Timing.Parse = time.Duration(r.parseTime.Load())
+	return err
+}
+
+// acquire takes the asset's lease, waiting up to leaseWait for another
+// poll of the asset to end.
+func (p *Poller) acquire(ctx context.Context, asset, kind string) (string, error) {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	holder := p.replica + "/" + hex.EncodeToString(b[:])
+	deadline := time.Now().Add(p.leaseWait)
+	for {
+		ok, current, err := p.store.AcquireLease(ctx, asset, holder, p.leaseTTL)
+		if err != nil {
+			return "", fmt.Errorf("asset %q: take the poll lease: %w", asset, err)
+		}
+		if ok {
+			return holder, nil
+		}
+		if time.Now().After(deadline) || kind == ingest.PollScheduled {
+			// A scheduled poll does not wait: another replica polls the
+			// asset this turn.
+			return "", newBusyError(current)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// heartbeat renews the lease until ctx ends; losing it cancels the poll.
+func (p *Poller) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, asset, holder string) {
+	t := time.NewTicker(p.leaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := p.store.RenewLease(ctx, asset, holder, p.leaseTTL)
+		if err == nil || ctx.Err() != nil {
+			continue
+		}
+		if soarkafka.ErrorCode(err) == soarkafka.ECONFLICT {
+			cancel(&soarkafka.Error{Code: soarkafka.ECONFLICT, Message: fmt.Sprintf(
+				"asset %q: this poll lost its lease (it could not renew it for %s); another poll took over, and what this one stored stays stored", asset, p.leaseTTL)})
+			return
+		}
+		p.logger.WarnContext(ctx, "renew poll lease", "asset", asset, "error", err)
+	}
+}
+
+// run is the state of one poll.
+type run struct {
+	p      *Poller
+	req    Request
+	res    *Result
+	cl     *kgo.Client
+	adm    *kadm.Client
+	parser *parsers.Bound
+	holder string
+
+	// starts and positions are the first offset read and the next offset
+	// to read per partition; positions move as batches are stored.
+	starts    map[int32]int64
+	positions map[int32]int64
+	// pending are positions and gaps stored with the first batch (or on
+	// their own when nothing is read): the start of a first poll, of a
+	// new partition, or past a gap.
+	pendingOffsets map[int32]int64
+	pendingGaps    []ingest.Gap
+	containers     map[int64]int // id: index in res.Containers
+	// readEnds is the next offset past the messages stored (or, for poll
+	// now, parsed and stored) per partition.
+	readEnds map[int32]int64
+	// fetchStopped is why the fetcher stopped (it runs in its own
+	// goroutine; Result.Stopped is set from it once it ended).
+	fetchStopped string
+	// parseTime adds up the parse workers' time (Timing.Parse).
+	parseTime atomic.Int64
+}
+
+func (r *run) pollNow() bool { return r.req.Kind == ingest.PollNow }
+
+func (r *run) run(ctx context.Context) error {
+	topic := r.req.Config.Topic
+	startOffsets, endOffsets, err := r.listOffsets(ctx)
+	if err != nil {
+		return err
+	}
+	stored := map[int32]int64{}
+	if !r.pollNow() {
+		if stored, err = r.p.store.Offsets(ctx, r.req.Asset, topic); err != nil {
+			return err
+		}
+	}
+	r.pendingOffsets = map[int32]int64{}
+	ends := map[int32]int64{}
+	for part, logEnd := range endOffsets {
+		logStart := startOffsets[part]
+		ends[part] = logEnd
+		from := logStart
+		switch pos, ok := stored[part]; {
+		case r.pollNow():
+		case !ok && len(stored) == 0 && !r.req.Config.ReadFromBeginning:
+			from = logEnd // a first poll that starts at the latest
+			r.pendingOffsets[part] = from
+		case !ok:
+			// A first poll from the beginning, or a partition added
+			// since the last poll: all of it is new.
+			r.pendingOffsets[part] = from
+		case pos < logStart:
+			gap := ingest.Gap{Partition: part, From: pos, To: logStart - 1, Count: logStart - pos}
+			if r.req.Config.Ingest.OnOffsetOutOfRange == assets.OffsetOutOfRangeFail {
+				r.res.Stopped = StoppedOutOfRange
+				return soarkafka.Errorf(soarkafka.EUNAVAILABLE,
+					"asset %q: partition %d of topic %s: the stored position %d is no longer on the broker (the log starts at %d; retention deleted %d messages before they were ingested). "+
+						"ingest.on_offset_out_of_range is fail; set it to earliest to continue from the earliest offset and record the gap",
+					r.req.Asset, part, topic, pos, logStart, gap.Count)
+			}
+			r.pendingGaps = append(r.pendingGaps, gap)
+			r.pendingOffsets[part] = from
+		case pos > logEnd:
+			r.res.Stopped = StoppedOutOfRange
+			return soarkafka.Errorf(soarkafka.EUNAVAILABLE,
+				"asset %q: partition %d of topic %s: the stored position %d is past the log end %d; the topic was probably deleted and created again. "+
+					"Ingest it under a new asset name to start over", r.req.Asset, part, topic, pos, logEnd)
+		default:
+			from = pos
+		}
+		r.starts[part] = from
+		r.positions[part] = from
+	}
+	if r.pollNow() {
+		r.positions = stored // poll now moves no position
+	}
+
+	limit := int(r.req.Config.Ingest.MaxMessages)
+	if r.pollNow() {
+		limit = r.req.Count
+		if limit <= 0 {
+			limit = DefaultPollNowCount
+		}
+	}
+	err = r.pipeline(ctx, ends, limit)
+	if err == nil && (len(r.pendingOffsets) > 0 || len(r.pendingGaps) > 0) {
+		// Nothing was stored, but a start position or a gap must be:
+		// a first poll at the latest offset must not start at a later
+		// "latest" next time, and a gap must not go unrecorded.
+		err = r.save(ctx, nil, nil, nil)
+	}
+	return err
+}
+
+// listOffsets returns each partition's log start and end.
+func (r *run) listOffsets(ctx context.Context) (starts, ends map[int32]int64, err error) {
+	topic := r.req.Config.Topic
+	lctx, cancel := context.WithTimeout(ctx, kafka.DefaultRetryTimeout)
+	defer cancel()
+	so, err := r.adm.ListStartOffsets(lctx, topic)
+	if err == nil {
+		err = so.Error()
+	}
+	if err != nil {
+		return nil, nil, topicError(r.req.Asset, topic, err)
+	}
+	eo, err := r.adm.ListEndOffsets(lctx, topic)
+	if err == nil {
+		err = eo.Error()
+	}
+	if err != nil {
+		return nil, nil, topicError(r.req.Asset, topic, err)
+	}
+	starts, ends = map[int32]int64{}, map[int32]int64{}
+	so.Each(func(o kadm.ListedOffset) { starts[o.Partition] = o.Offset })
+	eo.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
+	if len(ends) == 0 {
+		return nil, nil, soarkafka.Errorf(soarkafka.ENOTFOUND, "asset %q: topic %s does not exist or has no partitions", r.req.Asset, topic)
+	}
+	return starts, ends, nil
+}
+
+func topicError(asset, topic string, err error) error {
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return soarkafka.Errorf(soarkafka.ENOTFOUND, "asset %q: topic %s does not exist; create it or fix the asset's topic", asset, topic)
+	}
+	return &soarkafka.Error{Code: soarkafka.EUNAVAILABLE, Message: fmt.Sprintf("asset %q: list the offsets of topic %s: %v", asset, topic, err)}
+}
+
+// job is one batch on its way from the fetcher through a parse worker to
+// the store, in fetch order.
+type job struct {
+	msgs []soar.Message
+	done chan parsed
+}
+
+type parsed struct {
+	containers []ingest.Container
+	err        error
+}
+
+var errStop = errors.New("poll stopped")
+
+// pipeline reads up to limit messages, parsing a batch while the previous
+// one is stored; batches are stored in the order they were read.
+func (r *run) pipeline(ctx context.Context, ends map[int32]int64, limit int) error {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	order := make(chan *job, parseWorkers+1)
+	jobs := make(chan *job, parseWorkers)
+	var fetchErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(order)
+		defer close(jobs)
+		fetchErr = r.fetch(pctx, ends, limit, func(msgs []soar.Message) bool {
+			j := &job{msgs: msgs, done: make(chan parsed, 1)}
+			select {
+			case order <- j:
+			case <-pctx.Done():
+				return false
+			}
+			select {
+			case jobs <- j:
+			case <-pctx.Done():
+				return false
+			}
+			return true
+		})
+	})
+	for range parseWorkers {
+		wg.Go(func() {
+			for j := range jobs {
+				j.done <- r.parse(pctx, j.msgs)
+			}
+		})
+	}
+	var err error
+	for j := range order {
+		var pr parsed
+		select {
+		case pr = <-j.done:
+		case <-pctx.Done():
+		}
+		if pctx.Err() != nil && err == nil {
+			err = context.Cause(pctx)
+		}
+		if err == nil {
+			err = r.process(ctx, j.msgs, pr)
+		}
+		if err != nil {
+			cancel() // stop reading and parsing; drain what is queued
+		}
+	}
+	wg.Wait()
+	if r.res.Stopped == "" {
+		r.res.Stopped = r.fetchStopped
+	}
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fetchErr != nil && ctx.Err() == nil {
+		return fetchErr
+	}
+	if ctx.Err() != nil {
+		r.res.Stopped = StoppedShutdown
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+// fetch reads the topic from r.positions and emits batches of at most
+// ingest.batch_size until every partition reached its end at the poll's
+// start, limit messages were read, or the asset's timeout passed.
+func (r *run) fetch(ctx context.Context, ends map[int32]int64, limit int, emit func([]soar.Message) bool) error {
+	cfg := r.req.Config
+	offsets := map[int32]kgo.Offset{}
+	remaining := map[int32]bool{}
+	for part, from := range r.starts {
+		if from < ends[part] {
+			offsets[part] = kgo.NewOffset().At(from)
+			remaining[part] = true
+		}
+	}
+	if len(offsets) == 0 {
+		r.fetchStopped = StoppedCaughtUp
+		return nil
+	}
+	r.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: offsets})
+	readCtx, cancel := context.WithTimeout(ctx, cfg.PollTimeout())
+	defer cancel()
+
+	batchSize := int(cfg.Ingest.BatchSize)
+	var nowMsgs []soar.Message // poll now: everything, chosen at the end
+	perPartition := map[int32]int{}
+	read := 0
+	for len(remaining) > 0 && read < limit {
+		max := batchSize
+		if left := limit - read; !r.pollNow() && left < max {
+			max = left
+		}
+		t0 := time.Now()
+		fs := r.cl.PollRecords(readCtx, max)
+		r.res.Timing.Fetch += time.Since(t0)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ferr error
+		fs.EachError(func(t string, part int32, err error) {
+			switch {
+			case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+			case errors.Is(err, kerr.OffsetOutOfRange):
+				// Retention deleted the next messages while this poll
+				// ran; the next poll records the gap and goes on.
+				delete(remaining, part)
+				r.res.Warnings = append(r.res.Warnings, fmt.Sprintf(
+					"partition %d: the next messages were deleted by retention during the poll; the next poll records the gap", part))
+				r.cl.PauseFetchPartitions(map[string][]int32{t: {part}})
+			default:
+				ferr = &soarkafka.Error{Code: soarkafka.EUNAVAILABLE, Message: fmt.Sprintf(
+					"asset %q: read partition %d of topic %s: %v", r.req.Asset, part, t, err)}
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		var msgs []soar.Message
+		fs.EachRecord(func(rec *kgo.Record) {
+			if !remaining[rec.Partition] {
+				return
+			}
+			if r.pollNow() {
+				if perPartition[rec.Partition] < limit {
+					perPartition[rec.Partition]++
+					nowMsgs = append(nowMsgs, kafka.MessageOf(rec))
+				}
+				if perPartition[rec.Partition] >= limit {
+					delete(remaining, rec.Partition)
+				}
+			} else {
+				msgs = append(msgs, kafka.MessageOf(rec))
+			}
+			if rec.Offset+1 >= ends[rec.Partition] {
+				delete(remaining, rec.Partition)
+			}
+		})
+		if readCtx.Err() != nil && len(msgs) == 0 {
+			break
+		}
+		if len(msgs) > 0 {
+			read += len(msgs)
+			r.res.MessagesRead += len(msgs)
+			if !emit(msgs) {
+				return nil
+			}
+		}
+	}
+	switch {
+	case r.pollNow():
+	case read >= limit:
+		r.fetchStopped = StoppedMaxMessages
+	case len(remaining) == 0:
+		r.fetchStopped = StoppedCaughtUp
+	default:
+		r.fetchStopped = StoppedTimeout
+	}
+	if r.pollNow() {
+		// Poll now reads "from the beginning": the first limit messages
+		// by partition then offset, the same ones on every call.
+		sort.Slice(nowMsgs, func(i, j int) bool {
+			a, b := nowMsgs[i], nowMsgs[j]
+			return a.Partition < b.Partition || a.Partition == b.Partition && a.Offset < b.Offset
+		})
+		if len(nowMsgs) > limit {
+			nowMsgs = nowMsgs[:limit]
+		}
+		r.fetchStopped = StoppedMaxMessages
+		if len(nowMsgs) < limit {
+			r.fetchStopped = StoppedCaughtUp
+			if len(remaining) > 0 {
+				r.fetchStopped = StoppedTimeout
+			}
+		}
+		r.res.MessagesRead = len(nowMsgs)
+		for len(nowMsgs) > 0 {
+			n := min(batchSize, len(nowMsgs))
+			if !emit(nowMsgs[:n:n]) {
+				return nil
+			}
+			nowMsgs = nowMsgs[n:]
+		}
+	}
+	return nil
+}
+
+// parse runs the parser on a batch and turns its results into containers.
+func (r *run) parse(ctx context.Context, msgs []soar.Message) parsed {
+	r.p.fault(FaultBeforeParse)
+	t0 := time.Now()
+	defer func() { r.parseTime.Add(int64(time.Since(t0))) }()
+	if results, ok, err := r.parser.RunNative(r.req.Config.Topic, msgs); ok {
+		if err != nil {
+			return parsed{err: err}
+		}
+		containers, err := ContainersOf(results)
+		if err != nil {
+			return parsed{err: fmt.Errorf("parser %q: %w", r.parser.Name, err)}
+		}
+		return parsed{containers: containers}
+	}
+	pctx, cancel := context.WithTimeout(ctx, r.req.Config.ParserDeadline())
+	defer cancel()
+	run, err := r.parser.Run(pctx, r.req.Config.Topic, msgs)
+	if err != nil {
+		return parsed{err: err}
+	}
+	containers, err := Containers(run.Results)
+	if err != nil {
+		return parsed{err: fmt.Errorf("parser %q: %w", r.parser.Name, err)}
+	}
+	return parsed{containers: containers}
+}
+
+// process stores a parsed batch, or finds the message(s) its parser fails
+// on by splitting it in halves, and the batch prefix that keeps the poll
+// within container_count.
+func (r *run) process(ctx context.Context, msgs []soar.Message, pr parsed) error {
+	if pr.err != nil {
+		if parsers.DescribeError(pr.err) == nil && !errors.Is(pr.err, errResult) {
+			return pr.err // the server's own failure, not the parser's
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if len(msgs) == 1 {
+			return r.poison(ctx, msgs[0], pr.err)
+		}
+		return r.halves(ctx, msgs)
+	}
+	if max := r.req.MaxContainers; max > 0 && r.res.ContainersCreated+len(pr.containers) > max {
+		if len(msgs) > 1 {
+			return r.halves(ctx, msgs)
+		}
+		if r.res.ContainersCreated >= max || len(pr.containers) > max {
+			r.res.Stopped = StoppedContainerCap
+			return errStop
+		}
+	}
+	r.p.fault(FaultAfterParse)
+	if err := r.save(ctx, msgs, pr.containers, nil); err != nil {
+		return err
+	}
+	if max := r.req.MaxContainers; max > 0 && r.res.ContainersCreated >= max {
+		r.res.Stopped = StoppedContainerCap
+		return errStop
+	}
+	return nil
+}
+
+func (r *run) halves(ctx context.Context, msgs []soar.Message) error {
+	half := len(msgs) / 2
+	if err := r.process(ctx, msgs[:half], r.parse(ctx, msgs[:half])); err != nil {
+		return err
+	}
+	return r.process(ctx, msgs[half:], r.parse(ctx, msgs[half:]))
+}
+
+// poison handles a message the parser fails on by itself: dead-lettered
+// when the asset names a topic for it, else the poll stops before it.
+func (r *run) poison(ctx context.Context, m soar.Message, perr error) error {
+	r.p.rec.ParserError(r.req.Asset)
+	dlt := r.req.Config.Ingest.DeadLetterTopic
+	if dlt == "" || r.pollNow() {
+		return &PoisonError{Topic: r.req.Config.Topic, Partition: m.Partition, Offset: m.Offset, Parser: r.parser.Name, Err: perr}
+	}
+	msg := perr.Error()
+	if re := parsers.DescribeError(perr); re != nil {
+		msg = re.Message
+	}
+	if err := r.deadLetter(ctx, dlt, m, msg); err != nil {
+		return err
+	}
+	dl := ingest.DeadLetter{Partition: m.Partition, Offset: m.Offset, Topic: dlt, Parser: r.parser.Name, Error: msg}
+	if err := r.save(ctx, []soar.Message{m}, nil, []ingest.DeadLetter{dl}); err != nil {
+		return err
+	}
+	r.res.DeadLettered++
+	r.p.rec.DeadLettered(r.req.Asset, 1)
+	return nil
+}
+
+// Headers a dead-lettered record carries beside its own.
+const (
+	HeaderSourceTopic     = "soarkafka.source.topic"
+	HeaderSourcePartition = "soarkafka.source.partition"
+	HeaderSourceOffset    = "soarkafka.source.offset"
+	HeaderParser          = "soarkafka.parser"
+	HeaderError           = "soarkafka.error"
+	HeaderAsset           = "soarkafka.asset"
+)
+
+// deadLetter produces m to topic and waits for the broker's
+// acknowledgement: the position moves past m only once it is there.
+func (r *run) deadLetter(ctx context.Context, topic string, m soar.Message, msg string) error {
+	rec := &kgo.Record{Topic: topic, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
+	for _, h := range m.Headers {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: h.Key, Value: []byte(h.Value)})
+	}
+	rec.Headers = append(rec.Headers,
+		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(m.Topic)},
+		kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(m.Partition)))},
+		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+		kgo.RecordHeader{Key: HeaderParser, Value: []byte(r.parser.Name)},
+		kgo.RecordHeader{Key: HeaderError, Value: []byte(soar.Truncate(msg, 4096))},
+		kgo.RecordHeader{Key: HeaderAsset, Value: []byte(r.req.Asset)},
+	)
+	pctx, cancel := context.WithTimeout(ctx, kafka.DefaultRetryTimeout)
+	defer cancel()
+	if err := r.cl.ProduceSync(pctx, rec).FirstErr(); err != nil {
+		return &soarkafka.Error{Code: soarkafka.EUNAVAILABLE, Message: fmt.Sprintf(
+			"asset %q: message %d:%d failed the parser and could not be produced to the dead-letter topic %s (%v); the poll stopped before it. "+
+				"Check that the topic exists and the asset may write to it", r.req.Asset, m.Partition, m.Offset, topic, err)}
+	}
+	return nil
+}
+
+// save stores one batch with the positions past msgs, and the pending
+// start positions and gaps with the first batch.
+func (r *run) save(ctx context.Context, msgs []soar.Message, containers []ingest.Container, dead []ingest.DeadLetter) error {
+	b := &ingest.Batch{Asset: r.req.Asset, Topic: r.req.Config.Topic, Containers: containers, DeadLetters: dead, LeaseHolder: r.holder}
+	if !r.pollNow() {
+		next := map[int32]int64{}
+		for part, off := range r.pendingOffsets {
+			next[part] = off
+		}
+		for _, m := range msgs {
+			if m.Offset+1 > next[m.Partition] {
+				next[m.Partition] = m.Offset + 1
+			}
+		}
+		for part, off := range next {
+			b.Offsets = append(b.Offsets, ingest.Offset{Partition: part, Next: off})
+		}
+		sort.Slice(b.Offsets, func(i, j int) bool { return b.Offsets[i].Partition < b.Offsets[j].Partition })
+		b.Gaps = r.pendingGaps
+	}
+	// A batch read and parsed is stored even when the poll is being
+	// cancelled (shutdown): the transaction ends either way, and storing
+	// it saves reading and parsing it again.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.p.saveTimeout)
+	defer cancel()
+	t0 := time.Now()
+	out, err := r.p.store.SaveBatch(sctx, b)
+	r.res.Timing.Store += time.Since(t0)
+	if err != nil {
+		if soarkafka.ErrorCode(err) == soarkafka.EINVALID {
+			// The store refused the parser's output: a parser error
+			// for this batch, not the store's.
+			return fmt.Errorf("asset %q: parser %q returned containers the store refuses: %w", r.req.Asset, r.parser.Name, err)
+		}
+		return err
+	}
+	r.p.fault(FaultAfterCommit)
+	for _, m := range msgs {
+		r.readEnds[m.Partition] = max(r.readEnds[m.Partition], m.Offset+1)
+	}
+	for _, o := range b.Offsets {
+		r.positions[o.Partition] = max(r.positions[o.Partition], o.Next)
+	}
+	for _, g := range b.Gaps {
+		r.res.Gaps = append(r.res.Gaps, g)
+		r.p.rec.Gap(r.req.Asset, g.Partition, g.Count)
+	}
+	r.pendingOffsets, r.pendingGaps = nil, nil
+	r.res.ContainersCreated += out.ContainersCreated
+	r.res.ContainersUpdated += out.ContainersUpdated
+	r.res.ArtifactsCreated += out.ArtifactsCreated
+	r.res.DuplicatesSkipped += out.DuplicatesSkipped
+	if r.containers == nil {
+		r.containers = map[int64]int{}
+	}
+	for _, c := range out.Containers {
+		if k, ok := r.containers[c.ID]; ok {
+			r.res.Containers[k].Artifacts += c.Artifacts
+			continue
+		}
+		r.containers[c.ID] = len(r.res.Containers)
+		r.res.Containers = append(r.res.Containers, c)
+	}
+	return nil
+}
+
+// finish commits the stored positions to the asset's consumer group and
+// reports each partition's lag, after the poll's batches are stored.
+func (r *run) finish(ctx context.Context, pollErr error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	topic := r.req.Config.Topic
+	if !r.pollNow() && len(r.positions) > 0 {
+		offs := kadm.Offsets{}
+		for part, next := range r.positions {
+			offs.Add(kadm.Offset{Topic: topic, Partition: part, At: next, LeaderEpoch: -1})
+		}
+		group := r.req.Config.GroupID(r.req.Asset)
+		resp, err := r.adm.CommitOffsets(ctx, group, offs)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil {
+			r.res.Warnings = append(r.res.Warnings, fmt.Sprintf(
+				"stored, but committing the positions to consumer group %s failed (Kafka tools show a stale lag until the next poll): %v", group, err))
+		}
+	}
+	eo, err := r.adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = eo.Error()
+	}
+	if err != nil {
+		if pollErr == nil {
+			r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("could not read the log-end offsets for the lag: %v", err))
+		}
+		return
+	}
+	parts := make([]int32, 0)
+	eo.Each(func(o kadm.ListedOffset) { parts = append(parts, o.Partition) })
+	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+	r.res.Lag = 0
+	for _, part := range parts {
+		o, _ := eo.Lookup(topic, part)
+		start, started := r.starts[part]
+		pos, ok := r.positions[part]
+		if !ok {
+			pos = start // nothing stored yet: what is left counts from here
+		}
+		if !started {
+			start = pos
+		}
+		lag := max(o.Offset-pos, 0)
+		end, read := r.readEnds[part]
+		if !read {
+			end = start
+		}
+		r.res.Partitions = append(r.res.Partitions, PartitionResult{Partition: part, Start: start, End: end, LogEnd: o.Offset, Lag: lag})
+		r.res.Lag += lag
+		if !r.pollNow() {
+			r.p.rec.Lag(r.req.Asset, part, lag)
+		}
+	}
+}

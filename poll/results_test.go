@@ -1,0 +1,71 @@
+package poll_test
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/soarkafka/soarkafka/parsers"
+	"github.com/soarkafka/soarkafka/parsers/bundled"
+	"github.com/soarkafka/soarkafka/parsers/sandbox"
+	"github.com/soarkafka/soarkafka/poll"
+	"github.com/soarkafka/soarkafka/soar"
+)
+
+// The native path (results as values) and the JSON path (results as the
+// sandbox encodes them) must store the very same containers.
+func TestContainersOfMatchesContainers(t *testing.T) {
+	engine := parsers.NewEngine(sandbox.PoolConfig{})
+	defer engine.Close()
+	values := map[string][]string{
+		"default":    {`{"a":"<&>"}`, `plain text`, ``},
+		"cloudtrail": {`{"eventVersion":"1.08","eventID":"e1","eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","eventTime":"2026-11-23T12:00:00Z","sourceIPAddress":"203.0.113.7","awsRegion":"us-east-1","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/a"}}`},
+		"ndjson":     {"{\"a\":1}\n{\"b\":\"<&>\"}\n"},
+		"ocsf":       {`{"class_uid":3002,"class_name":"Authentication","severity_id":3,"time":1763899200000,"metadata":{"uid":"m1"}}`},
+	}
+	for _, b := range bundled.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			var msgs []soar.Message
+			for i, v := range values[b.Name] {
+				msgs = append(msgs, soar.Message{Topic: "t", Partition: 2, Offset: int64(i), Value: []byte(v), Message: v,
+					Timestamp: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)})
+			}
+			if len(msgs) == 0 {
+				t.Fatalf("no sample messages for bundled parser %s", b.Name)
+			}
+			run, err := engine.RunBundled(b, "t", msgs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			viaJSON, err := poll.Containers(run.Results)
+			if err != nil {
+				t.Fatal(err)
+			}
+			results, err := engine.RunBundledResults(b, "t", msgs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			native, err := poll.ContainersOf(results)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(native) != len(viaJSON) {
+				t.Fatalf("%d containers natively, %d via JSON", len(native), len(viaJSON))
+			}
+			for i := range native {
+				a, b := native[i], viaJSON[i]
+				// The default parser names its container with the time.
+				if !strings.HasPrefix(string(a.Body), `{"name":"Messages ingested`) && !bytes.Equal(a.Body, b.Body) || a.SourceDataIdentifier != b.SourceDataIdentifier || len(a.Artifacts) != len(b.Artifacts) {
+					t.Fatalf("container %d differs:\n%s %s\n%s %s", i, a.SourceDataIdentifier, a.Body, b.SourceDataIdentifier, b.Body)
+				}
+				for j := range a.Artifacts {
+					if fmt.Sprint(a.Artifacts[j].SourceDataIdentifier, string(a.Artifacts[j].Body)) != fmt.Sprint(b.Artifacts[j].SourceDataIdentifier, string(b.Artifacts[j].Body)) {
+						t.Fatalf("artifact %d/%d differs:\n%s\n%s", i, j, a.Artifacts[j].Body, b.Artifacts[j].Body)
+					}
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,204 @@
+package poll
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/ingest"
+)
+
+// Assets lists the stored assets and opens their configurations;
+// assets.Service does.
+type Assets interface {
+	List(ctx context.Context) ([]*assets.View, error)
+	Resolve(ctx context.Context, name string) (assets.Config, *assets.Asset, error)
+}
+
+// DefaultRescan is how often the scheduler reads the assets again, so that
+// creating, editing, enabling or disabling one takes effect without a
+// restart (Wake makes it immediate).
+const DefaultRescan = 5 * time.Second
+
+// Scheduler polls every asset whose ingest.interval is set and
+// ingest.enabled is true, at its interval with up to a tenth of it as
+// jitter, so that replicas and assets do not all poll at the same instant.
+// Replicas sharing a database each run a scheduler; the poll lease makes
+// one of them poll an asset while the others skip that turn.
+type Scheduler struct {
+	poller *Poller
+	assets Assets
+	logger *slog.Logger
+	rescan time.Duration
+	wake   chan struct{}
+
+	mu    sync.Mutex
+	tasks map[string]*task
+}
+
+// task is one scheduled asset: its loop, and the configuration version it
+// runs with.
+type task struct {
+	version int64
+	cfg     assets.Config
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// NewScheduler returns a scheduler over the stored assets; Run starts it.
+// rescan 0 is DefaultRescan.
+func NewScheduler(p *Poller, a Assets, logger *slog.Logger, rescan time.Duration) *Scheduler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if rescan <= 0 {
+		rescan = DefaultRescan
+	}
+	return &Scheduler{poller: p, assets: a, logger: logger, rescan: rescan, wake: make(chan struct{}, 1), tasks: map[string]*task{}}
+}
+
+// Wake makes the scheduler read the assets now (an asset was created,
+// changed or deleted).
+func (s *Scheduler) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Scheduled returns the names of the assets being polled on a schedule.
+func (s *Scheduler) Scheduled() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.tasks))
+	for n := range s.tasks {
+		names = append(names, n)
+	}
+	return names
+}
+
+// Run schedules polls until ctx ends, then waits for the running polls:
+// each stores the batch it holds (its transaction ends) and stops reading.
+func (s *Scheduler) Run(ctx context.Context) {
+	t := time.NewTicker(s.rescan)
+	defer t.Stop()
+	for {
+		s.sync(ctx)
+		select {
+		case <-ctx.Done():
+			s.stopAll()
+			return
+		case <-t.C:
+		case <-s.wake:
+		}
+	}
+}
+
+// sync starts, restarts and stops asset loops to match the stored assets.
+func (s *Scheduler) sync(ctx context.Context) {
+	views, err := s.assets.List(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.logger.WarnContext(ctx, "scheduler: list assets", "error", err)
+		}
+		return
+	}
+	want := map[string]bool{}
+	for _, v := range views {
+		cfg, a, err := s.assets.Resolve(ctx, v.Name)
+		if err != nil {
+			s.logger.WarnContext(ctx, "scheduler: open asset", "asset", v.Name, "error", err)
+			continue
+		}
+		if !cfg.Scheduled() {
+			continue
+		}
+		want[v.Name] = true
+		s.mu.Lock()
+		cur := s.tasks[v.Name]
+		s.mu.Unlock()
+		if cur != nil && cur.version == a.Version {
+			continue
+		}
+		if cur != nil {
+			s.stop(v.Name, cur) // edited: restart with the new configuration
+		}
+		s.start(ctx, v.Name, a.Version, cfg)
+	}
+	s.mu.Lock()
+	var gone []string
+	for name := range s.tasks {
+		if !want[name] {
+			gone = append(gone, name)
+		}
+	}
+	s.mu.Unlock()
+	for _, name := range gone {
+		s.mu.Lock()
+		t := s.tasks[name]
+		s.mu.Unlock()
+		s.stop(name, t)
+	}
+}
+
+func (s *Scheduler) start(ctx context.Context, name string, version int64, cfg assets.Config) {
+	tctx, cancel := context.WithCancel(ctx)
+	t := &task{version: version, cfg: cfg, cancel: cancel, done: make(chan struct{})}
+	s.mu.Lock()
+	s.tasks[name] = t
+	s.mu.Unlock()
+	s.logger.InfoContext(ctx, "scheduler: polling asset", "asset", name, "interval", cfg.PollInterval())
+	go func() {
+		defer close(t.done)
+		s.loop(tctx, name, cfg)
+	}()
+}
+
+// stop ends an asset's loop and waits for its running poll.
+func (s *Scheduler) stop(name string, t *task) {
+	t.cancel()
+	<-t.done
+	s.mu.Lock()
+	if s.tasks[name] == t {
+		delete(s.tasks, name)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Scheduler) stopAll() {
+	s.mu.Lock()
+	tasks := make(map[string]*task, len(s.tasks))
+	for n, t := range s.tasks {
+		tasks[n] = t
+		t.cancel()
+	}
+	s.mu.Unlock()
+	for n, t := range tasks {
+		s.stop(n, t)
+	}
+}
+
+// loop polls one asset at its interval: the first poll after a jitter, the
+// next ones an interval after the previous one started.
+func (s *Scheduler) loop(ctx context.Context, name string, cfg assets.Config) {
+	interval := cfg.PollInterval()
+	jitter := func() time.Duration { return time.Duration(rand.Int64N(int64(interval/10) + 1)) }
+	timer := time.NewTimer(jitter())
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		started := time.Now()
+		_, err := s.poller.Poll(ctx, Request{Asset: name, Config: cfg, Kind: ingest.PollScheduled})
+		if err != nil && ctx.Err() == nil && !isBusy(err) {
+			s.logger.WarnContext(ctx, "scheduled poll failed", "asset", name, "error", err)
+		}
+		timer.Reset(max(time.Until(started.Add(interval)), 0) + jitter())
+	}
+}

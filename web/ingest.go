@@ -1,0 +1,31 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/soarkafka/soarkafka"
+)
+
+// ingestStatus answers GET /v1/assets/{name}/ingest: per partition the
+// stored position, the log-end offset and the lag, the last poll, the
+// recorded gaps and the dead-lettered count.
+func (h *Handler) ingestStatus(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Poller == nil {
+		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.EUNAVAILABLE, "ingest status is not available: this server runs no polls"))
+		return
+	}
+	name := chi.URLParam(r, "name")
+	cfg, _, err := h.opts.Assets.Resolve(r.Context(), name)
+	if err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
+	st, err := h.opts.Poller.Status(r.Context(), name, cfg)
+	if err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
