@@ -371,3 +371,26 @@ func sameJSON(a, b string) bool {
 	}
 	return reflect.DeepEqual(x, y)
 }
+
+// A body that opens and closes as an object but is not valid JSON is
+// refused by the database, as EINVALID, with nothing stored.
+func TestSaveBatchBodyNotJSON(t *testing.T) {
+	testenv.ForEachDialect(t, func(t *testing.T, url string) {
+		db, raw := openMigrated(t, url), rawDB(t, url)
+		for _, b := range []*ingest.Batch{
+			{Asset: "a", Topic: "t", Containers: []ingest.Container{container("c1", "fine", "0:1"),
+				{Body: json.RawMessage(`{"name": "x"}`), Artifacts: []ingest.Artifact{{SourceDataIdentifier: "0:2", Body: json.RawMessage(`{"cef": }`)}}}}},
+			{Asset: "a", Topic: "t", Containers: []ingest.Container{{Body: json.RawMessage(`{"name": x}`)}}},
+		} {
+			_, err := db.SaveBatch(t.Context(), b)
+			wantCode(t, err, soarkafka.EINVALID)
+			// The container body is decoded for its name, label and
+			// severity, which names the field; an artifact's is left to
+			// the database.
+			if !strings.Contains(err.Error(), "not valid JSON") && !strings.Contains(err.Error(), "containers[0].body") {
+				t.Errorf("error %q does not say the body is not valid JSON", err)
+			}
+			wantRows(t, raw, "a", 0, 0)
+		}
+	})
+}

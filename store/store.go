@@ -21,6 +21,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -69,7 +70,7 @@ type DB struct {
 // _txlock=immediate makes BEGIN take the write lock up front: a deferred
 // transaction that reads then writes gets SQLITE_BUSY without waiting when
 // another connection wrote in between, whatever the busy timeout.
-const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=page_size(16384)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(ON)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(ON)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 
 // Open opens the database at url, by scheme: sqlite://<path> (a relative or,
 // with a third slash, absolute file path; its directory is created when
@@ -138,8 +139,34 @@ func createSQLiteFile(file string) error {
 	if err != nil {
 		return fmt.Errorf("store: create database file: %w", err)
 	}
-	return f.Close()
+	fi, err := f.Stat()
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("store: create database file: %w", err)
+	}
+	if fi.Size() > 0 {
+		return nil
+	}
+	// A new database gets its page size before anything else: the driver
+	// applies DSN pragmas in alphabetical order, so journal_mode(WAL)
+	// would materialise the first page, and fix the page size, before
+	// page_size ran.
+	db, err := sql.Open("sqlite", file)
+	if err != nil {
+		return fmt.Errorf("store: create database file: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("PRAGMA page_size = " + strconv.Itoa(sqlitePageSize) + "; PRAGMA journal_mode = WAL"); err != nil {
+		return fmt.Errorf("store: create database file: %w", err)
+	}
+	return nil
 }
+
+// sqlitePageSize is the page size of a new SQLite database: the WAL and
+// its checkpoints write a page per system call, and artifacts (a kilobyte
+// or more of JSON each) fill four 4 KiB pages for one 16 KiB page, so a
+// poll makes a quarter of the writes. Existing databases keep theirs.
+const sqlitePageSize = 16384
 
 // Dialect returns "sqlite" or "postgres".
 func (db *DB) Dialect() string { return db.dialect.name }
