@@ -462,6 +462,7 @@ func (r *Runner) PostData(ctx context.Context, target Target, params map[string]
 		}
 	}
 	res.ResultSummary = ResultSummary{TotalObjects: len(records), TotalObjectsSuccessful: len(records) - failed}
+	r.RecordProduced(target.Asset, len(records)-failed, failed)
 	res.Summary["total_objects"] = len(records)
 	res.Summary["total_objects_successful"] = len(records) - failed
 	if failed > 0 {

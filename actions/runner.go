@@ -39,6 +39,27 @@ type Runner struct {
 	// poller runs on poll; without one (no database) on poll is
 	// unavailable.
 	poller *poll.Poller
+	// produced counts what post data and the records endpoint send.
+	produced ProduceRecorder
+}
+
+// ProduceRecorder counts produced messages per asset; *metrics.Metrics is
+// one.
+type ProduceRecorder interface {
+	Produced(asset string, ok, failed int)
+}
+
+// WithProduceRecorder counts what is produced with rec (metrics).
+func WithProduceRecorder(rec ProduceRecorder) RunnerOption {
+	return func(r *Runner) { r.produced = rec }
+}
+
+// RecordProduced counts messages produced for asset ("" for an inline
+// configuration): ok acknowledged, failed refused or not sent.
+func (r *Runner) RecordProduced(asset string, ok, failed int) {
+	if r.produced != nil {
+		r.produced.Produced(asset, ok, failed)
+	}
 }
 
 // RunnerOption configures a Runner.

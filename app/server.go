@@ -109,7 +109,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 		pollOpts = append(pollOpts, poll.WithReplica(cfg.ReplicaName))
 	}
 	poller := poll.New(s.db, parserService, logger, pollOpts...)
-	s.runner = actions.NewRunner(logger, actions.WithPoller(poller))
+	s.runner = actions.NewRunner(logger, actions.WithPoller(poller), actions.WithProduceRecorder(s.metrics))
 	if cfg.Scheduler.Enabled {
 		s.scheduler = poll.NewScheduler(poller, assetService, logger, 0)
 	}

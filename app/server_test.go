@@ -350,7 +350,9 @@ func TestServerSchedulesPollsAndServesContainers(t *testing.T) {
 	}
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(raw), `soarkafka_ingest_artifacts_created_total{asset="sched"} 3`) {
-		t.Fatalf("metrics lack the scheduled poll's artifacts:\n%s", raw)
+	for _, want := range []string{`soarkafka_ingest_artifacts_created_total{asset="sched"} 3`, `soarkafka_produce_messages_total{asset="sched",result="ok"} 3`} {
+		if !strings.Contains(string(raw), want) {
+			t.Fatalf("metrics lack %s:\n%s", want, raw)
+		}
 	}
 }

@@ -99,6 +99,9 @@ func (h *Handler) postRecords(w http.ResponseWriter, r *http.Request) {
 	readErr := s.run(r.Context(), cl, body)
 	stopFlush()
 	out.summary(s, readErr)
+	s.mu.Lock()
+	h.opts.Runner.RecordProduced(name, s.succeeded, s.failed)
+	s.mu.Unlock()
 	if out.err != nil {
 		h.opts.Logger.Warn("records: writing results failed", "asset", name, "err", out.err)
 	}
