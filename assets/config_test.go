@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/assets"
@@ -133,6 +134,14 @@ func TestDecodeErrors(t *testing.T) {
 		{"producer not object", with("producer", "fast"), map[string]string{"producer": "must be an object, got a string"}},
 		{"cert without key", with("use_ssl", true, "cert_file", "/c.pem"), map[string]string{"key_file": "required with cert_file"}},
 		{"key without cert", with("use_ssl", true, "key_file", "/k.pem"), map[string]string{"cert_file": "required with key_file"}},
+		{"interval not a duration", with("ingest", map[string]any{"interval": "often"}), map[string]string{"ingest.interval": `"often" is not a duration; write it as 30s, 5m or 1h`}},
+		{"interval too short", with("ingest", map[string]any{"interval": "500ms"}), map[string]string{"ingest.interval": "give 1s to 24h"}},
+		{"interval too long", with("ingest", map[string]any{"interval": "48h"}), map[string]string{"ingest.interval": "give 1s to 24h"}},
+		{"dead letter topic name", with("ingest", map[string]any{"dead_letter_topic": "a b"}), map[string]string{"ingest.dead_letter_topic": "characters Kafka does not allow"}},
+		{"dead letter topic is the topic", with("ingest", map[string]any{"dead_letter_topic": "alerts"}), map[string]string{"ingest.dead_letter_topic": "is the ingested topic"}},
+		{"out of range policy", with("ingest", map[string]any{"on_offset_out_of_range": "latest"}), map[string]string{"ingest.on_offset_out_of_range": "not one of earliest, fail"}},
+		{"batch size", with("ingest", map[string]any{"batch_size": 0}), map[string]string{"ingest.batch_size": "below the minimum 1"}},
+		{"group id too long", with("ingest", map[string]any{"group_id": strings.Repeat("g", 256)}), map[string]string{"ingest.group_id": "longer than 255"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -294,5 +303,23 @@ func TestNameProblem(t *testing.T) {
 		if got := assets.NameProblem(name) == ""; got != ok {
 			t.Errorf("NameProblem(%q) ok=%v, want %v", name, got, ok)
 		}
+	}
+}
+
+func TestIngestSettings(t *testing.T) {
+	cfg, err := assets.Decode(with("ingest", map[string]any{"interval": "5m", "group_id": "soc"}), assets.DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PollInterval() != 5*time.Minute || !cfg.Scheduled() || cfg.GroupID("prod") != "soc" ||
+		cfg.Ingest.MaxMessages != 10000 || cfg.Ingest.BatchSize != 1000 || cfg.Ingest.OnOffsetOutOfRange != assets.OffsetOutOfRangeEarliest {
+		t.Fatalf("ingest settings %+v", cfg.Ingest)
+	}
+	cfg, err = assets.Decode(with("ingest", map[string]any{"interval": "5m", "enabled": false}), assets.DecodeOptions{})
+	if err != nil || cfg.Scheduled() || cfg.GroupID("prod") != "soarkafka-prod" {
+		t.Fatalf("disabled: %+v, %v", cfg.Ingest, err)
+	}
+	if cfg, _ := assets.Decode(base(), assets.DecodeOptions{}); cfg.Scheduled() || cfg.PollInterval() != 0 {
+		t.Fatalf("no interval: scheduled %v", cfg.Scheduled())
 	}
 }
