@@ -1,11 +1,13 @@
 package poll
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -19,60 +21,168 @@ import (
 // parser's failure on that batch, split like any other.
 var errResult = errors.New("results cannot be stored")
 
-// resultJSON is one parser result as the engine encodes it.
-type resultJSON struct {
-	Container jsontext.Value   `json:"container"`
-	Artifacts []jsontext.Value `json:"artifacts"`
-}
-
-type identified struct {
-	SourceDataIdentifier *string `json:"source_data_identifier"`
-}
-
 // Containers turns a parser's results (the JSON list the engine returns)
 // into the containers to store. An artifact without source_data_identifier
 // gets the SHA-256 of its body, as SOAR gives one on save: a replay of the
 // same message then finds it a duplicate, provided the parser is
 // deterministic. An error wraps errResult.
+//
+// It reads the list in one pass and the bodies are slices of results, not
+// copies: results is a frame of its own for every parser call, and this
+// was a fifth of a sandboxed poll's CPU when it decoded twice and copied.
 func Containers(results []byte) ([]ingest.Container, error) {
-	var rs []resultJSON
-	if err := jsonv2.Unmarshal(results, &rs); err != nil {
-		return nil, fmt.Errorf("%w: want a list of {container, artifacts}: %v", errResult, err)
-	}
-	out := make([]ingest.Container, len(rs))
-	for i, r := range rs {
-		if r.Container.Kind() != '{' {
-			return nil, fmt.Errorf("%w: result %d: container is not an object", errResult, i)
-		}
-		var id identified
-		if err := jsonv2.Unmarshal(r.Container, &id, jsonv2.RejectUnknownMembers(false)); err != nil {
-			return nil, fmt.Errorf("%w: result %d: container source_data_identifier: %v", errResult, i, err)
-		}
-		c := ingest.Container{Body: json.RawMessage(r.Container), Artifacts: make([]ingest.Artifact, len(r.Artifacts))}
-		if id.SourceDataIdentifier != nil {
-			c.SourceDataIdentifier = *id.SourceDataIdentifier
-		}
-		for j, a := range r.Artifacts {
-			if a.Kind() != '{' {
-				return nil, fmt.Errorf("%w: result %d: artifact %d is not an object", errResult, i, j)
-			}
-			var aid identified
-			if err := jsonv2.Unmarshal(a, &aid); err != nil {
-				return nil, fmt.Errorf("%w: result %d: artifact %d source_data_identifier: %v", errResult, i, j, err)
-			}
-			sdi := ""
-			if aid.SourceDataIdentifier != nil {
-				sdi = *aid.SourceDataIdentifier
-			}
-			if sdi == "" {
-				sum := sha256.Sum256(a)
-				sdi = "sha256:" + hex.EncodeToString(sum[:])
-			}
-			c.Artifacts[j] = ingest.Artifact{SourceDataIdentifier: sdi, Body: json.RawMessage(a)}
-		}
-		out[i] = c
+	r := resultReader{in: results, dec: jsontext.NewDecoder(bytes.NewReader(results),
+		jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))}
+	out, err := r.results()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errResult, err)
 	}
 	return out, nil
+}
+
+// resultReader walks the results list with a token decoder, slicing each
+// body out of in.
+type resultReader struct {
+	in  []byte
+	dec *jsontext.Decoder
+}
+
+func (r *resultReader) results() ([]ingest.Container, error) {
+	if err := r.open('['); err != nil {
+		return nil, fmt.Errorf("want a list of {container, artifacts}: %v", err)
+	}
+	var out []ingest.Container
+	for i := 0; r.dec.PeekKind() != ']'; i++ {
+		c, err := r.result()
+		if err != nil {
+			return nil, fmt.Errorf("result %d: %v", i, err)
+		}
+		out = append(out, c)
+	}
+	if _, err := r.dec.ReadToken(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// result reads one {"container": {...}, "artifacts": [...]}.
+func (r *resultReader) result() (ingest.Container, error) {
+	var c ingest.Container
+	if err := r.open('{'); err != nil {
+		return c, err
+	}
+	seen := false
+	for r.dec.PeekKind() != '}' {
+		name, err := r.dec.ReadValue()
+		if err != nil {
+			return c, err
+		}
+		switch string(name) {
+		case `"container"`:
+			body, sdi, err := r.object()
+			if err != nil {
+				return c, fmt.Errorf("container: %v", err)
+			}
+			c.Body, c.SourceDataIdentifier, seen = body, sdi, true
+		case `"artifacts"`:
+			if r.dec.PeekKind() == 'n' {
+				_, err = r.dec.ReadToken()
+			} else {
+				c.Artifacts, err = r.artifacts()
+			}
+			if err != nil {
+				return c, err
+			}
+		default:
+			if err := r.dec.SkipValue(); err != nil {
+				return c, err
+			}
+		}
+	}
+	if _, err := r.dec.ReadToken(); err != nil {
+		return c, err
+	}
+	if !seen {
+		return c, fmt.Errorf("no container")
+	}
+	return c, nil
+}
+
+func (r *resultReader) artifacts() ([]ingest.Artifact, error) {
+	if err := r.open('['); err != nil {
+		return nil, fmt.Errorf("artifacts: %v", err)
+	}
+	var arts []ingest.Artifact
+	for j := 0; r.dec.PeekKind() != ']'; j++ {
+		body, sdi, err := r.object()
+		if err != nil {
+			return nil, fmt.Errorf("artifact %d: %v", j, err)
+		}
+		if sdi == "" {
+			sum := sha256.Sum256(body)
+			sdi = "sha256:" + hex.EncodeToString(sum[:])
+		}
+		arts = append(arts, ingest.Artifact{SourceDataIdentifier: sdi, Body: body})
+	}
+	_, err := r.dec.ReadToken()
+	return arts, err
+}
+
+// object reads one JSON object and returns it as a slice of the input,
+// with its top-level source_data_identifier.
+func (r *resultReader) object() (json.RawMessage, string, error) {
+	if k := r.dec.PeekKind(); k != '{' {
+		return nil, "", fmt.Errorf("is not an object")
+	}
+	// The object starts at the first byte past the member's colon.
+	start := int(r.dec.InputOffset())
+	for start < len(r.in) && strings.IndexByte(" \t\r\n:,", r.in[start]) >= 0 {
+		start++
+	}
+	if _, err := r.dec.ReadToken(); err != nil {
+		return nil, "", err
+	}
+	sdi := ""
+	for r.dec.PeekKind() != '}' {
+		name, err := r.dec.ReadValue()
+		if err != nil {
+			return nil, "", err
+		}
+		if string(name) != `"source_data_identifier"` {
+			if err := r.dec.SkipValue(); err != nil {
+				return nil, "", err
+			}
+			continue
+		}
+		tok, err := r.dec.ReadToken()
+		if err != nil {
+			return nil, "", err
+		}
+		switch tok.Kind() {
+		case '"':
+			sdi = tok.String()
+		case 'n':
+		default:
+			return nil, "", fmt.Errorf("source_data_identifier is not a string")
+		}
+	}
+	if _, err := r.dec.ReadToken(); err != nil {
+		return nil, "", err
+	}
+	end := int(r.dec.InputOffset())
+	return json.RawMessage(r.in[start:end:end]), sdi, nil
+}
+
+// open reads the opening delimiter kind.
+func (r *resultReader) open(kind jsontext.Kind) error {
+	tok, err := r.dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	if tok.Kind() != kind {
+		return fmt.Errorf("want %v, got %v", kind, tok.Kind())
+	}
+	return nil
 }
 
 // ContainersOf turns a bundled parser's results into the containers to

@@ -2,6 +2,8 @@ package poll_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"testing"
@@ -67,5 +69,36 @@ func TestContainersOfMatchesContainers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestContainersReadsResults(t *testing.T) {
+	in := []byte(` [ {"artifacts": [ {"cef": {"source_data_identifier": "nested"}, "source_data_identifier" : "0:1"}, {"name": "no id"} ],
+		"container" : {"name": "c", "data": {"source_data_identifier": "x"}, "source_data_identifier": "c-1"}, "extra": [1, {"a": 2}]},
+		{"container": {"name": "d"}, "artifacts": null} ] `)
+	cs, err := poll.Containers(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 2 || cs[0].SourceDataIdentifier != "c-1" || cs[1].SourceDataIdentifier != "" || len(cs[1].Artifacts) != 0 {
+		t.Fatalf("containers %+v", cs)
+	}
+	if got := string(cs[0].Body); got != `{"name": "c", "data": {"source_data_identifier": "x"}, "source_data_identifier": "c-1"}` {
+		t.Errorf("container body %s", got)
+	}
+	a := cs[0].Artifacts
+	if len(a) != 2 || a[0].SourceDataIdentifier != "0:1" || string(a[0].Body) != `{"cef": {"source_data_identifier": "nested"}, "source_data_identifier" : "0:1"}` {
+		t.Fatalf("artifact 0 %+v", a)
+	}
+	sum := sha256.Sum256([]byte(`{"name": "no id"}`))
+	if a[1].SourceDataIdentifier != "sha256:"+hex.EncodeToString(sum[:]) {
+		t.Errorf("artifact without id got %q, want the SHA-256 of its body", a[1].SourceDataIdentifier)
+	}
+
+	for _, bad := range []string{`{}`, `[{"artifacts": []}]`, `[{"container": []}]`, `[{"container": {}, "artifacts": [1]}]`,
+		`[{"container": {"source_data_identifier": 5}}]`, `[{"container": {}`, `[{"container": {}, "artifacts": {}}]`} {
+		if _, err := poll.Containers([]byte(bad)); err == nil {
+			t.Errorf("Containers(%s) = nil error", bad)
+		}
 	}
 }
