@@ -201,6 +201,11 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 	}
 	res.Message = fmt.Sprintf("Connected to %s; topic %q has %s",
 		plural(len(okHosts), "broker"), cfg.Topic, plural(asInt(res.Summary["partitions"]), "partition"))
+	if cfg.TLS() && cfg.InsecureSkipVerify {
+		warning := "insecure_skip_verify is set: the broker certificates are not verified, so anyone on the network path can read and change the traffic; unset it and give ca_cert or ca_pem"
+		res.Summary["warnings"] = []string{warning}
+		res.Message += ". Warning: " + warning
+	}
 	return res
 }
 
@@ -441,7 +446,11 @@ func tlsHandshake(ctx context.Context, conn net.Conn, cfg assets.Config, host st
 	t0 := time.Now()
 	name, _, _ := net.SplitHostPort(host)
 	tc := base.Clone()
-	tc.ServerName = name
+	if tc.ServerName == "" { // tls_server_name, when set, is the name to verify
+		tc.ServerName = name
+	} else {
+		name = tc.ServerName
+	}
 	ours := tc.Certificates
 	var requested bool
 	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -512,7 +521,7 @@ func tlsFailure(ctx context.Context, err error, cfg assets.Config, host string, 
 				names = append(names, c.Subject.CommonName+", in the common name only, which TLS clients do not check")
 			}
 		}
-		f.hint = fmt.Sprintf("the certificate is for %s, not %s: use the name in the certificate in hosts, or reissue the broker certificate with %s as a subject alternative name",
+		f.hint = fmt.Sprintf("the certificate is for %s, not %s: use the name in the certificate in hosts (or set tls_server_name to it), or reissue the broker certificate with %s as a subject alternative name",
 			strings.Join(names, ", "), host, host)
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
 		if c := invalid.Cert; c != nil && time.Now().After(c.NotAfter) {
@@ -632,7 +641,9 @@ func offeredSASLMechanisms(ctx context.Context, host string, tlsCfg *tls.Config,
 	defer conn.Close()
 	if tlsCfg != nil {
 		tc := tlsCfg.Clone()
-		tc.ServerName, _, _ = net.SplitHostPort(host)
+		if tc.ServerName == "" {
+			tc.ServerName, _, _ = net.SplitHostPort(host)
+		}
 		tlsConn := tls.Client(conn, tc)
 		if err := tlsConn.HandshakeContext(ctx); err != nil {
 			return nil, err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -393,6 +394,38 @@ func TestConnectivityTLSFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tls_server_name verifies the brokers against another name than the host
+// in hosts; insecure_skip_verify connects without verifying, and says so.
+func TestConnectivityTLSServerNameAndInsecure(t *testing.T) {
+	t.Parallel()
+	localhostOnly := testenv.NewTLSCerts(t, testenv.TLSCertHosts("localhost"), testenv.TLSCertRequireClient())
+	c := testenv.NewKafka(t, kfake.TLS(localhostOnly.ServerTLS()), kfake.SeedTopics(1, "alerts"))
+	host := c.ListenAddrs()[0] // 127.0.0.1, not in the certificate
+	r, _ := newTestRunner(testStepTimeout)
+	mtls := map[string]any{"hosts": host, "topic": "alerts", "use_ssl": true, "ca_cert": localhostOnly.CAFile,
+		"cert_file": localhostOnly.ClientCertFile, "key_file": localhostOnly.ClientKeyFile}
+
+	withName := maps.Clone(mtls)
+	withName["tls_server_name"] = "localhost"
+	res := runConnectivity(t, r, decodeConfig(t, withName))
+	wantSuccess(t, res, `Connected to 1 broker; topic "alerts" has 1 partition`)
+	if res.Summary["warnings"] != nil {
+		t.Errorf("warnings %v with verification on", res.Summary["warnings"])
+	}
+
+	insecure := maps.Clone(mtls)
+	delete(insecure, "ca_cert")
+	insecure["insecure_skip_verify"] = true
+	res = runConnectivity(t, r, decodeConfig(t, insecure))
+	if res.Status != StatusSuccess || !strings.Contains(res.Message, "Warning: insecure_skip_verify is set: the broker certificates are not verified") {
+		t.Fatalf("insecure: %s %q", res.Status, res.Message)
+	}
+
+	// Without either, the host name check fails and the hint names tls_server_name.
+	res = runConnectivity(t, r, decodeConfig(t, mtls))
+	wantFailed(t, res, "broker "+host+": TLS handshake failed: x509:", "or set tls_server_name to it")
 }
 
 func TestConnectivityMutualTLS(t *testing.T) {

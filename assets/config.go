@@ -20,22 +20,28 @@ import (
 //
 // The JSON names are the registry's; a test keeps the two in step.
 type Config struct {
-	Hosts             string   `json:"hosts"`
-	Topic             string   `json:"topic"`
-	MessageParser     string   `json:"message_parser"`
-	Timeout           int64    `json:"timeout"`
-	ReadFromBeginning bool     `json:"read_from_beginning"`
-	UseKerberos       bool     `json:"use_kerberos"`
-	UseSSL            bool     `json:"use_ssl"`
-	CertFile          string   `json:"cert_file"`
-	KeyFile           string   `json:"key_file"`
-	CACert            string   `json:"ca_cert"`
-	SecurityProtocol  string   `json:"security_protocol"`
-	SASLMechanism     string   `json:"sasl_mechanism"`
-	Username          string   `json:"username"`
-	Password          string   `json:"password"`
-	Producer          Producer `json:"producer"`
-	Ingest            Ingest   `json:"ingest"`
+	Hosts              string   `json:"hosts"`
+	Topic              string   `json:"topic"`
+	MessageParser      string   `json:"message_parser"`
+	Timeout            int64    `json:"timeout"`
+	ReadFromBeginning  bool     `json:"read_from_beginning"`
+	UseKerberos        bool     `json:"use_kerberos"`
+	UseSSL             bool     `json:"use_ssl"`
+	CertFile           string   `json:"cert_file"`
+	KeyFile            string   `json:"key_file"`
+	CACert             string   `json:"ca_cert"`
+	CertPEM            string   `json:"cert_pem"`
+	KeyPEM             string   `json:"key_pem"`
+	CAPEM              string   `json:"ca_pem"`
+	KeyPassword        string   `json:"key_password"`
+	TLSServerName      string   `json:"tls_server_name"`
+	InsecureSkipVerify bool     `json:"insecure_skip_verify"`
+	SecurityProtocol   string   `json:"security_protocol"`
+	SASLMechanism      string   `json:"sasl_mechanism"`
+	Username           string   `json:"username"`
+	Password           string   `json:"password"`
+	Producer           Producer `json:"producer"`
+	Ingest             Ingest   `json:"ingest"`
 }
 
 // Ingest holds the settings of on poll.
@@ -240,17 +246,28 @@ func (c *Config) validate(errs *fieldErrors) {
 	}
 
 	if !c.TLS() {
-		for _, f := range []struct{ name, v string }{{"cert_file", c.CertFile}, {"key_file", c.KeyFile}, {"ca_cert", c.CACert}} {
+		for _, f := range []struct{ name, v string }{{"cert_file", c.CertFile}, {"key_file", c.KeyFile}, {"ca_cert", c.CACert},
+			{"cert_pem", c.CertPEM}, {"key_pem", c.KeyPEM}, {"ca_pem", c.CAPEM}, {"key_password", c.KeyPassword},
+			{"tls_server_name", c.TLSServerName}, {"insecure_skip_verify", map[bool]string{true: "true"}[c.InsecureSkipVerify]}} {
 			if f.v != "" {
 				errs.add(f.name, fmt.Sprintf("is set but security_protocol %s does not use TLS; set use_ssl to true (or security_protocol to SSL or SASL_SSL)", c.SecurityProtocol))
 			}
 		}
 	}
-	if c.CertFile != "" && c.KeyFile == "" {
-		errs.add("key_file", "required with cert_file: the private key of the client certificate")
+	for _, pair := range [][2]string{{"cert_file", "cert_pem"}, {"key_file", "key_pem"}, {"ca_cert", "ca_pem"}} {
+		if c.tlsField(pair[0]) != "" && c.tlsField(pair[1]) != "" {
+			errs.add(pair[1], fmt.Sprintf("is set together with %s; give one of them", pair[0]))
+		}
 	}
-	if c.KeyFile != "" && c.CertFile == "" {
-		errs.add("cert_file", "required with key_file: the client certificate of the private key")
+	hasCert, hasKey := c.CertFile != "" || c.CertPEM != "", c.KeyFile != "" || c.KeyPEM != ""
+	if hasCert && !hasKey {
+		errs.add("key_file", "required with cert_file or cert_pem: the private key of the client certificate (or key_pem)")
+	}
+	if hasKey && !hasCert {
+		errs.add("cert_file", "required with key_file or key_pem: the client certificate of the private key (or cert_pem)")
+	}
+	if c.KeyPassword != "" && !hasKey {
+		errs.add("key_password", "is set but there is no private key (key_file or key_pem) to decrypt")
 	}
 }
 
@@ -482,4 +499,23 @@ func fieldOrder(name string) int {
 		}
 	}
 	return len(Fields)
+}
+
+// tlsField returns the value of a TLS string field by name.
+func (c *Config) tlsField(name string) string {
+	switch name {
+	case "cert_file":
+		return c.CertFile
+	case "cert_pem":
+		return c.CertPEM
+	case "key_file":
+		return c.KeyFile
+	case "key_pem":
+		return c.KeyPEM
+	case "ca_cert":
+		return c.CACert
+	case "ca_pem":
+		return c.CAPEM
+	}
+	return ""
 }

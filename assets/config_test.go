@@ -134,6 +134,14 @@ func TestDecodeErrors(t *testing.T) {
 		{"producer not object", with("producer", "fast"), map[string]string{"producer": "must be an object, got a string"}},
 		{"cert without key", with("use_ssl", true, "cert_file", "/c.pem"), map[string]string{"key_file": "required with cert_file"}},
 		{"key without cert", with("use_ssl", true, "key_file", "/k.pem"), map[string]string{"cert_file": "required with key_file"}},
+		{"tls inline without tls", with("cert_pem", "C", "key_pem", "K", "ca_pem", "A", "key_password", "p", "tls_server_name", "b", "insecure_skip_verify", true),
+			map[string]string{"cert_pem": "does not use TLS", "key_pem": "does not use TLS", "ca_pem": "does not use TLS", "key_password": "does not use TLS",
+				"tls_server_name": "does not use TLS", "insecure_skip_verify": "does not use TLS"}},
+		{"file and pem", with("use_ssl", true, "ca_cert", "/ca.pem", "ca_pem", "A", "cert_file", "/c.pem", "cert_pem", "C", "key_file", "/k.pem", "key_pem", "K"),
+			map[string]string{"ca_pem": "together with ca_cert", "cert_pem": "together with cert_file", "key_pem": "together with key_file"}},
+		{"cert pem without key", with("use_ssl", true, "cert_pem", "C"), map[string]string{"key_file": "required with cert_file or cert_pem"}},
+		{"key pem without cert", with("use_ssl", true, "key_pem", "K"), map[string]string{"cert_file": "required with key_file or key_pem"}},
+		{"key password without key", with("use_ssl", true, "key_password", "p"), map[string]string{"key_password": "no private key"}},
 		{"interval not a duration", with("ingest", map[string]any{"interval": "often"}), map[string]string{"ingest.interval": `"often" is not a duration; write it as 30s, 5m or 1h`}},
 		{"interval too short", with("ingest", map[string]any{"interval": "500ms"}), map[string]string{"ingest.interval": "give 1s to 24h"}},
 		{"interval too long", with("ingest", map[string]any{"interval": "48h"}), map[string]string{"ingest.interval": "give 1s to 24h"}},
@@ -293,7 +301,7 @@ func TestSchemaAndTableFromRegistry(t *testing.T) {
 			t.Errorf("table lacks %s", f.Name)
 		}
 	}
-	if got := assets.SecretFields(); !reflect.DeepEqual(got, []string{"password"}) {
+	if got := assets.SecretFields(); !reflect.DeepEqual(got, []string{"key_pem", "key_password", "password"}) {
 		t.Fatalf("secret fields %v", got)
 	}
 }

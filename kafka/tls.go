@@ -3,10 +3,13 @@ package kafka
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/youmark/pkcs8"
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/assets"
@@ -16,10 +19,13 @@ import (
 // its security protocol does not use TLS (PLAINTEXT, SASL_PLAINTEXT).
 //
 // Defaults: TLS 1.2 at least; the broker's certificate is verified against
-// the CA in ca_cert, or the system roots when ca_cert is empty; the
-// broker's host name is always verified (the caller or kgo sets ServerName
-// per broker; this function never sets InsecureSkipVerify). With cert_file
-// and key_file the client presents that certificate (mutual TLS).
+// the CA in ca_cert or ca_pem, or the system roots when neither is given;
+// the broker's host name is always verified (kgo sets ServerName per broker
+// to the host in hosts, unless tls_server_name names the one to verify),
+// unless insecure_skip_verify is set explicitly. With a client certificate
+// and key (cert_file/key_file or cert_pem/key_pem) the client presents it
+// (mutual TLS); an encrypted key is opened with key_password, PKCS#8
+// ("ENCRYPTED PRIVATE KEY") or legacy PEM ("Proc-Type: 4,ENCRYPTED").
 //
 // The files are read now, by the server process. An error is a
 // *soarkafka.Error with code EINVALID naming the field and what to fix,
@@ -28,59 +34,123 @@ func TLSConfig(cfg assets.Config) (*tls.Config, error) {
 	if !cfg.TLS() {
 		return nil, nil
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLSServerName,
+		InsecureSkipVerify: cfg.InsecureSkipVerify}
 
+	caField, caPEM := "ca_pem", []byte(cfg.CAPEM)
 	if cfg.CACert != "" {
-		pem, err := readPEMFile("ca_cert", cfg.CACert)
-		if err != nil {
+		var err error
+		caField = "ca_cert"
+		if caPEM, err = readPEMFile("ca_cert", cfg.CACert); err != nil {
 			return nil, err
 		}
+	}
+	if len(caPEM) > 0 {
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fieldError("ca_cert", "%s holds no PEM certificate; give the CA certificate that signed the broker certificates, PEM encoded (-----BEGIN CERTIFICATE-----)", cfg.CACert)
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, fieldError(caField, "%s holds no PEM certificate; give the CA certificate that signed the broker certificates, PEM encoded (-----BEGIN CERTIFICATE-----)", source(caField, cfg.CACert))
 		}
 		tc.RootCAs = pool
 	}
 
-	if cfg.CertFile != "" || cfg.KeyFile != "" {
-		if cfg.CertFile == "" {
-			return nil, fieldError("cert_file", "required with key_file: the client certificate of the private key")
-		}
-		if cfg.KeyFile == "" {
-			return nil, fieldError("key_file", "required with cert_file: the private key of the client certificate")
-		}
-		certPEM, err := readPEMFile("cert_file", cfg.CertFile)
-		if err != nil {
+	certField, certPEM := "cert_pem", []byte(cfg.CertPEM)
+	keyField, keyPEM := "key_pem", []byte(cfg.KeyPEM)
+	if cfg.CertFile != "" {
+		var err error
+		certField = "cert_file"
+		if certPEM, err = readPEMFile("cert_file", cfg.CertFile); err != nil {
 			return nil, err
 		}
-		keyPEM, err := readPEMFile("key_file", cfg.KeyFile)
+	}
+	if cfg.KeyFile != "" {
+		var err error
+		keyField = "key_file"
+		if keyPEM, err = readPEMFile("key_file", cfg.KeyFile); err != nil {
+			return nil, err
+		}
+	}
+	if len(certPEM) > 0 || len(keyPEM) > 0 {
+		if len(certPEM) == 0 {
+			return nil, fieldError("cert_file", "required with %s: the client certificate of the private key (or cert_pem)", keyField)
+		}
+		if len(keyPEM) == 0 {
+			return nil, fieldError("key_file", "required with %s: the private key of the client certificate (or key_pem)", certField)
+		}
+		keyPEM, err := decryptKey(keyField, source(keyField, cfg.KeyFile), keyPEM, cfg.KeyPassword)
 		if err != nil {
 			return nil, err
 		}
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
-			return nil, keyPairError(cfg, err)
+			return nil, keyPairError(certField, source(certField, cfg.CertFile), keyField, source(keyField, cfg.KeyFile), err)
 		}
 		tc.Certificates = []tls.Certificate{pair}
 	}
 	return tc, nil
 }
 
-// keyPairError names the file at fault in an X509KeyPair error where it
+// source names where a PEM came from in messages: the file, or the field.
+func source(field, path string) string {
+	if path != "" {
+		return path
+	}
+	return "the value"
+}
+
+// decryptKey returns the key PEM decrypted with password when it is
+// encrypted, as is otherwise. An encrypted key without password, a wrong
+// password, or a password for a key that is not encrypted are errors that
+// say which.
+func decryptKey(field, src string, keyPEM []byte, password string) ([]byte, error) {
+	block, _ := pem.Decode(keyPEM)
+	if block == nil {
+		return nil, fieldError(field, "%s holds no PEM private key; give the private key of the client certificate, PEM encoded", src)
+	}
+	switch {
+	case block.Type == "ENCRYPTED PRIVATE KEY":
+		if password == "" {
+			return nil, fieldError("key_password", "required: %s %s is an encrypted PKCS#8 key", field, src)
+		}
+		key, err := pkcs8.ParsePKCS8PrivateKey(block.Bytes, []byte(password))
+		if err != nil {
+			return nil, fieldError("key_password", "does not open the encrypted PKCS#8 key in %s %s (%v); check the password", field, src, err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fieldError(field, "%s: %v", src, err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	//lint:ignore SA1019 legacy PEM encryption is what older Kafka tooling writes; it must still open
+	case x509.IsEncryptedPEMBlock(block): //nolint:staticcheck
+		if password == "" {
+			return nil, fieldError("key_password", "required: %s %s is an encrypted PEM key (Proc-Type: 4,ENCRYPTED)", field, src)
+		}
+		der, err := x509.DecryptPEMBlock(block, []byte(password)) //nolint:staticcheck
+		if err != nil {
+			return nil, fieldError("key_password", "does not open the encrypted PEM key in %s %s (%v); check the password", field, src, err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: der}), nil
+	case password != "":
+		return nil, fieldError("key_password", "is set but %s %s is not encrypted; remove key_password or give the encrypted key", field, src)
+	}
+	return keyPEM, nil
+}
+
+// keyPairError names the field at fault in an X509KeyPair error where it
 // can: the standard library's messages say "certificate input" or "key
 // input", not which file that was.
-func keyPairError(cfg assets.Config, err error) error {
+func keyPairError(certField, certSrc, keyField, keySrc string, err error) error {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "certificate input"):
-		return fieldError("cert_file", "%s holds no PEM certificate (%v); give the client certificate, PEM encoded", cfg.CertFile, err)
+		return fieldError(certField, "%s holds no PEM certificate (%v); give the client certificate, PEM encoded", certSrc, err)
 	case strings.Contains(msg, "key input"), strings.Contains(msg, "private key"):
 		if strings.Contains(msg, "does not match") {
-			return fieldError("cert_file/key_file", "%v: key_file %s is not the private key of cert_file %s", err, cfg.KeyFile, cfg.CertFile)
+			return fieldError(certField+"/"+keyField, "%v: %s %s is not the private key of %s %s", err, keyField, keySrc, certField, certSrc)
 		}
-		return fieldError("key_file", "%s holds no usable private key (%v); give the unencrypted PEM private key of cert_file", cfg.KeyFile, err)
+		return fieldError(keyField, "%s holds no usable private key (%v); give the PEM private key of the client certificate", keySrc, err)
 	}
-	return fieldError("cert_file/key_file", "%v", err)
+	return fieldError(certField+"/"+keyField, "%v", err)
 }
 
 // readPEMFile reads a file named by an asset field and words a failure the
