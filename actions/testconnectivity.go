@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/smithy-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -279,6 +280,9 @@ func (r *Runner) checkBroker(ctx context.Context, cfg assets.Config, host string
 			return nil
 		}
 		f := kafkaFailure(ctx, err, cfg, login.cut.Load(), time.Since(t0))
+		if lf := loginFailure(err, cfg, host); lf != nil {
+			f = lf
+		}
 		if errors.Is(err, kerr.UnsupportedSaslMechanism) {
 			pctx, cancel := context.WithTimeout(context.Background(), r.stepTimeout)
 			defer cancel()
@@ -744,4 +748,63 @@ func plural(n int, word string) string {
 func asInt(v any) int {
 	n, _ := v.(int)
 	return n
+}
+
+// loginFailure words a Kerberos or AWS IAM login that failed before or at
+// the broker, naming the cause and the field to fix; nil for any other
+// error. gokrb5 and the AWS SDK report causes as codes inside their text
+// (KDC_ERR_..., the STS error code), which is what is matched here.
+func loginFailure(err error, cfg assets.Config, host string) *stepFailure {
+	msg := err.Error()
+	switch cfg.SASLMechanism {
+	case assets.MechanismGSSAPI:
+		f := &stepFailure{what: "Kerberos login failed", err: msg}
+		k := cfg.Kerberos
+		name, _, _ := net.SplitHostPort(host)
+		service := k.ServiceName + "/" + name
+		switch {
+		case strings.Contains(msg, "KDC_ERR_C_PRINCIPAL_UNKNOWN"):
+			f.hint = fmt.Sprintf("the KDC does not know the client principal %q: check kerberos.principal and its realm", k.Principal)
+		case strings.Contains(msg, "KDC_ERR_PREAUTH_FAILED"), strings.Contains(msg, "client password/keytab incorrect"):
+			f.hint = "wrong password, or the keytab holds another key than the principal's current one (the key version changed when the password or key was reset): check kerberos.password, or export the keytab again (ktadd -norandkey)"
+		case strings.Contains(msg, "KDC_ERR_S_PRINCIPAL_UNKNOWN"):
+			f.hint = fmt.Sprintf("the KDC has no service principal %s (the client asked for %s@<realm>): create it for the broker, or set kerberos.service_name, or connect with the host name the broker's principal uses (see kerberos.canonicalize_hostname)", service, service)
+		case strings.Contains(msg, "KRB_AP_ERR_SKEW"), strings.Contains(msg, "KDC_ERR_SKEW"), strings.Contains(msg, "clock skew"):
+			f.hint = "the clocks of this server and the KDC or the broker differ by more than the allowed skew (5 minutes): synchronise them with NTP"
+		case strings.Contains(msg, "KDC_ERR_ETYPE_NOSUPP"), strings.Contains(msg, "KDC_ERR_ETYPE_NOTSUPP"), strings.Contains(msg, "no supported encryption type"):
+			f.hint = "the client and the KDC share no encryption type: check default_tkt_enctypes/permitted_enctypes in kerberos.krb5_conf against the keys of the principal"
+		case strings.Contains(msg, "KRB_AP_ERR_BADKEYVER"), strings.Contains(msg, "KRB_AP_ERR_NOKEY"), strings.Contains(msg, "KRB_AP_ERR_MODIFIED"):
+			f.hint = fmt.Sprintf("the broker could not decrypt the ticket for %s: its keytab holds another key (version) than the KDC; export the broker's keytab again", service)
+		case strings.Contains(msg, "networking error"), strings.Contains(msg, "communicating with KDC"), strings.Contains(msg, "connection refused"), strings.Contains(msg, "failed to communicate"):
+			f.hint = "the KDC did not answer: check kerberos.kdc (or the kdc lines of kerberos.krb5_conf) and that this server can reach it (port 88, TCP and UDP)"
+		case strings.Contains(msg, "ccache"), strings.Contains(msg, "no user credentials available"):
+			f.hint = "the ticket cache holds no valid ticket: run kinit for the principal again, or give a keytab or password so the server logs in and renews by itself"
+		case errors.Is(err, kerr.SaslAuthenticationFailed):
+			f.hint = fmt.Sprintf("the broker refused the Kerberos login for %s: check that the broker's principal is %s@<realm> and that principal %q may connect", service, service, k.Principal)
+		default:
+			return nil
+		}
+		return f
+	case assets.MechanismAWSMSKIAM:
+		a := cfg.AWSIAM
+		var credErr *kafka.AWSCredentialsError
+		if errors.As(err, &credErr) {
+			f := &stepFailure{what: "AWS credentials failed", err: msg}
+			var apiErr smithy.APIError
+			switch {
+			case a.AssumeRole != "" && errors.As(err, &apiErr):
+				f.hint = fmt.Sprintf("STS refused to assume role %s (%s): check the role's trust policy for this identity, and aws_iam.external_id", a.AssumeRole, apiErr.ErrorCode())
+			case a.AccessKeyID == "" && a.Profile == "":
+				f.hint = "no credentials were found in the default chain (environment variables, shared config and credentials files, web identity token, container credentials, EC2 instance metadata): give aws_iam.access_key_id and aws_iam.secret_access_key, or aws_iam.profile, or run where one of those sources has credentials"
+			default:
+				f.hint = "check aws_iam.access_key_id/secret_access_key or aws_iam.profile"
+			}
+			return f
+		}
+		if errors.Is(err, kerr.SaslAuthenticationFailed) {
+			return &stepFailure{what: "AWS IAM login failed", err: msg,
+				hint: fmt.Sprintf("the broker rejected the signed login: check aws_iam.region (%s) is the cluster's region, that the credentials are valid, and that their identity is allowed kafka-cluster:Connect on the cluster", a.Region)}
+		}
+	}
+	return nil
 }

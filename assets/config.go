@@ -1,6 +1,7 @@
 package assets
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -40,6 +41,8 @@ type Config struct {
 	SASLMechanism      string   `json:"sasl_mechanism"`
 	Username           string   `json:"username"`
 	Password           string   `json:"password"`
+	Kerberos           Kerberos `json:"kerberos"`
+	AWSIAM             AWSIAM   `json:"aws_iam"`
 	Producer           Producer `json:"producer"`
 	Ingest             Ingest   `json:"ingest"`
 }
@@ -202,12 +205,23 @@ func Decode(doc map[string]any, opts DecodeOptions) (Config, error) {
 // validate applies the rules between fields and resolves the security
 // protocol from the SOAR app's use_ssl when it is not given.
 func (c *Config) validate(errs *fieldErrors) {
+	// use_kerberos is the Splunk app's way to say GSSAPI.
 	if c.UseKerberos {
-		errs.add("use_kerberos", "Kerberos (SASL/GSSAPI) is not available in this version; use SASL PLAIN or SCRAM, or set use_kerberos to false")
+		switch c.SASLMechanism {
+		case "":
+			c.SASLMechanism = MechanismGSSAPI
+		case MechanismGSSAPI:
+		default:
+			errs.add("use_kerberos", fmt.Sprintf("is true but sasl_mechanism is %s; set sasl_mechanism to GSSAPI, or use_kerberos to false", c.SASLMechanism))
+		}
 	}
+	c.UseKerberos = c.SASLMechanism == MechanismGSSAPI
 
 	if c.SecurityProtocol == "" {
 		switch {
+		case c.SASLMechanism == MechanismAWSMSKIAM:
+			// MSK's IAM listener is TLS only.
+			c.SecurityProtocol = ProtocolSASLSSL
 		case c.SASLMechanism != "" && c.UseSSL:
 			c.SecurityProtocol = ProtocolSASLSSL
 		case c.SASLMechanism != "":
@@ -224,17 +238,36 @@ func (c *Config) validate(errs *fieldErrors) {
 	c.UseSSL = c.TLS()
 
 	if c.SASL() {
-		if c.SASLMechanism == "" {
-			errs.add("sasl_mechanism", fmt.Sprintf("required with security_protocol %s (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", c.SecurityProtocol))
-		}
-		if c.Username == "" {
-			errs.add("username", fmt.Sprintf("required for SASL %s", c.SASLMechanism))
-		}
-		if c.Password == "" {
-			errs.add("password", fmt.Sprintf("required for SASL %s", c.SASLMechanism))
+		switch c.SASLMechanism {
+		case "":
+			errs.add("sasl_mechanism", fmt.Sprintf("required with security_protocol %s (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI or AWS_MSK_IAM)", c.SecurityProtocol))
+		case MechanismGSSAPI:
+			c.Kerberos.validate(errs)
+		case MechanismAWSMSKIAM:
+			if c.SecurityProtocol != ProtocolSASLSSL {
+				errs.add("security_protocol", fmt.Sprintf("is %s but AWS_MSK_IAM needs SASL_SSL: MSK's IAM listener is TLS only", c.SecurityProtocol))
+			}
+			c.AWSIAM.validate(errs)
+		default:
+			if c.Username == "" {
+				errs.add("username", fmt.Sprintf("required for SASL %s", c.SASLMechanism))
+			}
+			if c.Password == "" {
+				errs.add("password", fmt.Sprintf("required for SASL %s", c.SASLMechanism))
+			}
 		}
 	} else if c.SASLMechanism != "" {
 		errs.add("sasl_mechanism", fmt.Sprintf("is set but security_protocol %s does not use SASL; set security_protocol to SASL_PLAINTEXT or SASL_SSL", c.SecurityProtocol))
+	}
+	if c.SASLMechanism != MechanismGSSAPI {
+		for _, f := range c.Kerberos.set() {
+			errs.add(f, fmt.Sprintf("is set but sasl_mechanism is %q, not GSSAPI; set sasl_mechanism to GSSAPI (or use_kerberos to true), or remove the kerberos block", c.SASLMechanism))
+		}
+	}
+	if c.SASLMechanism != MechanismAWSMSKIAM {
+		for _, f := range c.AWSIAM.set() {
+			errs.add(f, fmt.Sprintf("is set but sasl_mechanism is %q, not AWS_MSK_IAM; set sasl_mechanism to AWS_MSK_IAM, or remove the aws_iam block", c.SASLMechanism))
+		}
 	}
 
 	if c.Ingest.DeadLetterTopic != "" && c.Ingest.DeadLetterTopic == c.Topic {
@@ -518,4 +551,122 @@ func (c *Config) tlsField(name string) string {
 		return c.CAPEM
 	}
 	return ""
+}
+
+// Kerberos holds the settings of SASL GSSAPI.
+type Kerberos struct {
+	Principal            string `json:"principal"`
+	Keytab               string `json:"keytab"` // base64 file content
+	KeytabPath           string `json:"keytab_path"`
+	Password             string `json:"password"`
+	CCachePath           string `json:"ccache_path"`
+	Krb5Conf             string `json:"krb5_conf"` // a path, or the text itself
+	Realm                string `json:"realm"`
+	KDC                  string `json:"kdc"`
+	ServiceName          string `json:"service_name"`
+	CanonicalizeHostname bool   `json:"canonicalize_hostname"`
+}
+
+// Krb5ConfInline reports whether Krb5Conf holds the file's text rather
+// than a path: a krb5.conf has sections ("[libdefaults]") and lines.
+func (k Kerberos) Krb5ConfInline() bool { return strings.ContainsAny(k.Krb5Conf, "[\n") }
+
+// set lists the kerberos fields given a value other than their default.
+func (k Kerberos) set() []string {
+	var out []string
+	for _, f := range []struct{ name, v string }{{"kerberos.principal", k.Principal}, {"kerberos.keytab", k.Keytab},
+		{"kerberos.keytab_path", k.KeytabPath}, {"kerberos.password", k.Password}, {"kerberos.ccache_path", k.CCachePath},
+		{"kerberos.krb5_conf", k.Krb5Conf}, {"kerberos.realm", k.Realm}, {"kerberos.kdc", k.KDC}} {
+		if f.v != "" {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+func (k *Kerberos) validate(errs *fieldErrors) {
+	var sources []string
+	for _, f := range []struct{ name, v string }{{"kerberos.keytab", k.Keytab}, {"kerberos.keytab_path", k.KeytabPath},
+		{"kerberos.password", k.Password}, {"kerberos.ccache_path", k.CCachePath}} {
+		if f.v != "" {
+			sources = append(sources, f.name)
+		}
+	}
+	switch {
+	case len(sources) == 0:
+		errs.add("kerberos.keytab", "GSSAPI needs the principal's credentials: give kerberos.keytab (base64), kerberos.keytab_path, kerberos.password or kerberos.ccache_path")
+	case len(sources) > 1:
+		errs.add(sources[1], fmt.Sprintf("is set together with %s; give one way to log in", sources[0]))
+	}
+	if k.Principal == "" && k.CCachePath == "" {
+		errs.add("kerberos.principal", "required for GSSAPI (e.g. soarkafka@EXAMPLE.COM)")
+	}
+	if k.Keytab != "" {
+		if _, err := base64.StdEncoding.DecodeString(k.Keytab); err != nil {
+			errs.add("kerberos.keytab", "is not base64; give the keytab file's content base64-encoded (base64 -w0 client.keytab)")
+		}
+	}
+	switch {
+	case k.Krb5Conf == "" && k.Realm == "":
+		errs.add("kerberos.krb5_conf", "GSSAPI needs the realm's KDCs: give kerberos.krb5_conf (a path or the file's text), or kerberos.realm and kerberos.kdc")
+	case k.Krb5Conf == "" && k.KDC == "":
+		errs.add("kerberos.kdc", fmt.Sprintf("required with kerberos.realm %s: the realm's KDCs, host[:port] separated by commas", k.Realm))
+	case k.Krb5Conf != "" && k.KDC != "":
+		errs.add("kerberos.kdc", "is set together with kerberos.krb5_conf; give one of them")
+	}
+	if k.ServiceName == "" {
+		k.ServiceName = "kafka"
+	}
+}
+
+// AWSIAM holds the settings of SASL AWS_MSK_IAM.
+type AWSIAM struct {
+	Region          string `json:"region"`
+	AssumeRole      string `json:"assume_role"`
+	ExternalID      string `json:"external_id"`
+	SessionName     string `json:"session_name"`
+	SessionDuration int64  `json:"session_duration"` // seconds
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key"`
+	SessionToken    string `json:"session_token"`
+	Profile         string `json:"profile"`
+}
+
+// set lists the aws_iam fields given a value other than their default.
+func (a AWSIAM) set() []string {
+	var out []string
+	for _, f := range []struct{ name, v string }{{"aws_iam.region", a.Region}, {"aws_iam.assume_role", a.AssumeRole},
+		{"aws_iam.external_id", a.ExternalID}, {"aws_iam.access_key_id", a.AccessKeyID}, {"aws_iam.secret_access_key", a.SecretAccessKey},
+		{"aws_iam.session_token", a.SessionToken}, {"aws_iam.profile", a.Profile}} {
+		if f.v != "" {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/.+$`)
+
+func (a *AWSIAM) validate(errs *fieldErrors) {
+	if a.Region == "" {
+		errs.add("aws_iam.region", "required for AWS_MSK_IAM: the region of the MSK cluster (e.g. eu-west-1)")
+	}
+	if a.AccessKeyID != "" && a.SecretAccessKey == "" {
+		errs.add("aws_iam.secret_access_key", "required with aws_iam.access_key_id")
+	}
+	if a.SecretAccessKey != "" && a.AccessKeyID == "" {
+		errs.add("aws_iam.access_key_id", "required with aws_iam.secret_access_key")
+	}
+	if a.SessionToken != "" && a.AccessKeyID == "" {
+		errs.add("aws_iam.session_token", "needs aws_iam.access_key_id and aws_iam.secret_access_key")
+	}
+	if a.Profile != "" && a.AccessKeyID != "" {
+		errs.add("aws_iam.profile", "is set together with aws_iam.access_key_id; give static keys or a profile, not both")
+	}
+	if a.AssumeRole != "" && !roleARN.MatchString(a.AssumeRole) {
+		errs.add("aws_iam.assume_role", fmt.Sprintf("%q is not a role ARN (arn:aws:iam::123456789012:role/name)", a.AssumeRole))
+	}
+	if a.AssumeRole == "" && a.ExternalID != "" {
+		errs.add("aws_iam.external_id", "is set but aws_iam.assume_role is not; the external id goes with the role to assume")
+	}
 }

@@ -121,7 +121,23 @@ func TestDecodeErrors(t *testing.T) {
 		{"topic chars", with("topic", "a b"), map[string]string{"topic": "characters Kafka does not allow"}},
 		{"topic dot", with("topic", ".."), map[string]string{"topic": "not allowed"}},
 		{"topic long", with("topic", strings.Repeat("x", 250)), map[string]string{"topic": "at most 249"}},
-		{"kerberos", with("use_kerberos", true), map[string]string{"use_kerberos": "not available in this version"}},
+		{"kerberos without its block", with("use_kerberos", true), map[string]string{"kerberos.keytab": "GSSAPI needs the principal's credentials",
+			"kerberos.principal": "required for GSSAPI", "kerberos.krb5_conf": "give kerberos.krb5_conf (a path or the file's text), or kerberos.realm and kerberos.kdc"}},
+		{"kerberos two logins, realm without kdc, bad keytab", with("sasl_mechanism", "GSSAPI", "kerberos", map[string]any{"principal": "p", "keytab": "not base64!", "password": "x", "realm": "R"}),
+			map[string]string{"kerberos.password": "is set together with kerberos.keytab", "kerberos.keytab": "is not base64", "kerberos.kdc": "required with kerberos.realm R"}},
+		{"use_kerberos with another mechanism", with("use_kerberos", true, "sasl_mechanism", "PLAIN", "username", "u", "password", "p"),
+			map[string]string{"use_kerberos": "is true but sasl_mechanism is PLAIN"}},
+		{"kerberos block without GSSAPI", with("kerberos", map[string]any{"principal": "p"}), map[string]string{"kerberos.principal": `is set but sasl_mechanism is "", not GSSAPI`}},
+		{"iam over plaintext", with("sasl_mechanism", "AWS_MSK_IAM", "security_protocol", "SASL_PLAINTEXT", "aws_iam", map[string]any{"region": "eu-west-1"}),
+			map[string]string{"security_protocol": "AWS_MSK_IAM needs SASL_SSL"}},
+		{"iam rules", with("sasl_mechanism", "AWS_MSK_IAM", "aws_iam", map[string]any{"access_key_id": "AK", "profile": "p", "assume_role": "role"}),
+			map[string]string{"aws_iam.region": "required for AWS_MSK_IAM", "aws_iam.secret_access_key": "required with aws_iam.access_key_id",
+				"aws_iam.profile": "give static keys or a profile", "aws_iam.assume_role": "is not a role ARN"}},
+		{"session duration", with("sasl_mechanism", "AWS_MSK_IAM", "aws_iam", map[string]any{"region": "eu-west-1", "session_duration": 100}),
+			map[string]string{"aws_iam.session_duration": "below the minimum 900"}},
+		{"external id without role", with("sasl_mechanism", "AWS_MSK_IAM", "aws_iam", map[string]any{"region": "eu-west-1", "external_id": "x"}),
+			map[string]string{"aws_iam.external_id": "goes with the role"}},
+		{"iam block without IAM", with("aws_iam", map[string]any{"region": "eu-west-1"}), map[string]string{"aws_iam.region": `not AWS_MSK_IAM`}},
 		{"use_ssl contradicts", with("use_ssl", true, "security_protocol", "PLAINTEXT"), map[string]string{"use_ssl": "does not use TLS"}},
 		{"sasl without mechanism", with("security_protocol", "SASL_SSL", "username", "u", "password", "p"), map[string]string{"sasl_mechanism": "required with security_protocol SASL_SSL"}},
 		{"sasl without credentials", with("sasl_mechanism", "PLAIN"), map[string]string{"username": "required for SASL PLAIN", "password": "required for SASL PLAIN"}},
@@ -301,7 +317,7 @@ func TestSchemaAndTableFromRegistry(t *testing.T) {
 			t.Errorf("table lacks %s", f.Name)
 		}
 	}
-	if got := assets.SecretFields(); !reflect.DeepEqual(got, []string{"key_pem", "key_password", "password"}) {
+	if got := assets.SecretFields(); !reflect.DeepEqual(got, []string{"key_pem", "key_password", "password", "kerberos.keytab", "kerberos.password", "aws_iam.secret_access_key", "aws_iam.session_token"}) {
 		t.Fatalf("secret fields %v", got)
 	}
 }
@@ -329,5 +345,23 @@ func TestIngestSettings(t *testing.T) {
 	}
 	if cfg, _ := assets.Decode(base(), assets.DecodeOptions{}); cfg.Scheduled() || cfg.PollInterval() != 0 {
 		t.Fatalf("no interval: scheduled %v", cfg.Scheduled())
+	}
+}
+
+func TestDecodeKerberosAndIAM(t *testing.T) {
+	cfg, err := assets.Decode(with("use_kerberos", true, "kerberos", map[string]any{"principal": "alice@TEST.LOCAL", "password": "pw", "realm": "TEST.LOCAL", "kdc": "127.0.0.1:88"}), assets.DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SASLMechanism != "GSSAPI" || cfg.SecurityProtocol != "SASL_PLAINTEXT" || cfg.Kerberos.ServiceName != "kafka" || !cfg.UseKerberos {
+		t.Fatalf("use_kerberos: %+v", cfg)
+	}
+	cfg, err = assets.Decode(with("sasl_mechanism", "GSSAPI", "use_ssl", true, "kerberos", map[string]any{"principal": "alice", "ccache_path": "/tmp/cc", "krb5_conf": "[libdefaults]\n default_realm = X\n"}), assets.DecodeOptions{})
+	if err != nil || cfg.SecurityProtocol != "SASL_SSL" || !cfg.UseKerberos || !cfg.Kerberos.Krb5ConfInline() {
+		t.Fatalf("GSSAPI over TLS: %+v, %v", cfg, err)
+	}
+	cfg, err = assets.Decode(with("sasl_mechanism", "AWS_MSK_IAM", "aws_iam", map[string]any{"region": "eu-west-1", "assume_role": "arn:aws:iam::123456789012:role/reader", "external_id": "x"}), assets.DecodeOptions{})
+	if err != nil || cfg.SecurityProtocol != "SASL_SSL" || !cfg.UseSSL || cfg.AWSIAM.SessionDuration != 3600 || cfg.AWSIAM.SessionName != "soarkafka" {
+		t.Fatalf("IAM: %+v, %v", cfg, err)
 	}
 }

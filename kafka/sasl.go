@@ -24,6 +24,8 @@ var saslMechanisms = map[string]func(cfg assets.Config) (sasl.Mechanism, error){
 	assets.MechanismSCRAMSHA512: func(cfg assets.Config) (sasl.Mechanism, error) {
 		return scram.Auth{User: cfg.Username, Pass: cfg.Password}.AsSha512Mechanism(), nil
 	},
+	assets.MechanismGSSAPI:    kerberosMechanism,
+	assets.MechanismAWSMSKIAM: awsIAMMechanism,
 }
 
 // SASLMechanisms lists the sasl_mechanism values this build supports, sorted.

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs and the machine lacks, from
 # Debian's packages: a PostgreSQL server on 127.0.0.1:5432 with trust auth and
-# a database "test"; kcat. Idempotent: where PostgreSQL already listens, it only
-# checks. Later capabilities add their own needs here (a Kerberos KDC,
-# Chromium), so that `make test` is the one command a newcomer and CI run.
+# a database "test"; kcat; MIT Kerberos' KDC programs (krb5kdc, kdb5_util,
+# kadmin.local, kinit), which the tests run as throwaway realms of their own.
+# Idempotent: where PostgreSQL already listens, it only checks. Later
+# capabilities add their own needs here (Chromium), so that `make test` is the
+# one command a newcomer and CI run.
 set -euo pipefail
 
 log() { printf 'test-deps: %s\n' "$*" >&2; }
@@ -52,5 +54,32 @@ ensure_kcat() {
   command -v kcat >/dev/null || { log "installing kcat"; apt_install kcat; }
 }
 
+# MIT Kerberos: internal/testenv.NewKDC runs krb5kdc, kdb5_util and
+# kadmin.local on a realm in a temporary directory and kinit for ccache tests;
+# it never reads /etc/krb5.conf nor uses a system KDC. So the packages must
+# start no KDC of their own: a policy-rc.d (the Debian way to tell maintainer
+# scripts not to start services) denies every start while they install, unless
+# the machine already has one. The packages' debconf questions (default realm,
+# KDC hosts) get their defaults; the /etc/krb5.conf that results is unused.
+ensure_krb5() {
+  if command -v krb5kdc >/dev/null && command -v kdb5_util >/dev/null &&
+    command -v kadmin.local >/dev/null && command -v kinit >/dev/null; then
+    return 0
+  fi
+  log "installing the MIT Kerberos KDC (krb5-kdc, krb5-admin-server, krb5-user)"
+  local policy=/usr/sbin/policy-rc.d ours=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# test-deps.sh: start no service while installing\nexit 101\n' |
+      as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    ours=1
+  fi
+  local rc=0
+  apt_install krb5-kdc krb5-admin-server krb5-user || rc=$?
+  if [ -n "$ours" ]; then as_root rm -f "$policy"; fi
+  return "$rc"
+}
+
 ensure_postgres
 ensure_kcat
+ensure_krb5
