@@ -144,7 +144,6 @@ func merge(ms ...map[string]any) map[string]any {
 	return out
 }
 
-
 // A long-running asset keeps working across ticket expiry, with no kinit:
 // post data goes through the runner's pooled producer (one client for the
 // whole run) while tickets live 20 s and the broker makes connections
