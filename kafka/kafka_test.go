@@ -168,13 +168,19 @@ func TestSASLMechanism(t *testing.T) {
 
 	// Configs that assets.Decode would refuse, built by hand as a caller
 	// could: the mechanism table still answers with the field to fix.
-	cfg := assets.Config{Hosts: "h:1", Topic: "t", SecurityProtocol: assets.ProtocolSASLPlaintext, SASLMechanism: "GSSAPI", Username: "u", Password: "p"}
+	cfg := assets.Config{Hosts: "h:1", Topic: "t", SecurityProtocol: assets.ProtocolSASLPlaintext, SASLMechanism: "OAUTHBEARER", Username: "u", Password: "p"}
 	_, err := kafka.SASLMechanism(cfg)
-	wantInvalid(t, err, `sasl_mechanism: "GSSAPI" is not supported; use one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512`, false)
+	wantInvalid(t, err, `sasl_mechanism: "OAUTHBEARER" is not supported; use one of AWS_MSK_IAM, GSSAPI, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512`, false)
+	cfg.SASLMechanism = "GSSAPI"
+	_, err = kafka.SASLMechanism(cfg)
+	wantInvalid(t, err, "kerberos.keytab: GSSAPI needs the principal's credentials", true)
+	cfg.SASLMechanism = "AWS_MSK_IAM"
+	_, err = kafka.SASLMechanism(cfg)
+	wantInvalid(t, err, "aws_iam.region: required for AWS_MSK_IAM", true)
 	cfg.SASLMechanism = ""
 	_, err = kafka.SASLMechanism(cfg)
-	wantInvalid(t, err, "sasl_mechanism: required with security_protocol SASL_PLAINTEXT; use one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", false)
-	if got := kafka.SASLMechanisms(); strings.Join(got, ",") != "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" {
+	wantInvalid(t, err, "sasl_mechanism: required with security_protocol SASL_PLAINTEXT; use one of AWS_MSK_IAM, GSSAPI, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", false)
+	if got := kafka.SASLMechanisms(); strings.Join(got, ",") != "AWS_MSK_IAM,GSSAPI,PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" {
 		t.Errorf("SASLMechanisms() = %v", got)
 	}
 }

@@ -250,7 +250,9 @@ func TestAssetValidationErrors(t *testing.T) {
 		fields = append(fields, f)
 	}
 	sort.Strings(fields)
-	if want := "colour,hosts,name,sasl_mechanism,timeout,topic,use_ssl"; strings.Join(fields, ",") != want {
+	// sasl_mechanism GSSAPI needs the kerberos block, whose fields the
+	// second pass would name: the first pass's errors come alone.
+	if want := "colour,hosts,name,timeout,topic,use_ssl"; strings.Join(fields, ",") != want {
 		t.Fatalf("fields %v, want %s", fields, want)
 	}
 }
