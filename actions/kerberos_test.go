@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,4 +210,32 @@ func TestKerberosLongRunningAssetOutlivesTickets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Clock skew: a broker that allows no skew at all refuses every
+// authenticator as too far from its clock (KRB_AP_ERR_SKEW), and test
+// connectivity says to synchronise the clocks.
+func TestKerberosClockSkewNamed(t *testing.T) {
+	kdc := testenv.NewKDC(t)
+	kdc.AddUser("alice", "alice-pw")
+	gs := testenv.NewGSSAPIBroker(t, kdc.AddService("kafka/127.0.0.1"), "kafka/127.0.0.1@"+kdc.Realm(), testenv.GSSAPIMaxClockSkew(time.Nanosecond))
+	c := testenv.NewKafka(t, append(gs.KafkaOpts(), kfake.SeedTopics(1, "alerts"))...)
+	r, _ := newTestRunner(testStepTimeout)
+	t.Cleanup(r.Close)
+	res := runConnectivity(t, r, krbAsset(t, c, map[string]any{"principal": "alice", "password": "alice-pw", "krb5_conf": kdc.Krb5ConfPath()}))
+	wantFailed(t, res, "broker "+c.ListenAddrs()[0]+": ", "Kerberos login failed", "synchronise them with NTP")
+}
+
+// A client that allows only an encryption type the KDC does not support
+// is told so.
+func TestKerberosEncryptionTypeNamed(t *testing.T) {
+	kdc := testenv.NewKDC(t)
+	kdc.AddUser("alice", "alice-pw")
+	gs := testenv.NewGSSAPIBroker(t, kdc.AddService("kafka/127.0.0.1"), "kafka/127.0.0.1@"+kdc.Realm())
+	c := testenv.NewKafka(t, append(gs.KafkaOpts(), kfake.SeedTopics(1, "alerts"))...)
+	conf := strings.Replace(kdc.Krb5Conf(), "[libdefaults]\n", "[libdefaults]\n  default_tkt_enctypes = rc4-hmac\n  default_tgs_enctypes = rc4-hmac\n  permitted_enctypes = rc4-hmac\n", 1)
+	r, _ := newTestRunner(testStepTimeout)
+	t.Cleanup(r.Close)
+	res := runConnectivity(t, r, krbAsset(t, c, map[string]any{"principal": "alice", "password": "alice-pw", "krb5_conf": conf}))
+	wantFailed(t, res, "broker "+c.ListenAddrs()[0]+": ", "Kerberos login failed", "share no encryption type")
 }

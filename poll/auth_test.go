@@ -28,8 +28,11 @@ func TestPollOverKerberosAndIAM(t *testing.T) {
 
 	kdc := testenv.NewKDC(t)
 	kdc.AddUser("alice", "alice-pw")
-	gs := testenv.NewGSSAPIBroker(t, kdc.AddService("kafka/127.0.0.1"), "kafka/127.0.0.1@"+kdc.Realm(), testenv.GSSAPITLS(certs.ServerTLS()))
+	service := kdc.AddService("kafka/127.0.0.1")
+	gs := testenv.NewGSSAPIBroker(t, service, "kafka/127.0.0.1@"+kdc.Realm(), testenv.GSSAPITLS(certs.ServerTLS()))
 	krb := testenv.NewKafka(t, append(gs.KafkaOpts(), kfake.SeedTopics(2, topic))...)
+	plainGS := testenv.NewGSSAPIBroker(t, service, "kafka/127.0.0.1@"+kdc.Realm())
+	krbPlain := testenv.NewKafka(t, append(plainGS.KafkaOpts(), kfake.SeedTopics(2, topic))...)
 
 	iam := testenv.NewAWSIAM(t)
 	testenv.IsolateAWSEnv(t, iam.Region)
@@ -43,12 +46,16 @@ func TestPollOverKerberosAndIAM(t *testing.T) {
 	}{
 		{"kerberos", krb, map[string]any{"use_kerberos": true, "use_ssl": true, "kerberos": map[string]any{
 			"principal": "alice", "keytab": base64.StdEncoding.EncodeToString(kdc.Keytab("alice")), "krb5_conf": kdc.Krb5Conf()}}},
+		{"kerberos without TLS", krbPlain, map[string]any{"use_kerberos": true, "kerberos": map[string]any{
+			"principal": "alice", "password": "alice-pw", "krb5_conf": kdc.Krb5Conf()}}},
 		{"aws iam", msk.Cluster, map[string]any{"sasl_mechanism": "AWS_MSK_IAM", "aws_iam": map[string]any{
 			"region": iam.Region, "access_key_id": alice.AccessKeyID, "secret_access_key": alice.SecretAccessKey}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			doc := map[string]any{"hosts": strings.Join(tc.cluster.ListenAddrs(), ","), "topic": topic, "read_from_beginning": true,
-				"timeout": 5000, "ca_cert": certs.CAFile}
+			doc := map[string]any{"hosts": strings.Join(tc.cluster.ListenAddrs(), ","), "topic": topic, "read_from_beginning": true, "timeout": 5000}
+			if tc.cluster != krbPlain {
+				doc["ca_cert"] = certs.CAFile
+			}
 			for k, v := range tc.doc {
 				doc[k] = v
 			}
@@ -68,7 +75,7 @@ func TestPollOverKerberosAndIAM(t *testing.T) {
 			}
 		})
 	}
-	if len(gs.Principals()) == 0 || len(msk.AuthenticatedKeys()) == 0 {
+	if len(gs.Principals()) == 0 || len(plainGS.Principals()) == 0 || len(msk.AuthenticatedKeys()) == 0 {
 		t.Fatalf("brokers saw no login: kerberos %v, iam %v", gs.Principals(), msk.AuthenticatedKeys())
 	}
 }
