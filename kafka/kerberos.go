@@ -79,7 +79,7 @@ func kerberosMechanism(cfg assets.Config) (sasl.Mechanism, error) {
 		return nil, fieldError("kerberos.keytab", "GSSAPI needs the principal's credentials: give kerberos.keytab, kerberos.keytab_path, kerberos.password or kerberos.ccache_path")
 	}
 	if k.CanonicalizeHostname {
-		mech = canonicalHost{mech}
+		mech = canonicalHost{Mechanism: mech, resolver: net.DefaultResolver}
 	}
 	return mech, nil
 }
@@ -170,7 +170,10 @@ func pathReason(err error) error {
 // canonicalHost asks for the ticket of the broker's canonical DNS name
 // (kerberos.canonicalize_hostname), as MIT's rdns/dns_canonicalize_hostname
 // do: the CNAME target, without the trailing dot.
-type canonicalHost struct{ sasl.Mechanism }
+type canonicalHost struct {
+	sasl.Mechanism
+	resolver *net.Resolver
+}
 
 func (c canonicalHost) Authenticate(ctx context.Context, host string) (sasl.Session, []byte, error) {
 	name, port, err := net.SplitHostPort(host)
@@ -178,7 +181,7 @@ func (c canonicalHost) Authenticate(ctx context.Context, host string) (sasl.Sess
 		name, port = host, ""
 	}
 	if net.ParseIP(name) == nil {
-		if cname, err := net.DefaultResolver.LookupCNAME(ctx, name); err == nil && cname != "" {
+		if cname, err := c.resolver.LookupCNAME(ctx, name); err == nil && cname != "" {
 			name = strings.TrimSuffix(cname, ".")
 		}
 	}
