@@ -3,7 +3,9 @@ package actions
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -19,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/youmark/pkcs8"
 
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/internal/testenv"
@@ -422,6 +425,32 @@ func TestConnectivityTLSServerNameAndInsecure(t *testing.T) {
 	if res.Status != StatusSuccess || !strings.Contains(res.Message, "Warning: insecure_skip_verify is set: the broker certificates are not verified") {
 		t.Fatalf("insecure: %s %q", res.Status, res.Message)
 	}
+
+	// The same client certificate inline, with its key encrypted
+	// (PKCS#8) and opened with key_password.
+	keyPEM, err := os.ReadFile(localhostOnly.ClientKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(keyPEM)
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := pkcs8.MarshalPrivateKey(key, []byte("s3cret"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _ := os.ReadFile(localhostOnly.ClientCertFile)
+	caPEM, _ := os.ReadFile(localhostOnly.CAFile)
+	inline := map[string]any{"hosts": host, "topic": "alerts", "use_ssl": true, "tls_server_name": "localhost",
+		"ca_pem": string(caPEM), "cert_pem": string(certPEM), "key_password": "s3cret",
+		"key_pem": string(pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: enc}))}
+	res = runConnectivity(t, r, decodeConfig(t, inline))
+	wantSuccess(t, res, `Connected to 1 broker; topic "alerts" has 1 partition`)
+	inline["key_password"] = "wrong"
+	res = runConnectivity(t, r, decodeConfig(t, inline))
+	wantFailed(t, res, "key_password: does not open the encrypted PKCS#8 key in key_pem")
 
 	// Without either, the host name check fails and the hint names tls_server_name.
 	res = runConnectivity(t, r, decodeConfig(t, mtls))
