@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -56,7 +57,7 @@ func TestKerberosLoginsThroughTheAsset(t *testing.T) {
 	}{
 		{"keytab, krb5.conf path", false, map[string]any{"principal": "alice", "keytab": keytab, "krb5_conf": kdc.Krb5ConfPath()}},
 		{"keytab path, krb5.conf text", false, map[string]any{"principal": "alice@" + kdc.Realm(), "keytab_path": kdc.KeytabFile("alice"), "krb5_conf": kdc.Krb5Conf()}},
-		{"password, realm and kdc", false, merge(map[string]any{"principal": "alice", "password": "alice-pw"}, realmKDC)},
+		{"password, realm and kdc", false, withRealm(map[string]any{"principal": "alice", "password": "alice-pw"}, realmKDC)},
 		{"ticket cache", false, map[string]any{"ccache_path": kdc.Kinit("alice", "alice-pw"), "krb5_conf": kdc.Krb5ConfPath()}},
 		{"keytab over TLS", true, map[string]any{"principal": "alice", "keytab": keytab, "krb5_conf": kdc.Krb5ConfPath()}},
 	} {
@@ -133,16 +134,6 @@ func TestKerberosFailuresNamed(t *testing.T) {
 	kdc.Stop()
 	res := runConnectivity(t, r, krbAsset(t, c, map[string]any{"principal": "alice", "password": "alice-pw", "krb5_conf": conf}))
 	wantFailed(t, res, "broker "+c.ListenAddrs()[0]+": ", "Kerberos login failed", "the KDC did not answer: check kerberos.kdc")
-}
-
-func merge(ms ...map[string]any) map[string]any {
-	out := map[string]any{}
-	for _, m := range ms {
-		for k, v := range m {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // A long-running asset keeps working across ticket expiry, with no kinit:
@@ -238,4 +229,10 @@ func TestKerberosEncryptionTypeNamed(t *testing.T) {
 	t.Cleanup(r.Close)
 	res := runConnectivity(t, r, krbAsset(t, c, map[string]any{"principal": "alice", "password": "alice-pw", "krb5_conf": conf}))
 	wantFailed(t, res, "broker "+c.ListenAddrs()[0]+": ", "Kerberos login failed", "share no encryption type")
+}
+
+// withRealm returns m with the realm and kdc of realmKDC.
+func withRealm(m, realmKDC map[string]any) map[string]any {
+	maps.Copy(m, realmKDC)
+	return m
 }

@@ -92,19 +92,8 @@ func newParsers(t *testing.T, db *store.DB) *parsers.Service {
 	return parsers.NewService(db, engine)
 }
 
-func rawDB(t *testing.T, url string) *sql.DB {
-	t.Helper()
-	driver, dsn := "pgx", url
-	if file, ok := strings.CutPrefix(url, "sqlite://"); ok {
-		driver, dsn = "sqlite", file+"?_pragma=busy_timeout(5000)"
-	}
-	raw, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
-	return raw
-}
+// rawDB opens url beneath the store (testenv.RawDB).
+func rawDB(t *testing.T, url string) *sql.DB { return testenv.RawDB(t, url) }
 
 // config is the asset configuration for the env's cluster, with extra
 // fields over the defaults (a dotted name sets a field of a block).

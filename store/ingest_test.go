@@ -17,21 +17,8 @@ import (
 	"github.com/soarkafka/soarkafka/store"
 )
 
-// rawDB opens url with database/sql directly, for what the store has no
-// call for yet: counting rows, planting a failing trigger.
-func rawDB(t *testing.T, url string) *sql.DB {
-	t.Helper()
-	driver, dsn := "pgx", url
-	if file, ok := strings.CutPrefix(url, "sqlite://"); ok {
-		driver, dsn = "sqlite", file+"?_pragma=busy_timeout(5000)"
-	}
-	raw, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
-	return raw
-}
+// rawDB opens url beneath the store (testenv.RawDB).
+func rawDB(t *testing.T, url string) *sql.DB { return testenv.RawDB(t, url) }
 
 // count returns the result of a SELECT count(*) query.
 func count(t *testing.T, raw *sql.DB, query string) int {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -419,18 +418,9 @@ func (c *mskIAMConn) Read(p []byte) (int, error) {
 // readFrame reads one request (size, then key, version, correlation id and
 // the rest) and admits it or closes the connection.
 func (c *mskIAMConn) readFrame() ([]byte, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(c.Conn, size[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(size[:])
-	if n < 8 || n > 256<<20 {
+	frame, err := readKafkaRequest(c.Conn, 256<<20)
+	if err != nil {
 		c.Conn.Close()
-		return nil, fmt.Errorf("testenv: request frame of %d bytes", n)
-	}
-	frame := make([]byte, 4+int(n))
-	copy(frame, size[:])
-	if _, err := io.ReadFull(c.Conn, frame[4:]); err != nil {
 		return nil, err
 	}
 	key := int16(binary.BigEndian.Uint16(frame[4:6]))

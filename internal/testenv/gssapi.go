@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"sync"
@@ -270,21 +269,12 @@ func (c *gssapiConn) Read(p []byte) (int, error) {
 
 // readFrame reads one request, with its size prefix.
 func (c *gssapiConn) readFrame() ([]byte, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(c.Conn, size[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(size[:])
-	if n > gssapiMaxFrame || n < 8 {
-		c.b.refuse(c.client, fmt.Sprintf("request of %d bytes", n))
+	frame, err := readKafkaRequest(c.Conn, gssapiMaxFrame)
+	if errors.Is(err, errBadFrame) {
+		c.b.refuse(c.client, err.Error())
 		return nil, errGSSAPIRefused
 	}
-	frame := make([]byte, 4+n)
-	copy(frame, size[:])
-	if _, err := io.ReadFull(c.Conn, frame[4:]); err != nil {
-		return nil, err
-	}
-	return frame, nil
+	return frame, err
 }
 
 // handle answers a SASL request itself and says whether kfake gets any

@@ -3,9 +3,11 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,4 +102,21 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b) // never fails (crypto/rand since Go 1.24)
 	return hex.EncodeToString(b)
+}
+
+// RawDB opens url (as SQLiteURL or PostgresURL give it) with database/sql
+// directly, for what a test checks beneath the store: counting rows,
+// planting a failing trigger. It is closed when the test ends.
+func RawDB(t testing.TB, url string) *sql.DB {
+	t.Helper()
+	driver, dsn := "pgx", url
+	if file, ok := strings.CutPrefix(url, "sqlite://"); ok {
+		driver, dsn = "sqlite", file+"?_pragma=busy_timeout(5000)"
+	}
+	raw, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
 }
