@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -26,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/assets"
@@ -337,7 +339,9 @@ func (p *Poller) poll(ctx context.Context, req Request, res *Result) error {
 	}
 	res.Parser = bound.Name
 
+	brokerErrs := &brokerErrors{}
 	cl, err := kafka.NewClient(req.Config, p.logger, append([]kgo.Opt{
+		kgo.WithHooks(brokerErrs),
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.FetchMaxWait(500 * time.Millisecond),
 		// Bounds memory: a fetch holds at most this much, whatever the
@@ -349,7 +353,7 @@ func (p *Poller) poll(ctx context.Context, req Request, res *Result) error {
 	}
 	defer cl.Close()
 
-	r := &run{p: p, req: req, res: res, cl: cl, adm: kadm.NewClient(cl), parser: bound, holder: holder,
+	r := &run{p: p, req: req, res: res, cl: cl, adm: kadm.NewClient(cl), parser: bound, holder: holder, brokerErrs: brokerErrs,
 		positions: map[int32]int64{}, starts: map[int32]int64{}, readEnds: map[int32]int64{}}
 	err = r.run(ctx)
 	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
@@ -434,6 +438,10 @@ type run struct {
 	// readEnds is the next offset past the messages stored (or, for poll
 	// now, parsed and stored) per partition.
 	readEnds map[int32]int64
+	// brokerErrs notes failed fetches: kgo retries them without a word,
+	// so a poll that timed out can tell a quiet topic from a broker that
+	// stopped answering.
+	brokerErrs *brokerErrors
 	// fetchStopped is why the fetcher stopped (it runs in its own
 	// goroutine; Result.Stopped is set from it once it ended).
 	fetchStopped string
@@ -653,6 +661,7 @@ func (r *run) fetch(ctx context.Context, ends map[int32]int64, limit int, emit f
 	r.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: offsets})
 	readCtx, cancel := context.WithTimeout(ctx, cfg.PollTimeout())
 	defer cancel()
+	lastProgress := time.Now() // the last fetch that brought messages
 
 	batchSize := int(cfg.Ingest.BatchSize)
 	var nowMsgs []soar.Message // poll now: everything, chosen at the end
@@ -712,6 +721,7 @@ func (r *run) fetch(ctx context.Context, ends map[int32]int64, limit int, emit f
 			break
 		}
 		if len(msgs) > 0 {
+			lastProgress = time.Now()
 			read += len(msgs)
 			r.res.MessagesRead += len(msgs)
 			if !emit(msgs) {
@@ -727,6 +737,15 @@ func (r *run) fetch(ctx context.Context, ends map[int32]int64, limit int, emit f
 		r.fetchStopped = StoppedCaughtUp
 	default:
 		r.fetchStopped = StoppedTimeout
+		if err := r.brokerErrs.since(lastProgress); err != nil {
+			// The broker failed the fetches and the poll ran out of
+			// time: what was read before is stored, the position stays
+			// there, and the next poll resumes from it.
+			r.fetchStopped = StoppedFailed
+			return &soarkafka.Error{Code: soarkafka.EUNAVAILABLE, Message: fmt.Sprintf(
+				"asset %q: reading topic %s failed within the asset's timeout (%s): %v; what was read before is stored and the next poll resumes there",
+				r.req.Asset, cfg.Topic, cfg.PollTimeout(), err)}
+		}
 	}
 	if r.pollNow() {
 		// Poll now reads "from the beginning": the first limit messages
@@ -1010,4 +1029,33 @@ func (r *run) finish(ctx context.Context, pollErr error) {
 			r.p.rec.Lag(r.req.Asset, part, lag)
 		}
 	}
+}
+
+// brokerErrors is a kgo hook that keeps the last failed fetch.
+type brokerErrors struct {
+	mu   sync.Mutex
+	err  error
+	when time.Time
+}
+
+// OnBrokerE2E implements kgo.HookBrokerE2E.
+func (b *brokerErrors) OnBrokerE2E(meta kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {
+	if key != int16(kmsg.Fetch) {
+		return
+	}
+	if err := e2e.Err(); err != nil {
+		b.mu.Lock()
+		b.err, b.when = fmt.Errorf("broker %s: %w", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), err), time.Now()
+		b.mu.Unlock()
+	}
+}
+
+// since returns the last failed fetch after t, or nil.
+func (b *brokerErrors) since(t time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil && b.when.After(t) {
+		return b.err
+	}
+	return nil
 }

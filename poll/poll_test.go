@@ -616,8 +616,9 @@ func TestBrokerDownMidPollResumesAtLastCommit(t *testing.T) {
 	})
 	res, err := e.poller.Poll(t.Context(), poll.Request{Asset: "prod", Config: cfg, Kind: ingest.PollScheduled})
 	stored := e.offsets("prod")[0]
-	if res.MessagesRead >= 100 || stored >= 100 || (err == nil && res.Stopped != poll.StoppedTimeout) {
-		t.Fatalf("poll through a failing broker: %+v, %v; want it stopped before the end", res, err)
+	if res.MessagesRead >= 100 || stored >= 100 || soarkafka.ErrorCode(err) != soarkafka.EUNAVAILABLE ||
+		!strings.Contains(err.Error(), "reading topic alerts failed within the asset's timeout") || res.Stopped != poll.StoppedFailed {
+		t.Fatalf("poll through a failing broker: %+v, %v; want it failed, stopped before the end", res, err)
 	}
 	t.Logf("broker down after 2 fetches: %d read, %d stored, stopped %s, err %v", res.MessagesRead, stored, res.Stopped, err)
 	if n := len(e.sdis("prod")); int64(n) != stored {
