@@ -116,21 +116,5 @@ func TestFallbacks(t *testing.T) {
 // BenchmarkCloudTrail parses batches of 500 CloudTrail log files of two
 // events each (~1.8 KB per message).
 func BenchmarkCloudTrail(b *testing.B) {
-	value := files(b, "msk-log-file.json")[0]
-	values := make([][]byte, 500)
-	for i := range values {
-		values[i] = value
-	}
-	msgs := batch(values...)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(value) * len(msgs)))
-	n := 0
-	for b.Loop() {
-		if _, err := ParseMessages("t", msgs); err != nil {
-			b.Fatal(err)
-		}
-		n += len(msgs)
-	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
-	b.ReportMetric(float64(2*n)/b.Elapsed().Seconds(), "events/s")
+	parsertest.Benchmark(b, ParseMessages, files(b, "msk-log-file.json")[0], 500, 2)
 }

@@ -83,20 +83,5 @@ func TestEdges(t *testing.T) {
 
 // BenchmarkNDJSON parses batches of 100 Cribl records of two events.
 func BenchmarkNDJSON(b *testing.B) {
-	value := files(b, "cribl-record.ndjson")[0]
-	values := make([][]byte, 100)
-	for i := range values {
-		values[i] = value
-	}
-	msgs := batch(values...)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(value) * len(msgs)))
-	n := 0
-	for b.Loop() {
-		if _, err := ParseMessages("t", msgs); err != nil {
-			b.Fatal(err)
-		}
-		n += 2 * len(msgs)
-	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+	parsertest.Benchmark(b, ParseMessages, files(b, "cribl-record.ndjson")[0], 100, 2)
 }

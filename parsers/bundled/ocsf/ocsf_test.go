@@ -99,19 +99,5 @@ func TestFallbacks(t *testing.T) {
 
 // BenchmarkOCSF parses batches of 500 Detection Findings.
 func BenchmarkOCSF(b *testing.B) {
-	value := files(b, "detection-finding-2004.json")[0]
-	values := make([][]byte, 500)
-	for i := range values {
-		values[i] = value
-	}
-	msgs := batch(values...)
-	b.ReportAllocs()
-	n := 0
-	for b.Loop() {
-		if _, err := ParseMessages("t", msgs); err != nil {
-			b.Fatal(err)
-		}
-		n += len(msgs)
-	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+	parsertest.Benchmark(b, ParseMessages, files(b, "detection-finding-2004.json")[0], 500, 0)
 }

@@ -118,3 +118,26 @@ func GoldenCases(t *testing.T, parse ParseFunc, topic string, cases map[string][
 		Golden(t, gzipped, Encode(t, res))
 	})
 }
+
+// Benchmark runs parse on batches of n copies of value and reports bytes,
+// allocations, msgs/s and, with eventsPerMessage > 0, events/s.
+func Benchmark(b *testing.B, parse ParseFunc, value []byte, n, eventsPerMessage int) {
+	values := make([][]byte, n)
+	for i := range values {
+		values[i] = value
+	}
+	msgs := Batch("t", values...)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(value) * len(msgs)))
+	done := 0
+	for b.Loop() {
+		if _, err := parse("t", msgs); err != nil {
+			b.Fatal(err)
+		}
+		done += len(msgs)
+	}
+	b.ReportMetric(float64(done)/b.Elapsed().Seconds(), "msgs/s")
+	if eventsPerMessage > 0 {
+		b.ReportMetric(float64(eventsPerMessage*done)/b.Elapsed().Seconds(), "events/s")
+	}
+}
