@@ -37,64 +37,61 @@ func TLSConfig(cfg assets.Config) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLSServerName,
 		InsecureSkipVerify: cfg.InsecureSkipVerify}
 
-	caField, caPEM := "ca_pem", []byte(cfg.CAPEM)
-	if cfg.CACert != "" {
-		var err error
-		caField = "ca_cert"
-		if caPEM, err = readPEMFile("ca_cert", cfg.CACert); err != nil {
-			return nil, err
-		}
+	ca, err := pemOf("ca_cert", cfg.CACert, "ca_pem", cfg.CAPEM)
+	if err != nil {
+		return nil, err
 	}
-	if len(caPEM) > 0 {
+	if len(ca.pem) > 0 {
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(caPEM) {
-			return nil, fieldError(caField, "%s holds no PEM certificate; give the CA certificate that signed the broker certificates, PEM encoded (-----BEGIN CERTIFICATE-----)", source(caField, cfg.CACert))
+		if !pool.AppendCertsFromPEM(ca.pem) {
+			return nil, fieldError(ca.field, "%s holds no PEM certificate; give the CA certificate that signed the broker certificates, PEM encoded (-----BEGIN CERTIFICATE-----)", ca.src)
 		}
 		tc.RootCAs = pool
 	}
 
-	certField, certPEM := "cert_pem", []byte(cfg.CertPEM)
-	keyField, keyPEM := "key_pem", []byte(cfg.KeyPEM)
-	if cfg.CertFile != "" {
-		var err error
-		certField = "cert_file"
-		if certPEM, err = readPEMFile("cert_file", cfg.CertFile); err != nil {
-			return nil, err
-		}
+	cert, err := pemOf("cert_file", cfg.CertFile, "cert_pem", cfg.CertPEM)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.KeyFile != "" {
-		var err error
-		keyField = "key_file"
-		if keyPEM, err = readPEMFile("key_file", cfg.KeyFile); err != nil {
-			return nil, err
-		}
+	key, err := pemOf("key_file", cfg.KeyFile, "key_pem", cfg.KeyPEM)
+	if err != nil {
+		return nil, err
 	}
-	if len(certPEM) > 0 || len(keyPEM) > 0 {
-		if len(certPEM) == 0 {
-			return nil, fieldError("cert_file", "required with %s: the client certificate of the private key (or cert_pem)", keyField)
+	if len(cert.pem) > 0 || len(key.pem) > 0 {
+		if len(cert.pem) == 0 {
+			return nil, fieldError("cert_file", "required with %s: the client certificate of the private key (or cert_pem)", key.field)
 		}
-		if len(keyPEM) == 0 {
-			return nil, fieldError("key_file", "required with %s: the private key of the client certificate (or key_pem)", certField)
+		if len(key.pem) == 0 {
+			return nil, fieldError("key_file", "required with %s: the private key of the client certificate (or key_pem)", cert.field)
 		}
-		keyPEM, err := decryptKey(keyField, source(keyField, cfg.KeyFile), keyPEM, cfg.KeyPassword)
+		keyPEM, err := decryptKey(key.field, key.src, key.pem, cfg.KeyPassword)
 		if err != nil {
 			return nil, err
 		}
-		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		pair, err := tls.X509KeyPair(cert.pem, keyPEM)
 		if err != nil {
-			return nil, keyPairError(certField, source(certField, cfg.CertFile), keyField, source(keyField, cfg.KeyFile), err)
+			return nil, keyPairError(cert.field, cert.src, key.field, key.src, err)
 		}
 		tc.Certificates = []tls.Certificate{pair}
 	}
 	return tc, nil
 }
 
-// source names where a PEM came from in messages: the file, or the field.
-func source(field, path string) string {
-	if path != "" {
-		return path
+// pemValue is PEM text from a file field or an inline field: the field it
+// came from, and how messages name it (the path, or "the value").
+type pemValue struct {
+	field, src string
+	pem        []byte
+}
+
+// pemOf reads the file of fileField when path is set, else takes the
+// inline value of pemField.
+func pemOf(fileField, path, pemField, inline string) (pemValue, error) {
+	if path == "" {
+		return pemValue{field: pemField, src: "the value", pem: []byte(inline)}, nil
 	}
-	return "the value"
+	b, err := readPEMFile(fileField, path)
+	return pemValue{field: fileField, src: path, pem: b}, err
 }
 
 // decryptKey returns the key PEM decrypted with password when it is

@@ -118,11 +118,7 @@ func (r *resultReader) artifacts() ([]ingest.Artifact, error) {
 		if err != nil {
 			return nil, fmt.Errorf("artifact %d: %v", j, err)
 		}
-		if sdi == "" {
-			sum := sha256.Sum256(body)
-			sdi = "sha256:" + hex.EncodeToString(sum[:])
-		}
-		arts = append(arts, ingest.Artifact{SourceDataIdentifier: sdi, Body: body})
+		arts = append(arts, ingest.Artifact{SourceDataIdentifier: artifactID(sdi, body), Body: body})
 	}
 	_, err := r.dec.ReadToken()
 	return arts, err
@@ -210,13 +206,19 @@ func ContainersOf(results []soar.Result) ([]ingest.Container, error) {
 			if sdi == "" {
 				sdi, _ = a.Extra["source_data_identifier"].(string)
 			}
-			if sdi == "" {
-				sum := sha256.Sum256(body)
-				sdi = "sha256:" + hex.EncodeToString(sum[:])
-			}
-			c.Artifacts[j] = ingest.Artifact{SourceDataIdentifier: sdi, Body: body}
+			c.Artifacts[j] = ingest.Artifact{SourceDataIdentifier: artifactID(sdi, body), Body: body}
 		}
 		out[i] = c
 	}
 	return out, nil
+}
+
+// artifactID is an artifact's source_data_identifier: the parser's, or
+// when it gave none the SHA-256 of the body, as SOAR gives one on save.
+func artifactID(sdi string, body []byte) string {
+	if sdi != "" {
+		return sdi
+	}
+	sum := sha256.Sum256(body)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
