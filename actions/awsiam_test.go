@@ -73,13 +73,7 @@ func TestAWSIAMCredentialSources(t *testing.T) {
 			}
 			cfg := iamAsset(t, k, certs, tc.awsIAM)
 			before := len(k.Authentications())
-			res := runConnectivity(t, r, cfg)
-			wantSuccess(t, res, `Connected to 1 broker; topic "alerts" has 1 partition`)
-			post, err := r.Run(context.Background(), PostData, Target{Config: cfg},
-				map[string]any{"data_type": "string", "data": "iam " + tc.name, "topic": "alerts", "timeout": 5})
-			if err != nil || post.Status != StatusSuccess {
-				t.Fatalf("post data: %v %+v", err, post)
-			}
+			wantAssetWorks(t, r, cfg, "iam "+tc.name)
 			auths := k.Authentications()[before:]
 			// The broker only accepts signatures for the account's region
 			// (eu-west-1), and the process's AWS_REGION is us-east-2: the

@@ -70,28 +70,7 @@ func TestKerberosLoginsThroughTheAsset(t *testing.T) {
 			}
 			cfg := krbAsset(t, c, tc.kerberos, extra...)
 			before := len(side.Logins())
-			res := runConnectivity(t, r, cfg)
-			wantSuccess(t, res, `Connected to 1 broker; topic "alerts" has 1 partition`)
-
-			post, err := r.Run(context.Background(), PostData, Target{Config: cfg},
-				map[string]any{"data_type": "string", "data": "kerberos " + tc.name, "topic": "alerts", "timeout": 5})
-			if err != nil || post.Status != StatusSuccess {
-				t.Fatalf("post data: %v %+v", err, post)
-			}
-			cl, err := kafka.NewClient(cfg, nil, kgo.ConsumeTopics("alerts"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			found := false
-			for !found && ctx.Err() == nil {
-				cl.PollFetches(ctx).EachRecord(func(rec *kgo.Record) { found = found || string(rec.Value) == "kerberos "+tc.name })
-			}
-			if !found {
-				t.Fatal("the message posted over Kerberos was not read back over Kerberos")
-			}
+			wantAssetWorks(t, r, cfg, "kerberos "+tc.name)
 			logins := side.Logins()[before:]
 			if len(logins) == 0 || logins[0].Principal != "alice@"+kdc.Realm() {
 				t.Fatalf("broker logins %+v, want alice@%s", logins, kdc.Realm())
@@ -235,4 +214,32 @@ func TestKerberosEncryptionTypeNamed(t *testing.T) {
 func withRealm(m, realmKDC map[string]any) map[string]any {
 	maps.Copy(m, realmKDC)
 	return m
+}
+
+// wantAssetWorks checks that every action's path works over the asset's
+// login: test connectivity succeeds, post data sends value, and a
+// consumer built from the asset reads it back.
+func wantAssetWorks(t *testing.T, r *Runner, cfg assets.Config, value string) {
+	t.Helper()
+	res := runConnectivity(t, r, cfg)
+	wantSuccess(t, res, `Connected to 1 broker; topic "alerts" has 1 partition`)
+	post, err := r.Run(context.Background(), PostData, Target{Config: cfg},
+		map[string]any{"data_type": "string", "data": value, "topic": "alerts", "timeout": 5})
+	if err != nil || post.Status != StatusSuccess {
+		t.Fatalf("post data: %v %+v", err, post)
+	}
+	cl, err := kafka.NewClient(cfg, nil, kgo.ConsumeTopics("alerts"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	found := false
+	for !found && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(rec *kgo.Record) { found = found || string(rec.Value) == value })
+	}
+	if !found {
+		t.Fatalf("%q, posted over the asset's login, was not read back over it", value)
+	}
 }
