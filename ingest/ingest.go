@@ -30,6 +30,14 @@ type Batch struct {
 	// else SaveBatch is a *soarkafka.Error ECONFLICT and nothing is
 	// stored. A poll whose lease expired and was taken over cannot write.
 	LeaseHolder string
+	// BodiesValid says every artifact body is known to be valid JSON: the
+	// caller encoded it with a JSON encoder or cut it out of input that a
+	// validating JSON decoder read, as the poll does in its parse workers.
+	// The store then does not check the bodies again on its one writer,
+	// where checking a thousand 1 KB bodies cost a fifth of a batch's
+	// store time. Without it SaveBatch checks each one, and a body that is
+	// not valid JSON fails the batch (EINVALID, naming the field).
+	BodiesValid bool
 }
 
 // Container is one container and the artifacts to add to it.

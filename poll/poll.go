@@ -910,7 +910,10 @@ func (r *run) deadLetter(ctx context.Context, topic string, m soar.Message, msg 
 // save stores one batch with the positions past msgs, and the pending
 // start positions and gaps with the first batch.
 func (r *run) save(ctx context.Context, msgs []soar.Message, containers []ingest.Container, dead []ingest.DeadLetter) error {
-	b := &ingest.Batch{Asset: r.req.Asset, Topic: r.req.Config.Topic, Containers: containers, DeadLetters: dead, LeaseHolder: r.holder}
+	// BodiesValid: Containers decoded every body with a validating JSON
+	// decoder and ContainersOf encoded them, in the parse workers.
+	b := &ingest.Batch{Asset: r.req.Asset, Topic: r.req.Config.Topic, Containers: containers, DeadLetters: dead, LeaseHolder: r.holder,
+		BodiesValid: true}
 	if !r.pollNow() {
 		next := map[int32]int64{}
 		for part, off := range r.pendingOffsets {

@@ -96,7 +96,11 @@ func TestContainersReadsResults(t *testing.T) {
 	}
 
 	for _, bad := range []string{`{}`, `[{"artifacts": []}]`, `[{"container": []}]`, `[{"container": {}, "artifacts": [1]}]`,
-		`[{"container": {"source_data_identifier": 5}}]`, `[{"container": {}`, `[{"container": {}, "artifacts": {}}]`} {
+		`[{"container": {"source_data_identifier": 5}}]`, `[{"container": {}`, `[{"container": {}, "artifacts": {}}]`,
+		// The poll vouches that the bodies it stores are valid JSON
+		// (ingest.Batch's BodiesValid): one that is not fails here.
+		`[{"container": {}, "artifacts": [{"cef": }]}]`, `[{"container": {}, "artifacts": [{"a": 1 "b": 2}]}]`,
+		`[{"container": {"a": [1,]}}]`, `[{"container": {}, "artifacts": [{"a": "\x"}]}]`} {
 		if _, err := poll.Containers([]byte(bad)); err == nil {
 			t.Errorf("Containers(%s) = nil error", bad)
 		}

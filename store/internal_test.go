@@ -62,6 +62,9 @@ func TestSQLitePragmas(t *testing.T) {
 			"foreign_keys": "1",
 			"busy_timeout": "5000",
 			"synchronous":  "1", // NORMAL
+			"temp_store":   "2", // MEMORY
+			// A backstop: the checkpointer runs the checkpoints.
+			"wal_autocheckpoint": "4096",
 		} {
 			var got string
 			if err := conn.QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {
