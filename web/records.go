@@ -95,7 +95,7 @@ func (h *Handler) postRecords(w http.ResponseWriter, r *http.Request) {
 	stopFlush := out.flushEvery(100 * time.Millisecond)
 
 	s := &recordStream{topic: topic, envelope: format == "envelope", fullCheck: validate == "full", limit: cfg.Producer.MaxMessageBytes, out: out,
-		ackWait: h.opts.Runner.DeliveryWait()}
+		ackWait: h.opts.Runner.DeliveryWait(), blocks: h.blocks}
 	readErr := s.run(r.Context(), cl, body)
 	stopFlush()
 	out.summary(s, readErr)
@@ -122,22 +122,28 @@ func queryChoice(q url.Values, name string, errs *[]soarkafka.FieldError, choice
 }
 
 // recordsBody returns the request body, gunzipped when it says so in
-// Content-Encoding or starts with the gzip magic bytes.
+// Content-Encoding or starts with the gzip magic bytes. A plain body is read
+// directly, without a buffer in between: the line reader reads it into its
+// blocks.
 func recordsBody(r *http.Request) (io.Reader, error) {
-	br := bufio.NewReaderSize(r.Body, 256<<10)
+	magic := make([]byte, 2)
+	n, err := io.ReadFull(r.Body, magic)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, soarkafka.Errorf(soarkafka.EINVALID, "request body: %v", err)
+	}
+	body := io.MultiReader(bytes.NewReader(magic[:n]), r.Body)
 	enc := strings.ToLower(r.Header.Get("Content-Encoding"))
-	magic, _ := br.Peek(2)
-	if enc == "gzip" || (enc == "" && bytes.Equal(magic, []byte{0x1f, 0x8b})) {
-		zr, err := gzip.NewReader(br)
+	if enc == "gzip" || (enc == "" && bytes.Equal(magic[:n], []byte{0x1f, 0x8b})) {
+		zr, err := gzip.NewReader(bufio.NewReaderSize(body, 256<<10))
 		if err != nil {
 			return nil, soarkafka.Errorf(soarkafka.EINVALID, "request body: not gzip data: %v", err)
 		}
-		return bufio.NewReaderSize(zr, 256<<10), nil
+		return zr, nil
 	}
 	if enc != "" && enc != "identity" {
 		return nil, soarkafka.Errorf(soarkafka.EINVALID, "Content-Encoding %q not supported; send gzip or plain NDJSON", enc)
 	}
-	return br, nil
+	return body, nil
 }
 
 // recordStream reads NDJSON lines into records and produces them.
@@ -149,11 +155,11 @@ type recordStream struct {
 	out       *resultStream
 	ackWait   time.Duration // cap on waiting for acknowledgements at the end
 	unacked   int           // records still unacknowledged when the wait ended
-	slab      slab
+	blocks    *blockPool
 
 	wg        sync.WaitGroup
 	mu        sync.Mutex
-	records   int // lines that were records (not blank, not the header)
+	records   int // lines that were records (not blank, not the header); the handler's goroutine's alone
 	succeeded int
 	failed    int
 	header    *criblHeader
@@ -171,20 +177,94 @@ func (s *recordStream) run(ctx context.Context, cl *kgo.Client, body io.Reader) 
 	// actions.produce for why they are never produced under a cancellable
 	// context.
 	pctx := context.WithoutCancel(ctx)
-	br, ok := body.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReaderSize(body, 256<<10)
-	}
 	defer s.awaitAcks()
-	maxLine := int(s.limit) + 64<<10 // a line also carries envelope and JSON overhead
-	var long []byte                  // reused for lines longer than the reader's buffer
-	for line := 1; ; line++ {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("request ended at line %d: %w", line, err)
+
+	// The body is read on a goroutine of its own, a few hundred lines
+	// ahead: reading it (a system call per chunk the client sent) took as
+	// long as producing the records, and one goroutine doing both was the
+	// endpoint's bottleneck.
+	batches := make(chan []lineItem, 4)
+	free := make(chan []lineItem, 8) // handled batches, for the reader to fill again
+	stop := make(chan struct{})
+	var readErr error
+	var reader sync.WaitGroup
+	reader.Go(func() { readErr = s.read(body, batches, free, stop) })
+	defer func() {
+		// Stop the reader and release what it read ahead; the body may
+		// not be read once the handler returns.
+		close(stop)
+		for batch := range batches {
+			releaseLines(batch)
 		}
-		raw, tooLong, err := readLine(br, maxLine, &long)
+		reader.Wait()
+	}()
+	for batch := range batches {
+		if err := ctx.Err(); err != nil {
+			releaseLines(batch)
+			return fmt.Errorf("request ended at line %d: %w", batch[0].n, err)
+		}
+		for _, it := range batch {
+			s.handle(pctx, cl, it.n, it.raw, it.blk, it.tooLong)
+		}
+		select {
+		case free <- batch[:0]:
+		default:
+		}
+	}
+	reader.Wait()
+	return readErr
+}
+
+// lineItem is one line as read: its number, its bytes in blk (which holds a
+// reference for it), or tooLong.
+type lineItem struct {
+	n       int
+	raw     []byte
+	blk     *block
+	tooLong bool
+}
+
+// linesPerBatch is how many lines the reader hands over at a time.
+const linesPerBatch = 256
+
+// read reads the body's lines and sends them in batches until the end of
+// the body, a read error (returned) or stop; it closes batches. It fills
+// the batches handed back on free again, before allocating new ones. Blank lines
+// are counted but not sent.
+func (s *recordStream) read(body io.Reader, batches chan<- []lineItem, free <-chan []lineItem, stop <-chan struct{}) error {
+	defer close(batches)
+	// A line also carries envelope and JSON overhead.
+	lines := newLineReader(body, s.blocks, int(s.limit)+64<<10)
+	defer lines.close()
+	batch := make([]lineItem, 0, linesPerBatch)
+	send := func() bool {
+		if len(batch) == 0 {
+			return true
+		}
+		select {
+		case batches <- batch:
+			select {
+			case batch = <-free:
+			default:
+				batch = make([]lineItem, 0, linesPerBatch)
+			}
+			return true
+		case <-stop:
+			releaseLines(batch)
+			return false
+		}
+	}
+	for line := 1; ; line++ {
+		raw, blk, tooLong, err := lines.next()
 		if len(raw) > 0 || tooLong {
-			s.handle(pctx, cl, line, raw, tooLong)
+			batch = append(batch, lineItem{n: line, raw: raw, blk: blk, tooLong: tooLong})
+		} else if blk != nil {
+			blk.release()
+		}
+		if err != nil || len(batch) == linesPerBatch {
+			if !send() {
+				return nil
+			}
 		}
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -195,64 +275,52 @@ func (s *recordStream) run(ctx context.Context, cl *kgo.Client, body io.Reader) 
 	}
 }
 
-// readLine returns the next line without its end of line. The line is only
-// valid until the next read: it is a slice of the reader's buffer, or of
-// *long for a line longer than that buffer. A line longer than max is
-// skipped to its end and reported as tooLong.
-func readLine(br *bufio.Reader, max int, long *[]byte) (line []byte, tooLong bool, err error) {
-	chunk, err := br.ReadSlice('\n')
-	if !errors.Is(err, bufio.ErrBufferFull) {
-		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, false, err
-		}
-		return bytes.TrimRight(chunk, "\r\n"), len(chunk) > max, err
-	}
-	buf := append((*long)[:0], chunk...)
-	for errors.Is(err, bufio.ErrBufferFull) {
-		chunk, err = br.ReadSlice('\n')
-		if len(buf)+len(chunk) > max {
-			tooLong = true
-		} else if !tooLong {
-			buf = append(buf, chunk...)
+func releaseLines(batch []lineItem) {
+	for _, it := range batch {
+		if it.blk != nil {
+			it.blk.release()
 		}
 	}
-	*long = buf[:0]
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, tooLong, err
-	}
-	if tooLong {
-		return nil, true, err
-	}
-	return bytes.TrimRight(buf, "\r\n"), false, err
 }
 
-func (s *recordStream) handle(ctx context.Context, cl *kgo.Client, line int, raw []byte, tooLong bool) {
+// handle produces the record of one line. raw lives in blk, whose
+// reference handle releases once the record is finished (or at once when
+// the line is no record).
+func (s *recordStream) handle(ctx context.Context, cl *kgo.Client, line int, raw []byte, blk *block, tooLong bool) {
+	if blk != nil && s.envelope {
+		// An envelope's value is decoded into a copy of its own.
+		defer blk.release()
+		blk = nil
+	}
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 && !tooLong {
+		blk.release()
 		return
 	}
 	if line == 1 && !tooLong && s.parseHeader(trimmed) {
+		blk.release()
 		return
 	}
-	s.mu.Lock()
-	s.records++
-	s.mu.Unlock()
+	s.records++ // only the handler's goroutine touches records: no lock
 	if tooLong {
 		s.fail(line, fmt.Sprintf("line is longer than producer.max_message_bytes %d", s.limit))
 		return
 	}
 	rec, err := s.record(trimmed)
 	if err != nil {
+		blk.release()
 		s.fail(line, err.Error())
 		return
 	}
 	if size := kafka.RecordSize(rec); int64(size) > s.limit {
+		blk.release()
 		s.fail(line, fmt.Sprintf("record is %d bytes, over producer.max_message_bytes %d", size, s.limit))
 		return
 	}
 	s.wg.Add(1)
 	cl.Produce(ctx, rec, func(rec *kgo.Record, err error) {
 		defer s.wg.Done()
+		defer blk.release() // the value is the line, in blk
 		if err != nil {
 			s.fail(line, actions.ProduceError(err, rec).Error())
 			return
@@ -313,8 +381,8 @@ type envelope struct {
 	Topic     string            `json:"topic"`
 }
 
-// record builds the record of one line. The line's bytes are copied: the
-// reader reuses its buffer.
+// record builds the record of one line. An events record's value is the
+// line itself, in its block; an envelope's is a copy.
 func (s *recordStream) record(line []byte) (*kgo.Record, error) {
 	if !s.envelope {
 		if s.fullCheck {
@@ -324,7 +392,7 @@ func (s *recordStream) record(line []byte) (*kgo.Record, error) {
 		} else if msg := shapeProblem(line); msg != "" {
 			return nil, errors.New(msg)
 		}
-		return &kgo.Record{Topic: s.topic, Value: s.slab.copy(line)}, nil
+		return &kgo.Record{Topic: s.topic, Value: line}, nil
 	}
 	var e envelope
 	dec := json.NewDecoder(bytes.NewReader(line))
@@ -400,22 +468,6 @@ func shapeProblem(line []byte) string {
 		return "not valid UTF-8"
 	}
 	return ""
-}
-
-// slab hands out copies of lines from shared 256 KiB blocks: one
-// allocation per block instead of one per record. A block lives as long as
-// a record in it is buffered by the producer.
-type slab struct{ buf []byte }
-
-const slabSize = 256 << 10
-
-func (s *slab) copy(b []byte) []byte {
-	if cap(s.buf)-len(s.buf) < len(b) {
-		s.buf = make([]byte, 0, max(slabSize, len(b)))
-	}
-	start := len(s.buf)
-	s.buf = append(s.buf, b...)
-	return s.buf[start:len(s.buf):len(s.buf)]
 }
 
 // resultStream writes result lines from producer callbacks, serialised.

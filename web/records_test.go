@@ -96,7 +96,9 @@ func eventLines(n int) (string, []string) {
 	var b strings.Builder
 	var vals []string
 	for i := range n {
-		v := fmt.Sprintf(`{"_raw":"event %d","host":"h%d","n":%d}`, i, i%7, i)
+		// Up to 2 KB each: a few thousand lines fill several of the
+		// reader's blocks, which are reused while records are in flight.
+		v := fmt.Sprintf(`{"_raw":"event %d","host":"h%d","n":%d,"pad":"%s"}`, i, i%7, i, strings.Repeat("p", i*37%2000))
 		vals = append(vals, v)
 		b.WriteString(v + "\n")
 	}
@@ -106,13 +108,14 @@ func eventLines(n int) (string, []string) {
 func TestRecordsEvents(t *testing.T) {
 	t.Parallel()
 	e, c := recordsEnv(t, nil)
-	body, vals := eventLines(1000)
+	const n = 4000 // 4 MB: the values are cut from 16 blocks, reused as records are acknowledged
+	body, vals := eventLines(n)
 	code, lines, sum := e.postNDJSON("", strings.NewReader(body), nil)
-	if code != 200 || sum["status"] != "success" || sum["records"] != float64(1000) || sum["succeeded"] != float64(1000) || sum["topic"] != "events" {
+	if code != 200 || sum["status"] != "success" || sum["records"] != float64(n) || sum["succeeded"] != float64(n) || sum["topic"] != "events" {
 		t.Fatalf("%d %v", code, sum)
 	}
-	if len(lines) != 1000 {
-		t.Fatalf("%d result lines, want 1000", len(lines))
+	if len(lines) != n {
+		t.Fatalf("%d result lines, want %d", len(lines), n)
 	}
 	// Each result names its line and where it landed.
 	where := map[string]float64{}
@@ -122,10 +125,11 @@ func TestRecordsEvents(t *testing.T) {
 		}
 		where[fmt.Sprintf("%v:%v", l["partition"], l["offset"])] = l["line"].(float64)
 	}
-	recs := consumeAll(t, c, "events", 1000)
-	if len(recs) != 1000 {
+	recs := consumeAll(t, c, "events", n)
+	if len(recs) != n {
 		t.Fatalf("consumed %d records", len(recs))
 	}
+	// Every value is its line: none was overwritten by a reused block.
 	for _, r := range recs {
 		line, ok := where[fmt.Sprintf("%d:%d", r.Partition, r.Offset)]
 		if !ok || string(r.Value) != vals[int(line)-1] {

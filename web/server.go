@@ -67,14 +67,16 @@ type Options struct {
 // Handler serves the REST API.
 type Handler struct {
 	opts     Options
-	bufs     *bufPool // request bodies and post data payloads
+	bufs     *bufPool   // request bodies and post data payloads
+	blocks   *blockPool // the records endpoint's record values
 	tokenSum [32]byte
 	router   chi.Router
 }
 
 // NewHandler returns the API handler.
 func NewHandler(opts Options) *Handler {
-	h := &Handler{opts: opts, tokenSum: sha256.Sum256([]byte(opts.APIToken)), bufs: newBufPool(4)}
+	h := &Handler{opts: opts, tokenSum: sha256.Sum256([]byte(opts.APIToken)), bufs: newBufPool(4),
+		blocks: newBlockPool(64)} // 16 MiB at most kept free
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, middleware.RealIP, h.logRequests, h.recoverPanics)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

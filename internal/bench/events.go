@@ -157,6 +157,16 @@ func (p *eventPool) appendEvent(dst []byte, seq int) []byte {
 	return dst
 }
 
+// ndjsonSize is the size of n events as NDJSON, one a line: an event's
+// size depends only on its place in the pool.
+func (p *eventPool) ndjsonSize(n int) int64 {
+	var size int64
+	for i := range n {
+		size += int64(len(p.events[i%len(p.events)])) + 1
+	}
+	return size
+}
+
 // jsonList returns n events as one compact JSON list.
 func (p *eventPool) jsonList(n int) []byte {
 	b := make([]byte, 0, n*(p.avg+1)+2)

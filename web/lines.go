@@ -1,0 +1,103 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"io"
+)
+
+// minRead is the least room a read is given: a block with less left is
+// done with.
+const minRead = 16 << 10
+
+// lineReader reads NDJSON lines straight into pooled blocks, so a record's
+// value is the line where it was read, not a copy of it: reading through a
+// bufio.Reader and copying each line out cost a copy of the whole body.
+// Only a line cut by the end of a block is copied, to the next block.
+type lineReader struct {
+	r    io.Reader
+	pool *blockPool
+	max  int // longest line returned; a longer one is skipped to its end
+
+	cur      *block // the block being filled; nil before the first read
+	start    int    // where cur's unread lines begin
+	skipping bool   // inside a line longer than max
+	err      error  // the read error, returned once the lines before it are
+}
+
+func newLineReader(r io.Reader, pool *blockPool, max int) *lineReader {
+	return &lineReader{r: r, pool: pool, max: max}
+}
+
+// next returns the next line without its end of line ("\n" or "\r\n") and
+// the block holding it, with a reference for the caller to release once
+// done with the line. A line longer than max comes back as tooLong, without
+// its bytes or a block. At the end of the body err is io.EOF, after the
+// last line (which needs no final newline).
+func (lr *lineReader) next() (line []byte, blk *block, tooLong bool, err error) {
+	for {
+		var data []byte
+		if lr.cur != nil {
+			data = lr.cur.buf[lr.start:]
+		}
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			lr.start += i + 1
+			return lr.cut(data[:i])
+		}
+		if lr.err != nil {
+			err := lr.err
+			if len(data) > 0 || lr.skipping {
+				// The last line, without a final newline; err comes
+				// with the next call.
+				lr.start += len(data)
+				line, blk, tooLong, _ := lr.cut(data)
+				return line, blk, tooLong, nil
+			}
+			return nil, nil, false, err
+		}
+		if lr.skipping || len(data) > lr.max {
+			// Too long already: nothing of it is kept.
+			lr.skipping = true
+			lr.start += len(data)
+			data = nil
+		}
+		if lr.cur == nil || cap(lr.cur.buf)-len(lr.cur.buf) < minRead {
+			// Full, or nearly (reads into the last bytes of a block
+			// would each fetch little): carry the partial line over to
+			// a new block, large enough for it and more.
+			nb := lr.pool.get(2 * len(data))
+			nb.buf = append(nb.buf, data...)
+			lr.close()
+			lr.cur, lr.start = nb, 0
+		}
+		buf := lr.cur.buf
+		n, err := lr.r.Read(buf[len(buf):cap(buf)])
+		lr.cur.buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			err = io.EOF // wrapped or not, the end of the body
+		}
+		lr.err = err
+	}
+}
+
+// cut returns one line read whole, or the end of one being skipped.
+func (lr *lineReader) cut(line []byte) ([]byte, *block, bool, error) {
+	if lr.skipping {
+		lr.skipping = false
+		return nil, nil, true, nil
+	}
+	if len(line) > lr.max {
+		return nil, nil, true, nil
+	}
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	lr.cur.refs.Add(1)
+	return line[:len(line):len(line)], lr.cur, false, nil
+}
+
+// close drops the reader's own reference to the block it fills.
+func (lr *lineReader) close() {
+	if lr.cur != nil {
+		lr.cur.release()
+		lr.cur = nil
+	}
+}
