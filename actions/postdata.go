@@ -310,17 +310,63 @@ func FormatJSON(msg json.RawMessage, format string) []byte {
 }
 
 // AppendFormatJSON appends FormatJSON(msg, format) to dst, so that many
-// messages can share one buffer.
+// messages can share one buffer. msg must be valid JSON, as SplitJSON
+// returns it.
 func AppendFormatJSON(dst []byte, msg json.RawMessage, format string) []byte {
-	opts := []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true), jsontext.PreserveRawStrings(true)}
-	if format != "compact" {
-		opts = append(opts, jsontext.Multiline(true), jsontext.WithIndent("    "))
+	if format == "compact" {
+		return appendCompact(dst, msg)
 	}
+	opts := []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true), jsontext.PreserveRawStrings(true),
+		jsontext.Multiline(true), jsontext.WithIndent("    ")}
 	out, err := jsontext.AppendFormat(dst, msg, opts...)
 	if err != nil { // msg came from the decoder: always valid
 		return append(dst, msg...)
 	}
 	return out
+}
+
+// appendCompact appends msg without the whitespace between its tokens.
+// msg was validated by SplitJSON already, so this only copies: strings
+// whole (their closing quote found with bytes.IndexByte), and what lies
+// between them without spaces. Laying out with jsontext validated every
+// message a second time, a fifth of a large list's time.
+func appendCompact(dst, msg []byte) []byte {
+	for len(msg) > 0 {
+		i := 0
+		for i < len(msg) && msg[i] != '"' && msg[i] != ' ' && msg[i] != '\t' && msg[i] != '\n' && msg[i] != '\r' {
+			i++
+		}
+		dst = append(dst, msg[:i]...)
+		msg = msg[i:]
+		if len(msg) == 0 {
+			break
+		}
+		if msg[0] != '"' {
+			msg = msg[1:] // whitespace between tokens
+			continue
+		}
+		// A string, through its closing quote: the first quote not
+		// escaped by an odd run of backslashes.
+		end := 1
+		for {
+			k := bytes.IndexByte(msg[end:], '"')
+			if k < 0 { // not valid JSON after all: keep the rest as it is
+				return append(dst, msg...)
+			}
+			end += k
+			backslashes := 0
+			for j := end - 1; j > 0 && msg[j] == '\\'; j-- {
+				backslashes++
+			}
+			end++
+			if backslashes%2 == 0 {
+				break
+			}
+		}
+		dst = append(dst, msg[:end]...)
+		msg = msg[end:]
+	}
+	return dst
 }
 
 // indentedSize is len(FormatJSON(msg, "pretty")) for a message SplitJSON

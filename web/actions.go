@@ -76,9 +76,7 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() {
 		for _, set := range paramSets {
-			if b, ok := set["data"].([]byte); ok {
-				h.bufs.put(b)
-			}
+			putData(set, h.bufs)
 		}
 	}()
 
@@ -134,23 +132,60 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// rawParams is the parameters member of an action request, kept as a slice
-// of the request body instead of a copy (post data's parameters carry
-// megabytes), and decoded by sets.
+// rawParams is the parameters member of an action request, decoded in the
+// same pass as the body: each parameter object's values are kept as slices
+// of the body instead of copies (post data's parameters carry megabytes),
+// and turned into values by sets. Reading the parameters once as a whole
+// and again member by member cost a pass over a large data string.
 type rawParams struct {
-	in    []byte // the whole body, set before decoding
-	value []byte // the parameters value, a slice of in
+	in   []byte        // the whole body, set before decoding
+	kind jsontext.Kind // of the parameters value; 0 when absent
+	// objects holds the parameter objects: the one object, or one per
+	// list element (a null element: no fields).
+	objects []paramFields
+	bad     bool // a list element is neither an object nor null
 }
 
-// UnmarshalJSONFrom keeps the value as a slice of the input when the decoder
-// reads straight from it (as json.Unmarshal does), else as a copy.
+// UnmarshalJSONFrom reads the parameters value: an object, a list of
+// objects, or anything else, which sets refuses.
 func (p *rawParams) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	v, err := dec.ReadValue()
-	if err != nil {
+	p.kind = dec.PeekKind()
+	switch p.kind {
+	case '{':
+		f := paramFields{in: p.in}
+		if err := f.UnmarshalJSONFrom(dec); err != nil {
+			return err
+		}
+		p.objects = []paramFields{f}
+		return nil
+	case '[':
+		if _, err := dec.ReadToken(); err != nil {
+			return err
+		}
+		for dec.PeekKind() != ']' {
+			switch dec.PeekKind() {
+			case '{':
+				f := paramFields{in: p.in}
+				if err := f.UnmarshalJSONFrom(dec); err != nil {
+					return err
+				}
+				p.objects = append(p.objects, f)
+			case 'n':
+				if _, err := dec.ReadToken(); err != nil {
+					return err
+				}
+				p.objects = append(p.objects, paramFields{})
+			default:
+				p.bad = true
+				if err := dec.SkipValue(); err != nil {
+					return err
+				}
+			}
+		}
+		_, err := dec.ReadToken()
 		return err
 	}
-	p.value = sliceOf(p.in, v, dec.InputOffset())
-	return nil
+	return dec.SkipValue()
 }
 
 // sliceOf returns v as the slice of in that ends at end, if v is that very
@@ -166,42 +201,37 @@ func sliceOf(in, v []byte, end int64) []byte {
 // sets decodes the parameters: one object, or a list of objects (the SOAR
 // app-run document's form); absent means one empty set.
 func (p rawParams) sets(bufs *bufPool) (sets []map[string]any, list bool, err error) {
-	raw := jsontext.Value(p.value)
-	switch raw.Kind() {
+	notObjects := soarkafka.Errorf(soarkafka.EINVALID, "parameters must be an object or a list of objects")
+	switch p.kind {
 	case 0, 'n':
 		return []map[string]any{{}}, false, nil
-	case '{':
-		one, err := parameterSet(raw, bufs)
-		if err != nil {
-			return nil, false, err
+	case '{', '[':
+		if p.bad {
+			return nil, false, notObjects
 		}
-		return []map[string]any{one}, false, nil
-	case '[':
-		var elems []rawParams
-		if err := jsonv2.Unmarshal(raw, &elems); err != nil {
-			return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters must be an object or a list of objects")
-		}
-		if len(elems) == 0 {
+		if p.kind == '[' && len(p.objects) == 0 {
 			return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters is an empty list; give at least one parameter set ({} for none)")
 		}
-		for _, e := range elems {
-			v := jsontext.Value(e.value)
-			switch v.Kind() {
-			case 'n':
-				sets = append(sets, map[string]any{})
-			case '{':
-				one, err := parameterSet(v, bufs)
-				if err != nil {
-					return nil, false, err
+		for _, f := range p.objects {
+			one, err := parameterSet(f, bufs)
+			if err != nil {
+				for _, set := range sets {
+					putData(set, bufs)
 				}
-				sets = append(sets, one)
-			default:
-				return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters must be an object or a list of objects")
+				return nil, false, err
 			}
+			sets = append(sets, one)
 		}
-		return sets, true, nil
+		return sets, p.kind == '[', nil
 	}
-	return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters must be an object or a list of objects")
+	return nil, false, notObjects
+}
+
+// putData returns a set's data buffer to bufs.
+func putData(set map[string]any, bufs *bufPool) {
+	if b, ok := set["data"].([]byte); ok {
+		bufs.put(b)
+	}
 }
 
 // paramFields are the members of one parameter object, each value a slice
@@ -235,20 +265,18 @@ func (p *paramFields) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	return err
 }
 
-// parameterSet decodes one parameter object. A string "data" (post data's
-// payload, possibly megabytes) is unquoted once into a buffer from bufs and
-// kept as bytes; the caller returns it to bufs when the action is done.
-func parameterSet(raw jsontext.Value, bufs *bufPool) (map[string]any, error) {
-	fields := paramFields{in: raw}
-	if err := jsonv2.Unmarshal(raw, &fields); err != nil {
-		return nil, soarkafka.Errorf(soarkafka.EINVALID, "parameters: %v", err)
-	}
+// parameterSet turns one parameter object's fields into values. A string
+// "data" (post data's payload, possibly megabytes) is unquoted once into a
+// buffer from bufs and kept as bytes; the caller returns it to bufs when the
+// action is done.
+func parameterSet(fields paramFields, bufs *bufPool) (map[string]any, error) {
 	set := make(map[string]any, len(fields.names))
 	for i, k := range fields.names {
 		v := jsontext.Value(fields.values[i])
 		if k == "data" && v.Kind() == '"' {
 			b, err := jsontext.AppendUnquote(bufs.get(len(v))[:0], v)
 			if err != nil {
+				putData(set, bufs)
 				return nil, soarkafka.Errorf(soarkafka.EINVALID, "parameters: data: %v", err)
 			}
 			set[k] = b
@@ -256,6 +284,7 @@ func parameterSet(raw jsontext.Value, bufs *bufPool) (map[string]any, error) {
 		}
 		var x any
 		if err := jsonv2.Unmarshal(v, &x); err != nil {
+			putData(set, bufs)
 			return nil, soarkafka.Errorf(soarkafka.EINVALID, "parameters: %s: %v", k, err)
 		}
 		set[k] = x
