@@ -385,25 +385,9 @@ func (b *bench) list(ctx context.Context, srv *server) error {
 	defer cl.Close()
 	rawRun := func() (time.Duration, error) {
 		var d time.Duration
-		err := b.written(ctx, "raw list", n, func() error {
-			var failed atomic.Int64
-			var first atomic.Value
-			t := time.Now()
-			for _, v := range values {
-				cl.Produce(ctx, &kgo.Record{Topic: benchTopic, Value: v}, func(_ *kgo.Record, err error) {
-					if err != nil && failed.Add(1) == 1 {
-						first.Store(err)
-					}
-				})
-			}
-			if err := cl.Flush(ctx); err != nil {
-				return err
-			}
-			d = time.Since(t)
-			if failed.Load() > 0 {
-				return fmt.Errorf("%d records failed: %v", failed.Load(), first.Load())
-			}
-			return nil
+		err := b.written(ctx, "raw list", n, func() (err error) {
+			d, err = rawProduce(ctx, cl, n, func(i int) []byte { return values[i] })
+			return err
 		})
 		return d, err
 	}
@@ -474,6 +458,30 @@ func (b *bench) list(ctx context.Context, srv *server) error {
 	return extra("  same, json_format pretty", postDataBody(list, 0, "pretty"), false)
 }
 
+// rawProduce produces n records of the values value(0..n-1) with the raw
+// producer, as fast as it takes them, and returns how long it took until
+// every one was acknowledged.
+func rawProduce(ctx context.Context, cl *kgo.Client, n int, value func(int) []byte) (time.Duration, error) {
+	var failed atomic.Int64
+	var first atomic.Value
+	t := time.Now()
+	for i := range n {
+		cl.Produce(ctx, &kgo.Record{Topic: benchTopic, Value: value(i)}, func(_ *kgo.Record, err error) {
+			if err != nil && failed.Add(1) == 1 {
+				first.Store(err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return 0, err
+	}
+	d := time.Since(t)
+	if failed.Load() > 0 {
+		return 0, fmt.Errorf("%d records failed: %v", failed.Load(), first.Load())
+	}
+	return d, nil
+}
+
 // ndjson is case 3.
 func (b *bench) ndjson(ctx context.Context, srv *server) error {
 	n := b.flags.ndjsonRecords
@@ -503,26 +511,12 @@ func (b *bench) ndjson(ctx context.Context, srv *server) error {
 	rawRun := func() (float64, error) {
 		var d time.Duration
 		cpu := meterCPU(srv) // the server idles: this is the bench's
-		err := b.written(ctx, "raw ndjson-equivalent", n, func() error {
-			var failed atomic.Int64
-			var first atomic.Value
-			t := time.Now()
-			for i := 0; i < n; i++ {
-				v := b.pool.appendEvent(make([]byte, 0, b.flags.eventBytes*5/4), i)
-				cl.Produce(ctx, &kgo.Record{Topic: benchTopic, Value: v}, func(_ *kgo.Record, err error) {
-					if err != nil && failed.Add(1) == 1 {
-						first.Store(err)
-					}
-				})
-			}
-			if err := cl.Flush(ctx); err != nil {
-				return err
-			}
-			d = time.Since(t)
-			if failed.Load() > 0 {
-				return fmt.Errorf("%d records failed: %v", failed.Load(), first.Load())
-			}
-			return nil
+		err := b.written(ctx, "raw ndjson-equivalent", n, func() (err error) {
+			// Each value built as the endpoint's reader would hand it over.
+			d, err = rawProduce(ctx, cl, n, func(i int) []byte {
+				return b.pool.appendEvent(make([]byte, 0, b.flags.eventBytes*5/4), i)
+			})
+			return err
 		})
 		if err != nil {
 			return 0, err
