@@ -362,12 +362,14 @@ func (db *DB) fullArtifactInsert(ctx context.Context, n int) *sql.Stmt {
 	if n != artifactRows || db.dialect.name != "sqlite" {
 		return nil
 	}
-	db.fullInsertOnce.Do(func() {
-		stmt, err := db.db.PrepareContext(ctx, db.artifactInsert(artifactRows))
-		if err == nil {
+	db.fullInsertMu.Lock()
+	defer db.fullInsertMu.Unlock()
+	if db.fullInsert == nil {
+		// A failure (a cancelled context) is tried again next time.
+		if stmt, err := db.db.PrepareContext(ctx, db.artifactInsert(artifactRows)); err == nil {
 			db.fullInsert = stmt
 		}
-	})
+	}
 	return db.fullInsert
 }
 

@@ -58,8 +58,8 @@ type DB struct {
 	artifactInserts sync.Map
 	// fullInsert is the prepared SQLite INSERT of artifactRows artifacts
 	// (see fullArtifactInsert).
-	fullInsertOnce sync.Once
-	fullInsert     *sql.Stmt
+	fullInsertMu sync.Mutex
+	fullInsert   *sql.Stmt
 	// checkpoints runs SQLite's WAL checkpoints (nil on PostgreSQL).
 	checkpoints *checkpointer
 }
@@ -199,9 +199,11 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		db.checkpoints.stop()
+		db.fullInsertMu.Lock()
 		if db.fullInsert != nil {
 			db.fullInsert.Close()
 		}
+		db.fullInsertMu.Unlock()
 		db.closeErr = db.db.Close()
 	})
 	return db.closeErr
