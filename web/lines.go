@@ -21,12 +21,25 @@ type lineReader struct {
 
 	cur      *block // the block being filled; nil before the first read
 	start    int    // where cur's unread lines begin
+	nl       int    // index of the next newline after start, when known; -1 when not
 	skipping bool   // inside a line longer than max
 	err      error  // the read error, returned once the lines before it are
 }
 
+// buffered reports whether next can return a line without reading the
+// body, which may block: the caller hands over what it has before that.
+func (lr *lineReader) buffered() bool {
+	if lr.cur == nil {
+		return lr.err != nil
+	}
+	if lr.nl < 0 {
+		lr.nl = bytes.IndexByte(lr.cur.buf[lr.start:], '\n')
+	}
+	return lr.nl >= 0 || lr.err != nil
+}
+
 func newLineReader(r io.Reader, pool *blockPool, max int) *lineReader {
-	return &lineReader{r: r, pool: pool, max: max}
+	return &lineReader{r: r, pool: pool, max: max, nl: -1}
 }
 
 // next returns the next line without its end of line ("\n" or "\r\n") and
@@ -40,7 +53,12 @@ func (lr *lineReader) next() (line []byte, blk *block, tooLong bool, err error) 
 		if lr.cur != nil {
 			data = lr.cur.buf[lr.start:]
 		}
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		i := lr.nl
+		if i < 0 {
+			i = bytes.IndexByte(data, '\n')
+		}
+		lr.nl = -1
+		if i >= 0 {
 			lr.start += i + 1
 			return lr.cut(data[:i])
 		}

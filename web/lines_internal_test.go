@@ -155,3 +155,39 @@ func TestBlockPoolReuse(t *testing.T) {
 	var nilBlock *block
 	nilBlock.release() // a value in no block: nothing to do
 }
+
+// buffered says whether next can answer without reading the body.
+func TestLineReaderBuffered(t *testing.T) {
+	r, w := io.Pipe()
+	lr := newLineReader(r, newBlockPool(4), 1000)
+	if lr.buffered() {
+		t.Fatal("buffered before anything was read")
+	}
+	go func() { io.WriteString(w, "a\nb\npart") }()
+	want := []struct {
+		line     string
+		buffered bool
+	}{{"a", true}, {"b", false}}
+	for _, x := range want {
+		line, blk, _, err := lr.next()
+		if err != nil || string(line) != x.line {
+			t.Fatalf("next = %q, %v; want %q", line, err, x.line)
+		}
+		blk.release()
+		if got := lr.buffered(); got != x.buffered {
+			t.Fatalf("after %q: buffered = %v, want %v", x.line, got, x.buffered)
+		}
+	}
+	go func() { io.WriteString(w, "ial\n"); w.Close() }()
+	if line, blk, _, err := lr.next(); err != nil || string(line) != "partial" {
+		t.Fatalf("next = %q, %v; want the line cut across two reads", line, err)
+	} else {
+		blk.release()
+	}
+	if _, _, _, err := lr.next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("at the end: %v", err)
+	}
+	if !lr.buffered() {
+		t.Fatal("at the end of the body next answers without reading: buffered should say so")
+	}
+}

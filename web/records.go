@@ -261,7 +261,10 @@ func (s *recordStream) read(body io.Reader, batches chan<- []lineItem, free <-ch
 		} else if blk != nil {
 			blk.release()
 		}
-		if err != nil || len(batch) == linesPerBatch {
+		// Hand the lines over when the batch is full, and before a read
+		// that may wait for the client: a client that sends a line now
+		// and then has each produced at once.
+		if err != nil || len(batch) == linesPerBatch || !lines.buffered() {
 			if !send() {
 				return nil
 			}

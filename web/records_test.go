@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -345,5 +346,82 @@ func TestRecordsUnknownTopic(t *testing.T) {
 	}
 	if !strings.Contains(lines[0]["error"].(string), `topic "missing" does not exist`) {
 		t.Fatalf("error %v", lines[0])
+	}
+}
+
+// A client that sends a line now and then has each line produced as it
+// comes, not once a batch of them has gathered.
+func TestRecordsTrickle(t *testing.T) {
+	t.Parallel()
+	e, c := recordsEnv(t, nil)
+	pr, pw := io.Pipe()
+	defer pw.Close() // on failure too, so that the request ends
+	done := make(chan map[string]any, 1)
+	go func() {
+		_, _, sum := e.postNDJSON("?results=failed", pr, nil)
+		done <- sum
+	}()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := range 3 {
+		if _, err := fmt.Fprintf(pw, `{"trickle":%d}`+"\n", i); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("line %d was not produced while the body stayed open: %v", i+1, err)
+		}
+		if recs := fs.Records(); len(recs) != 1 || string(recs[0].Value) != fmt.Sprintf(`{"trickle":%d}`, i) {
+			t.Fatalf("after line %d: %d records %v", i+1, len(recs), recs)
+		}
+	}
+	pw.Close()
+	if sum := <-done; sum["status"] != "success" || sum["succeeded"] != float64(3) {
+		t.Fatalf("summary %v", sum)
+	}
+}
+
+// A client that goes away mid-body ends the request: the handler returns
+// (its reader goroutine with it), and what it read before is produced.
+func TestRecordsClientGoesAway(t *testing.T) {
+	t.Parallel()
+	e, c := recordsEnv(t, nil)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/v1/assets/k/records?results=failed", pr)
+	req.Header.Set("ph-auth-token", token)
+	sent := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		sent <- err
+	}()
+	body, _ := eventLines(300)
+	if _, err := io.WriteString(pw, body); err != nil {
+		t.Fatal(err)
+	}
+	if recs := consumeAll(t, c, "events", 300); len(recs) != 300 {
+		t.Fatalf("%d records produced before the client went away, want 300", len(recs))
+	}
+	cancel() // the connection ends with the body still open
+	// The client's transport waits for its body writer, which waits for
+	// the pipe: end that too.
+	pw.CloseWithError(errors.New("the client went away"))
+	<-sent
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(e.logs.String(), `"path":"/v1/assets/k/records"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the records handler did not return within 10 s of the client going away")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
