@@ -76,10 +76,8 @@ type DB struct {
 //     the checkpoints off the writers' path (checkpoint.go);
 //   - temp_store MEMORY: a multi-row INSERT … ON CONFLICT keeps a statement
 //     journal of the pages it changes (to undo itself on a failed row); in
-//     a temp file that was a pwrite per page, a fifth of a poll's store
-//     time; in memory it is a copy;
-//   - cache_size -65536: 64 MiB of page cache instead of 2 MiB, so a
-//     batch's index pages stay cached across batches.
+//     a temp file that was a pwrite per page, about a sixth of a poll's
+//     store CPU; in memory it is a copy.
 //
 // _txlock=immediate makes BEGIN take the write lock up front: a deferred
 // transaction that reads then writes gets SQLITE_BUSY without waiting when
