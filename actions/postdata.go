@@ -656,30 +656,41 @@ func ProduceError(err error, rec *kgo.Record) error {
 	return err
 }
 
-// messageData is one message's entry in the result's data: the Splunk app's
-// data paths, plus status and error.
-func messageData(i int, rec *kgo.Record, o outcome) map[string]any {
+// MessageData is one message's entry in post data's result data: the
+// Splunk app's data paths, plus status and error. A struct, not a map: a
+// list of 10,000 messages answers 10,000 of them, and maps (sorted keys,
+// boxed values) took a third of such a request's time to encode.
+type MessageData struct {
+	Index               int    `json:"index"`
+	Topic               string `json:"topic"`
+	SerializedKeySize   int    `json:"serialized_key_size"`
+	SerializedValueSize int    `json:"serialized_value_size"`
+	Checksum            uint32 `json:"checksum"`
+	Status              string `json:"status"`
+	Error               string `json:"error,omitempty"`
+	// Where the message landed: set when it was sent (partition 0 too),
+	// absent when it failed.
+	Partition      *int32 `json:"partition,omitempty"`
+	Offset         *int64 `json:"offset,omitempty"`
+	Timestamp      *int64 `json:"timestamp,omitempty"`
+	TopicPartition string `json:"topic_partition,omitempty"`
+}
+
+func messageData(i int, rec *kgo.Record, o outcome) *MessageData {
 	keySize := -1 // kafka-python's value for no key
 	if rec.Key != nil {
 		keySize = len(rec.Key)
 	}
-	d := map[string]any{
-		"index":                 i,
-		"topic":                 rec.Topic,
-		"serialized_key_size":   keySize,
-		"serialized_value_size": len(rec.Value),
-		"checksum":              crc32.Checksum(rec.Value, crc32c),
-	}
+	d := &MessageData{Index: i, Topic: rec.Topic, SerializedKeySize: keySize, SerializedValueSize: len(rec.Value),
+		Checksum: crc32.Checksum(rec.Value, crc32c)}
 	if o.err != nil {
-		d["status"] = StatusFailed
-		d["error"] = o.err.Error()
+		d.Status, d.Error = StatusFailed, o.err.Error()
 		return d
 	}
-	d["status"] = StatusSuccess
-	d["partition"] = rec.Partition
-	d["offset"] = rec.Offset
-	d["timestamp"] = rec.Timestamp.UnixMilli()
-	d["topic_partition"] = fmt.Sprintf("%s-%d", rec.Topic, rec.Partition)
+	partition, offset, timestamp := rec.Partition, rec.Offset, rec.Timestamp.UnixMilli()
+	d.Status = StatusSuccess
+	d.Partition, d.Offset, d.Timestamp = &partition, &offset, &timestamp
+	d.TopicPartition = rec.Topic + "-" + strconv.Itoa(int(rec.Partition))
 	return d
 }
 
