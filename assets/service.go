@@ -24,7 +24,7 @@ type Service struct {
 	// with the id and version it was resolved from. Resolve reads the row
 	// every time (so an update by any replica is seen at once) but opens
 	// the secrets and decodes the document again only when the row is a
-	// new one: those were two thirds of a one-message post data's server
+	// new one: decoding was a third of a one-message post data's handling
 	// time.
 	mu       sync.Mutex
 	resolved map[string]resolvedConfig
