@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -271,6 +272,9 @@ func (s *recordStream) read(body io.Reader, batches chan<- []lineItem, free <-ch
 		}
 		if errors.Is(err, io.EOF) {
 			return nil
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("reading the body after line %d: nothing more came within the server's server.idle_read_timeout", line-1)
 		}
 		if err != nil {
 			return fmt.Errorf("reading the body after line %d: %w", line-1, err)
