@@ -42,11 +42,29 @@ func (h *Handler) refuseBody(w http.ResponseWriter, r *http.Request, err error) 
 	writeError(w, r, h.opts.Logger, err)
 }
 
+// closeAfterAnswer makes the server close the connection once the answer
+// is written, for an answer whose header is out already (a stream): the
+// rest of a body that could not be read must not be taken for the next
+// request. A zero-limit http.MaxBytesReader is net/http's one way to ask
+// for that: reading past its limit tells the server's response writer to
+// close the connection after the reply.
+func closeAfterAnswer(w http.ResponseWriter) {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
+	}
+	_, _ = http.MaxBytesReader(w, io.NopCloser(strings.NewReader(" ")), 0).Read(make([]byte, 1))
+}
+
 // deadlineBody bounds the reading of a request body with the connection's
-// read deadline. Reading to the end lifts the deadline: once a body is
-// read, net/http reads the connection in the background to notice a client
-// that goes away, and a deadline passing then would cancel the request of a
-// handler that is still at work.
+// read deadline. Once the body is read to its end, net/http lifts the
+// deadline itself (it then reads the connection in the background, to
+// notice a client that goes away, and a deadline passing there would
+// cancel a handler still at work); a read past the end must not arm it
+// again.
 type deadlineBody struct {
 	io.ReadCloser
 	rc *http.ResponseController
@@ -64,9 +82,8 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
 	}
 	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.eof {
+	if err == io.EOF {
 		b.eof = true
-		_ = b.rc.SetReadDeadline(time.Time{})
 	}
 	return n, err
 }
@@ -84,8 +101,12 @@ func (h *Handler) bodyDeadline(next http.Handler) http.Handler {
 		if h.opts.ReadTimeout > 0 {
 			_ = rc.SetReadDeadline(time.Now().Add(h.opts.ReadTimeout))
 		}
-		r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
-		next.ServeHTTP(w, r)
+		// On a copy of the request: net/http looks at its own request's
+		// body, once the handler is done, to tell whether the connection
+		// can serve another request.
+		r2 := r.WithContext(r.Context())
+		r2.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+		next.ServeHTTP(w, r2)
 	})
 }
 

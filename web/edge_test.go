@@ -1,10 +1,21 @@
 package web_test
 
 import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/soarkafka/soarkafka/internal/testenv"
+	"github.com/soarkafka/soarkafka/web"
 )
 
 // A NUL byte or invalid UTF-8 in a path segment or a query value is a 400
@@ -47,4 +58,165 @@ func TestPathAndQueryTextRefused(t *testing.T) {
 			t.Errorf("a request failed with an internal error:\n%s", e.logs.String())
 		}
 	})
+}
+
+// slowPost sends a request's head declaring a 100 KB body, then the body a
+// byte every interval until the server closes the connection or the test
+// ends: the trickling client of the issue.
+func slowPost(t *testing.T, srvURL, method, path, header string, every time.Duration) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(srvURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 102400\r\n%s\r\n{", method, path, header); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := c.Write([]byte(" ")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); c.Close(); <-done })
+	return c
+}
+
+// answerAndClose reads the answer on c and then waits for the server to
+// close the connection, each within limit; the closing is what frees the
+// server's connection.
+func answerAndClose(t *testing.T, c net.Conn, limit time.Duration) (*http.Response, string) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(limit))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer within %s: %v", limit, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(limit))
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the answer (%d %s), the connection is still open after %s: %v", resp.StatusCode, body, limit, err)
+	}
+	return resp, string(body)
+}
+
+// A client without the token that trickles its body gets its 401 at once,
+// and its connection closed, whatever the read timeout.
+func TestSlowBodyWithoutToken(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, testenv.SQLiteURL(t), func(o *web.Options) { o.ReadTimeout = time.Minute; o.IdleReadTimeout = time.Minute })
+	for _, tt := range []struct{ method, path, header string }{
+		{"POST", "/v1/assets", ""},
+		{"PUT", "/v1/assets/x", "ph-auth-token: wrong-token-0123456789\r\n"},
+		{"POST", "/v1/actions/post_data", "Authorization: Bearer wrong\r\n"},
+		{"POST", "/v1/assets/x/records", ""},
+		{"POST", "/v1/parsers", ""},
+		{"GET", "/v1/containers", ""},
+	} {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			t.Parallel()
+			c := slowPost(t, e.srv.URL, tt.method, tt.path, tt.header, 2*time.Second)
+			resp, body := answerAndClose(t, c, 10*time.Second)
+			if resp.StatusCode != 401 || !resp.Close || !strings.Contains(body, "unauthorized") {
+				t.Fatalf("%d %v %s, want 401 with Connection: close", resp.StatusCode, resp.Header, body)
+			}
+		})
+	}
+}
+
+// With the token, a trickling body is cut at server.read_timeout: the
+// request is refused and the connection closed, on every route that is not
+// streamed, and on a route that reads no body at all.
+func TestSlowBodyWithTokenTimesOut(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, testenv.SQLiteURL(t), func(o *web.Options) {
+		o.MaxBodyBytes = 1 << 20
+		o.ReadTimeout = time.Second
+		o.IdleReadTimeout = time.Minute
+	})
+	auth := "ph-auth-token: " + token + "\r\n"
+	for _, tt := range []struct {
+		method, path string
+		status       int
+		says         string
+	}{
+		{"POST", "/v1/assets", 400, "not received in full within the server's server.read_timeout"},
+		{"POST", "/v1/actions/post_data", 400, "server.read_timeout"},
+		{"POST", "/v1/parsers/test", 400, "server.read_timeout"},
+		{"GET", "/healthz", 200, "ok"},
+		{"GET", "/v1/assets", 200, "count"},
+	} {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			t.Parallel()
+			c := slowPost(t, e.srv.URL, tt.method, tt.path, auth, 2*time.Second)
+			resp, body := answerAndClose(t, c, 10*time.Second)
+			if resp.StatusCode != tt.status || !strings.Contains(body, tt.says) {
+				t.Fatalf("%d %s, want %d saying %q", resp.StatusCode, body, tt.status, tt.says)
+			}
+		})
+	}
+}
+
+// The records endpoint streams for longer than server.read_timeout while
+// lines keep coming, and ends the stream once none came for
+// server.idle_read_timeout: the lines before are produced, the summary says
+// why it ended, and the connection is closed.
+func TestRecordsIdleReadTimeout(t *testing.T) {
+	t.Parallel()
+	c := testenv.NewKafka(t, kfake.SeedTopics(1, "events"))
+	e := newEnvWith(t, testenv.SQLiteURL(t), func(o *web.Options) { o.ReadTimeout = 500 * time.Millisecond; o.IdleReadTimeout = time.Second })
+	if code, out := e.do("POST", "/v1/assets", asset("k", map[string]any{"hosts": c.ListenAddrs()[0], "topic": "events"})); code != 201 {
+		t.Fatalf("create asset: %d %v", code, out)
+	}
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/assets/k/records?results=failed HTTP/1.1\r\nHost: test\r\nph-auth-token: %s\r\nTransfer-Encoding: chunked\r\n\r\n", token)
+	// Longer in all than read_timeout, never idle for idle_read_timeout.
+	for i := range 8 {
+		line := fmt.Sprintf(`{"n":%d}`+"\n", i)
+		if _, err := fmt.Fprintf(conn, "%x\r\n%s\r\n", len(line), line); err != nil {
+			t.Fatalf("line %d: the server stopped reading: %v", i, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	// Then silence, with the body still open.
+	_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("the stream did not end within 15 s of silence: %v", err)
+	}
+	var sum map[string]any
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &struct{ Summary *map[string]any }{&sum}); err != nil {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	if sum["succeeded"] != float64(8) || sum["status"] != "failed" || !strings.Contains(sum["message"].(string), "nothing more came within the server's server.idle_read_timeout") {
+		t.Fatalf("summary %v", sum)
+	}
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("the connection is still open after the stream ended: %v", err)
+	}
 }

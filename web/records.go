@@ -98,6 +98,9 @@ func (h *Handler) postRecords(w http.ResponseWriter, r *http.Request) {
 	s := &recordStream{topic: topic, envelope: format == "envelope", fullCheck: validate == "full", limit: cfg.Producer.MaxMessageBytes, out: out,
 		ackWait: h.opts.Runner.DeliveryWait(), blocks: h.blocks}
 	readErr := s.run(r.Context(), cl, body)
+	if readErr != nil {
+		closeAfterAnswer(w)
+	}
 	stopFlush()
 	out.summary(s, readErr)
 	s.mu.Lock()
