@@ -220,3 +220,146 @@ func TestRecordsIdleReadTimeout(t *testing.T) {
 		t.Fatalf("the connection is still open after the stream ended: %v", err)
 	}
 }
+
+// heldPost is a request whose head and first byte are sent, the rest held
+// back until finish.
+type heldPost struct {
+	c    net.Conn
+	rest []byte
+	done chan heldAnswer
+}
+
+type heldAnswer struct {
+	status int
+	retry  string
+	body   string
+	err    error
+}
+
+func holdPost(t *testing.T, srvURL, path string, body []byte) *heldPost {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(srvURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: test\r\nph-auth-token: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%c", path, token, len(body), body[0]); err != nil {
+		t.Fatal(err)
+	}
+	p := &heldPost{c: c, rest: body[1:], done: make(chan heldAnswer, 1)}
+	go func() {
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			p.done <- heldAnswer{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		p.done <- heldAnswer{status: resp.StatusCode, retry: resp.Header.Get("Retry-After"), body: string(b), err: err}
+	}()
+	return p
+}
+
+// finish sends the rest of the body, on a goroutine: the server may not
+// read it yet.
+func (p *heldPost) finish() { go func() { _, _ = p.c.Write(p.rest) }() }
+
+// postDataBody is a post_data request of exactly size bytes.
+func postDataBody(t *testing.T, hosts string, size int) []byte {
+	t.Helper()
+	mk := func(pad int) []byte {
+		b, _ := json.Marshal(map[string]any{"config": map[string]any{"hosts": hosts, "topic": "t"},
+			"parameters": map[string]any{"data_type": "string", "data": strings.Repeat("x", pad), "topic": "t"}})
+		return b
+	}
+	b := mk(size - len(mk(0)))
+	if len(b) != size {
+		t.Fatalf("body of %d bytes, want %d", len(b), size)
+	}
+	return b
+}
+
+// Concurrent large bodies are admitted while they fit in the body memory
+// budget; past it a body waits server.body_wait, then is answered 503 with
+// Retry-After and its connection closed. Every admitted one succeeds.
+func TestBodyMemoryBudget(t *testing.T) {
+	t.Parallel()
+	c := testenv.NewKafka(t, kfake.SeedTopics(1, "t"))
+	const size = 200_000
+	e := newEnvWith(t, testenv.SQLiteURL(t), func(o *web.Options) {
+		o.MaxBodyBytes = 1 << 20
+		o.BodyMemoryBudget = 2*size + size/2 // two at once
+		o.BodyWait = 300 * time.Millisecond
+	})
+	body := postDataBody(t, c.ListenAddrs()[0], size)
+	posts := make([]*heldPost, 6)
+	for i := range posts {
+		posts[i] = holdPost(t, e.srv.URL, "/v1/actions/post_data", body)
+	}
+	// Four are refused while two hold the budget, reading their bodies.
+	answered := map[int]heldAnswer{}
+	timeout := time.After(20 * time.Second)
+	for len(answered) < 4 {
+		for i, p := range posts {
+			select {
+			case a := <-p.done:
+				answered[i] = a
+			default:
+			}
+		}
+		select {
+		case <-timeout:
+			t.Fatalf("only %d of 6 answered while two held the budget: %v", len(answered), answered)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	for i, a := range answered {
+		if a.err != nil || a.status != 503 || a.retry != "1" || !strings.Contains(a.body, "server.body_memory_budget") {
+			t.Errorf("post %d: %+v, want 503 with Retry-After", i, a)
+		}
+	}
+	for i, p := range posts {
+		if _, ok := answered[i]; ok {
+			continue
+		}
+		p.finish()
+		a := <-p.done
+		if a.err != nil || a.status != 200 || !strings.Contains(a.body, `"status":"success"`) {
+			t.Errorf("admitted post %d: %+v", i, a)
+		}
+	}
+	// With the budget free again, a post is admitted at once.
+	code, out := e.do("POST", "/v1/actions/post_data", json.RawMessage(body))
+	if code != 200 || out["status"] != "success" {
+		t.Fatalf("after: %d %v", code, out)
+	}
+}
+
+// A body that does not fit waits, up to server.body_wait, for the budget
+// to free, and is then served.
+func TestBodyMemoryBudgetWaits(t *testing.T) {
+	t.Parallel()
+	c := testenv.NewKafka(t, kfake.SeedTopics(1, "t"))
+	const size = 200_000
+	e := newEnvWith(t, testenv.SQLiteURL(t), func(o *web.Options) {
+		o.MaxBodyBytes = 1 << 20
+		o.BodyMemoryBudget = size
+		o.BodyWait = time.Minute
+	})
+	body := postDataBody(t, c.ListenAddrs()[0], size)
+	first := holdPost(t, e.srv.URL, "/v1/actions/post_data", body)
+	time.Sleep(200 * time.Millisecond) // first is admitted first
+	second := holdPost(t, e.srv.URL, "/v1/actions/post_data", body)
+	second.finish()
+	select {
+	case a := <-second.done:
+		t.Fatalf("the second post was answered while the first held the budget: %+v", a)
+	case <-time.After(300 * time.Millisecond):
+	}
+	first.finish()
+	for i, p := range []*heldPost{first, second} {
+		if a := <-p.done; a.err != nil || a.status != 200 || !strings.Contains(a.body, `"status":"success"`) {
+			t.Errorf("post %d: %+v", i, a)
+		}
+	}
+}
