@@ -40,6 +40,24 @@ type Config struct {
 	Metrics         MetricsConfig `mapstructure:"metrics"`
 	Scheduler       Scheduler     `mapstructure:"scheduler"`
 	ReplicaName     string        `mapstructure:"replica_name"`
+	Server          ServerLimits  `mapstructure:"server"`
+}
+
+// ServerLimits bound what clients can hold of the server at the HTTP edge.
+type ServerLimits struct {
+	// MaxConnections is the most connections served at once; more wait
+	// in the listen queue until one closes.
+	MaxConnections int `mapstructure:"max_connections"`
+	// ReadTimeout is how long a request body may take to arrive in full
+	// (the records endpoint excepted).
+	ReadTimeout time.Duration `mapstructure:"read_timeout"`
+	// IdleReadTimeout is how long the records endpoint waits for more of a
+	// streamed body.
+	IdleReadTimeout time.Duration `mapstructure:"idle_read_timeout"`
+	// BodyMemoryBudget is how many bytes of request bodies are handled at
+	// once; BodyWait how long one waits for room before a 503.
+	BodyMemoryBudget int64         `mapstructure:"body_memory_budget"`
+	BodyWait         time.Duration `mapstructure:"body_wait"`
 }
 
 // MetricsConfig configures the /metrics endpoint.
@@ -94,6 +112,11 @@ var settings = []setting{
 	{"parser.timeout", 10 * time.Second, "deadline of each parser call (load included); the worker is killed past it", ""},
 	{"scheduler.enabled", true, "poll every asset whose `ingest.interval` is set, at that interval; replicas sharing PostgreSQL may all run it (a lease makes one of them poll each turn)", ""},
 	{"replica_name", "", "name of this process in poll leases, as the ingest status and logs show who polls", "host name and process id"},
+	{"server.max_connections", 1024, "most HTTP connections served at once; more wait in the listen queue until one closes", ""},
+	{"server.read_timeout", time.Minute, "time a request body may take to arrive in full (all routes but the records endpoint); past it the request is refused and its connection closed", ""},
+	{"server.idle_read_timeout", time.Minute, "time the records endpoint waits for more of a streamed body before it ends the stream", ""},
+	{"server.body_memory_budget", int64(256 << 20), "bytes of request bodies (by declared length; a chunked one counts as `max_body_bytes`) handled at once; at least `max_body_bytes`", ""},
+	{"server.body_wait", 2 * time.Second, "how long a body waits for room in `server.body_memory_budget` before it is answered 503 with `Retry-After`", ""},
 	{"metrics.public", false, "serve `/metrics` (Prometheus) without the API token, for a scraper inside a trusted network; when false it needs the token like every `/v1` route", ""},
 }
 
@@ -235,6 +258,21 @@ func (c *Config) validate() error {
 	}
 	if c.Parser.Timeout < 100*time.Millisecond {
 		bad("parser.timeout", "%s is too short; use at least 100ms", c.Parser.Timeout)
+	}
+	if c.Server.MaxConnections < 1 {
+		bad("server.max_connections", "%d: must be at least 1", c.Server.MaxConnections)
+	}
+	if c.Server.ReadTimeout < time.Second {
+		bad("server.read_timeout", "%s is too short; use at least 1s", c.Server.ReadTimeout)
+	}
+	if c.Server.IdleReadTimeout < time.Second {
+		bad("server.idle_read_timeout", "%s is too short; use at least 1s", c.Server.IdleReadTimeout)
+	}
+	if c.Server.BodyMemoryBudget < c.MaxBodyBytes {
+		bad("server.body_memory_budget", "%d is less than max_body_bytes %d, so the largest body would never be admitted; raise it or lower max_body_bytes", c.Server.BodyMemoryBudget, c.MaxBodyBytes)
+	}
+	if c.Server.BodyWait < 0 {
+		bad("server.body_wait", "%s: must not be negative", c.Server.BodyWait)
 	}
 	if c.DevBroker.Partitions < 1 {
 		bad("dev_broker.partitions", "%d: must be at least 1", c.DevBroker.Partitions)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/devbroker"
@@ -127,12 +129,20 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Version:      Version(),
 		// Prometheus on /metrics, behind the token unless metrics.public.
-		Metrics:       s.metrics.Handler(),
-		MetricsPublic: cfg.Metrics.Public,
+		Metrics:          s.metrics.Handler(),
+		MetricsPublic:    cfg.Metrics.Public,
+		ReadTimeout:      cfg.Server.ReadTimeout,
+		IdleReadTimeout:  cfg.Server.IdleReadTimeout,
+		BodyMemoryBudget: cfg.Server.BodyMemoryBudget,
+		BodyWait:         cfg.Server.BodyWait,
 	})
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	// Past the cap, connections wait in the listen queue: each one held
+	// costs a goroutine and buffers, and clients that hold many would
+	// otherwise take the server's memory and file descriptors.
+	s.ln = netutil.LimitListener(s.ln, cfg.Server.MaxConnections)
 	s.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
