@@ -249,11 +249,28 @@ func (h *Handler) checkText(next http.Handler) http.Handler {
 	})
 }
 
+// bodyText refuses text from a request body that names or describes a
+// stored thing (given as field, value pairs) when the store could not hold
+// it: JSON lets a string carry \u0000, and PostgreSQL refuses it in text
+// with an error that was a 500.
+func bodyText(fieldValues ...string) error {
+	var problems []soarkafka.FieldError
+	for i := 0; i+1 < len(fieldValues); i += 2 {
+		if msg := textProblem(fieldValues[i+1]); msg != "" {
+			problems = append(problems, soarkafka.FieldError{Field: fieldValues[i], Message: msg})
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid request body", Fields: problems}
+}
+
 // textProblem says what makes s unfit for the store, or "".
 func textProblem(s string) string {
 	switch {
 	case strings.IndexByte(s, 0) >= 0:
-		return "holds a NUL byte (%00); give text without it"
+		return "holds a NUL byte; give text without it"
 	case !utf8.ValidString(s):
 		return "is not valid UTF-8; percent-encode the UTF-8 bytes of the text"
 	}

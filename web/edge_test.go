@@ -363,3 +363,36 @@ func TestBodyMemoryBudgetWaits(t *testing.T) {
 		}
 	}
 }
+
+// The same for text in a request body that names or describes a stored
+// thing: JSON lets a string carry \u0000, which PostgreSQL refuses.
+func TestBodyTextRefused(t *testing.T) {
+	testenv.ForEachDialect(t, func(t *testing.T, url string) {
+		e := newEnv(t, url)
+		if code, out := e.do("POST", "/v1/assets", asset("a1", map[string]any{"hosts": "h:1", "topic": "t"})); code != 201 {
+			t.Fatalf("create: %d %v", code, out)
+		}
+		if code, out := e.do("POST", "/v1/parsers", map[string]any{"name": "p1", "source": goodParser}); code != 201 {
+			t.Fatalf("create parser: %d %v", code, out)
+		}
+		src := mustJSON(goodParser)
+		for _, tt := range []struct{ method, path, body, field string }{
+			{"POST", "/v1/assets", `{"name":"a2","description":"a\u0000b","config":{"hosts":"h:1","topic":"t"}}`, "description"},
+			{"PUT", "/v1/assets/a1", `{"description":"a\u0000b","config":{"hosts":"h:1","topic":"t"}}`, "description"},
+			{"POST", "/v1/parsers", `{"name":"p2","description":"a\u0000b","source":` + src + `}`, "description"},
+			{"PUT", "/v1/parsers/p1", `{"description":"\u0000","source":` + src + `}`, "description"},
+			{"POST", "/v1/parsers/test", `{"parser":"a\u0000","messages":[{"value":"x"}]}`, "parser"},
+			{"POST", "/v1/parsers/test", `{"asset":"a\u0000","source":` + src + `}`, "asset"},
+			{"POST", "/v1/actions/on_poll", `{"asset":"a1\u0000"}`, "asset"},
+			{"POST", "/v1/actions/test_connectivity", `{"asset":"\u0000"}`, "asset"},
+		} {
+			code, out := e.do(tt.method, tt.path, tt.body)
+			if msg := errFields(out)[tt.field]; code != 400 || !strings.Contains(msg, "NUL byte") {
+				t.Errorf("%s %s %s: %d %v, want 400 naming %s", tt.method, tt.path, tt.body[:min(50, len(tt.body))], code, out, tt.field)
+			}
+		}
+		if strings.Contains(e.logs.String(), "request failed") {
+			t.Errorf("a request failed with an internal error")
+		}
+	})
+}

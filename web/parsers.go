@@ -35,6 +35,14 @@ func (h *Handler) listParsers(w http.ResponseWriter, r *http.Request) {
 // with the source uploaded as a .go file in the field "file" (or "source")
 // and name and description as form fields.
 func (h *Handler) parserInput(r *http.Request) (parsers.Input, error) {
+	in, err := h.readParserInput(r)
+	if err != nil {
+		return in, err
+	}
+	return in, bodyText("name", in.Name, "description", in.Description, "source", in.Source)
+}
+
+func (h *Handler) readParserInput(r *http.Request) (parsers.Input, error) {
 	var in parsers.Input
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "multipart/form-data" {
@@ -165,6 +173,10 @@ type messageInput struct {
 func (h *Handler) testParser(w http.ResponseWriter, r *http.Request) {
 	var req testRequest
 	if err := decodeJSON(r, h.opts.MaxBodyBytes, &req); err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
+	if err := bodyText("parser", req.Parser, "asset", req.Asset); err != nil {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
