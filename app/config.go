@@ -115,7 +115,7 @@ var settings = []setting{
 	{"server.max_connections", 1024, "most HTTP connections served at once; more wait in the listen queue until one closes", ""},
 	{"server.read_timeout", time.Minute, "time a request body may take to arrive in full (all routes but the records endpoint); past it the request is refused and its connection closed", ""},
 	{"server.idle_read_timeout", time.Minute, "time the records endpoint waits for more of a streamed body before it ends the stream", ""},
-	{"server.body_memory_budget", int64(256 << 20), "bytes of request bodies (by declared length; a chunked one counts as `max_body_bytes`) handled at once; at least `max_body_bytes`", ""},
+	{"server.body_memory_budget", int64(256 << 20), "bytes of request bodies (by declared length; a chunked one counts as `max_body_bytes`) handled at once; a body larger than the budget is handled alone", ""},
 	{"server.body_wait", 2 * time.Second, "how long a body waits for room in `server.body_memory_budget` before it is answered 503 with `Retry-After`", ""},
 	{"metrics.public", false, "serve `/metrics` (Prometheus) without the API token, for a scraper inside a trusted network; when false it needs the token like every `/v1` route", ""},
 }
@@ -268,8 +268,8 @@ func (c *Config) validate() error {
 	if c.Server.IdleReadTimeout < time.Second {
 		bad("server.idle_read_timeout", "%s is too short; use at least 1s", c.Server.IdleReadTimeout)
 	}
-	if c.Server.BodyMemoryBudget < c.MaxBodyBytes {
-		bad("server.body_memory_budget", "%d is less than max_body_bytes %d, so the largest body would never be admitted; raise it or lower max_body_bytes", c.Server.BodyMemoryBudget, c.MaxBodyBytes)
+	if c.Server.BodyMemoryBudget < 1<<20 {
+		bad("server.body_memory_budget", "%d is too small; use at least 1048576 (1 MiB)", c.Server.BodyMemoryBudget)
 	}
 	if c.Server.BodyWait < 0 {
 		bad("server.body_wait", "%s: must not be negative", c.Server.BodyWait)

@@ -145,8 +145,9 @@ type bodyBudget struct {
 const idleFreeAfter = time.Second
 
 // bodyCharge is what a request is charged against the budget: its declared
-// length, or, for a chunked body, the most it may be (max_body_bytes). Only
-// the methods whose handlers read bodies are charged.
+// length, or, for a chunked body, the most it may be (max_body_bytes), and
+// at most the whole budget: a body larger than the budget is handled
+// alone. Only the methods whose handlers read bodies are charged.
 func (h *Handler) bodyCharge(r *http.Request) int64 {
 	if r.ContentLength == 0 || (r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch) {
 		return 0

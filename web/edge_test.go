@@ -333,6 +333,11 @@ func TestBodyMemoryBudget(t *testing.T) {
 	if code != 200 || out["status"] != "success" {
 		t.Fatalf("after: %d %v", code, out)
 	}
+	// A body larger than the whole budget is handled alone.
+	code, out = e.do("POST", "/v1/actions/post_data", json.RawMessage(postDataBody(t, c.ListenAddrs()[0], 3*size)))
+	if code != 200 || out["status"] != "success" {
+		t.Fatalf("over the budget: %d %v", code, out)
+	}
 }
 
 // A body that does not fit waits, up to server.body_wait, for the budget
