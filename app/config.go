@@ -115,7 +115,7 @@ var settings = []setting{
 	{"server.max_connections", 1024, "most HTTP connections served at once; more wait in the listen queue until one closes", ""},
 	{"server.read_timeout", time.Minute, "time a request body may take to arrive in full (all routes but the records endpoint); past it the request is refused and its connection closed", ""},
 	{"server.idle_read_timeout", time.Minute, "time the records endpoint waits for more of a streamed body before it ends the stream", ""},
-	{"server.body_memory_budget", int64(256 << 20), "bytes of request bodies (by declared length; a chunked one counts as `max_body_bytes`) handled at once; a body larger than the budget is handled alone", ""},
+	{"server.body_memory_budget", int64(64 << 20), "bytes of request bodies (by declared length; a chunked one counts as `max_body_bytes`) handled at once; a body larger than the budget is handled alone", ""},
 	{"server.body_wait", 2 * time.Second, "how long a body waits for room in `server.body_memory_budget` before it is answered 503 with `Retry-After`", ""},
 	{"metrics.public", false, "serve `/metrics` (Prometheus) without the API token, for a scraper inside a trusted network; when false it needs the token like every `/v1` route", ""},
 }

@@ -42,7 +42,7 @@ func TestConfigDefaults(t *testing.T) {
 	if c.DevBroker.Enabled || c.DevBroker.Addr != "127.0.0.1:9092" || c.MaxBodyBytes != 10<<20 || c.ShutdownTimeout != 30*time.Second {
 		t.Fatalf("defaults: %+v", c)
 	}
-	if (c.Server != ServerLimits{MaxConnections: 1024, ReadTimeout: time.Minute, IdleReadTimeout: time.Minute, BodyMemoryBudget: 256 << 20, BodyWait: 2 * time.Second}) {
+	if (c.Server != ServerLimits{MaxConnections: 1024, ReadTimeout: time.Minute, IdleReadTimeout: time.Minute, BodyMemoryBudget: 64 << 20, BodyWait: 2 * time.Second}) {
 		t.Fatalf("server defaults: %+v", c.Server)
 	}
 }

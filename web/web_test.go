@@ -92,7 +92,7 @@ func newEnvWith(t *testing.T, url string, set func(*web.Options)) *env {
 		Logger: logger, Assets: assets.NewService(db, sealer, assets.WithParserCheck(parserService.Exists)), Runner: runner, Parsers: parserService,
 		Store: db, APIToken: token, MaxBodyBytes: 64 << 10, Version: "test",
 		// The server's defaults, so that every test runs within them.
-		ReadTimeout: time.Minute, IdleReadTimeout: time.Minute, BodyMemoryBudget: 256 << 20, BodyWait: 2 * time.Second,
+		ReadTimeout: time.Minute, IdleReadTimeout: time.Minute, BodyMemoryBudget: 64 << 20, BodyWait: 2 * time.Second,
 	}
 	set(&opts)
 	h := web.NewHandler(opts)
