@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -110,8 +111,11 @@ func ParseMessages(topic string, messages []soar.Message) ([]soar.Result, error)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(res.Log, "to stderr, not the protocol\nraw print3:100@2023\n3:101@2023\nspam ") || !strings.HasSuffix(res.Log, "[output truncated]\n") || len(res.Log) > MaxLogSize+100 {
-		t.Errorf("log %q…", res.Log[:min(len(res.Log), 60)])
+	// The log is cut at MaxLogSize, and says how much was cut.
+	head := "to stderr, not the protocol\nraw print3:100@2023\n3:101@2023\n"
+	cut := fmt.Sprintf("\n… [cut %d bytes]\n", len(head)+5*100000-MaxLogSize)
+	if !strings.HasPrefix(res.Log, head+"spam ") || !strings.HasSuffix(res.Log, cut) || len(res.Log) != MaxLogSize+len(cut) {
+		t.Errorf("log %q…%q (%d bytes)", res.Log[:min(len(res.Log), 60)], res.Log[max(0, len(res.Log)-40):], len(res.Log))
 	}
 	if string(res.Results) != `[{"container":{"name":"c","ingest":1},"artifacts":[]}]` {
 		t.Errorf("results %s", res.Results)
