@@ -66,12 +66,13 @@ func (e *Engine) RunBundledResults(p bundled.Parser, topic string, msgs []soar.M
 		// Bundled parsers are ours, but a panic on odd input must not take
 		// the server down: it is that batch's error.
 		if v := recover(); v != nil {
-			err = batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "panic", Message: fmt.Sprint(v)})
+			err = batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "panic", Message: sandbox.BoundText(fmt.Sprint(v), sandbox.MaxErrorText)})
 		}
 	}()
 	results, err = p.Parse(topic, msgs)
 	if err != nil {
-		return nil, batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "error", Message: err.Error()})
+		// Bounded as a user parser's are: an error may quote the message.
+		return nil, batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "error", Message: sandbox.BoundText(err.Error(), sandbox.MaxErrorText)})
 	}
 	if msg := sandbox.CountProblem(results); msg != "" {
 		return nil, batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "result", Message: msg})
