@@ -36,7 +36,11 @@ func newService(t *testing.T, cfg sandbox.PoolConfig) *parsers.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Worker = sandbox.Config{Exe: exe, Env: []string{workerEnv + "=1"}, Timeout: 20 * time.Second}
+	timeout := cfg.Worker.Timeout
+	if timeout == 0 {
+		timeout = 20 * time.Second
+	}
+	cfg.Worker = sandbox.Config{Exe: exe, Env: []string{workerEnv + "=1"}, Timeout: timeout, MemoryLimit: cfg.Worker.MemoryLimit}
 	engine := parsers.NewEngine(cfg)
 	t.Cleanup(engine.Close)
 	db, err := store.Open(t.Context(), testenv.SQLiteURL(t), nil)
@@ -215,7 +219,10 @@ func TestAssetsDoNotShareWorkers(t *testing.T) {
 // come back cut to their bounds, saying how much was cut, from the
 // playground and from a poll's run alike.
 func TestScriptTextsBounded(t *testing.T) {
-	svc := newService(t, sandbox.PoolConfig{})
+	// 2 GiB and a minute: under -race, ThreadSanitizer's shadow of the
+	// 50 MB message counts against the worker's RLIMIT_DATA, and a loaded
+	// machine formats it slowly.
+	svc := newService(t, sandbox.PoolConfig{Worker: sandbox.Config{MemoryLimit: 2 << 30, Timeout: time.Minute}})
 	ctx := t.Context()
 	const bound = sandbox.MaxErrorText + 200 // the message's prefix, the marker
 	for _, tc := range []struct {
@@ -255,7 +262,7 @@ func TestScriptTextsBounded(t *testing.T) {
 			}
 			_, err = b.Run(ctx, "events", messages("boom"))
 			if err == nil || len(err.Error()) > bound+200 || !strings.Contains(err.Error(), "[cut ") {
-				t.Errorf("poll run's error: %d bytes, want under %d and cut", len(fmt.Sprint(err)), bound+200)
+				t.Errorf("poll run's error: %d bytes, want under %d and cut: %.300v", len(fmt.Sprint(err)), bound+200, err)
 			}
 			if re := parsers.DescribeError(err); re == nil || len(re.Message) > bound+200 {
 				t.Errorf("RunError %+v", re)
