@@ -103,7 +103,9 @@ func watchChildren(t *testing.T) (stop func() int) {
 // leave at most MaxWorkers.
 func TestPoolCapsWorkers(t *testing.T) {
 	const cap = 3
-	p := NewPool(PoolConfig{Worker: testConfig(t), MaxWorkers: cap, BusyWait: time.Minute})
+	cfg := testConfig(t)
+	cfg.Timeout = 30 * time.Second // 80 worker starts on a busy machine
+	p := NewPool(PoolConfig{Worker: cfg, MaxWorkers: cap, BusyWait: 5 * time.Minute})
 	t.Cleanup(func() { p.Close() })
 	ctx := context.Background()
 	msgs := sampleMessages(3, 10)
