@@ -77,6 +77,11 @@ type Scheduler struct {
 type Parser struct {
 	MemoryLimitMB int64         `mapstructure:"memory_limit_mb"`
 	Timeout       time.Duration `mapstructure:"timeout"`
+	// The worker pool's bounds (see sandbox.PoolConfig).
+	MaxWorkers        int           `mapstructure:"max_workers"`
+	WorkerIdleTimeout time.Duration `mapstructure:"worker_idle_timeout"`
+	MaxWorkerRSSMB    int64         `mapstructure:"max_worker_rss_mb"`
+	BusyWait          time.Duration `mapstructure:"busy_wait"`
 }
 
 // DevBroker configures the in-process development broker.
@@ -110,6 +115,10 @@ var settings = []setting{
 	{"dev_broker.partitions", 1, "partitions of topics the development broker creates on first use", ""},
 	{"parser.memory_limit_mb", int64(512), "memory limit (RLIMIT_DATA) of each parser worker process, in MiB", ""},
 	{"parser.timeout", 10 * time.Second, "deadline of each parser call (load included); the worker is killed past it", ""},
+	{"parser.max_workers", 8, "most parser worker processes at once, running and idle, for every parser, asset and playground call together", ""},
+	{"parser.worker_idle_timeout", 60 * time.Second, "how long an idle parser worker is kept for its asset before it is stopped", ""},
+	{"parser.max_worker_rss_mb", int64(128), "resident memory (RSS) in MiB past which a parser worker is replaced after its call", ""},
+	{"parser.busy_wait", 5 * time.Second, "how long a parser call waits for a worker when `parser.max_workers` are running; then it fails with 503", ""},
 	{"scheduler.enabled", true, "poll every asset whose `ingest.interval` is set, at that interval; replicas sharing PostgreSQL may all run it (a lease makes one of them poll each turn)", ""},
 	{"replica_name", "", "name of this process in poll leases, as the ingest status and logs show who polls", "host name and process id"},
 	{"server.max_connections", 1024, "most HTTP connections served at once; more wait in the listen queue until one closes", ""},
@@ -273,6 +282,18 @@ func (c *Config) validate() error {
 	}
 	if c.Server.BodyWait < 0 {
 		bad("server.body_wait", "%s: must not be negative", c.Server.BodyWait)
+	}
+	if c.Parser.MaxWorkers < 1 || c.Parser.MaxWorkers > 1024 {
+		bad("parser.max_workers", "%d: use 1 to 1024 (each worker is a process of up to parser.memory_limit_mb)", c.Parser.MaxWorkers)
+	}
+	if c.Parser.WorkerIdleTimeout < time.Second {
+		bad("parser.worker_idle_timeout", "%s is too short; use at least 1s", c.Parser.WorkerIdleTimeout)
+	}
+	if c.Parser.MaxWorkerRSSMB < 32 || c.Parser.MaxWorkerRSSMB > c.Parser.MemoryLimitMB {
+		bad("parser.max_worker_rss_mb", "%d: use at least 32 and at most parser.memory_limit_mb (%d)", c.Parser.MaxWorkerRSSMB, c.Parser.MemoryLimitMB)
+	}
+	if c.Parser.BusyWait < 10*time.Millisecond || c.Parser.BusyWait > 5*time.Minute {
+		bad("parser.busy_wait", "%s: use 10ms to 5m", c.Parser.BusyWait)
 	}
 	if c.DevBroker.Partitions < 1 {
 		bad("dev_broker.partitions", "%d: must be at least 1", c.DevBroker.Partitions)

@@ -96,10 +96,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 	if err != nil {
 		return nil, fmt.Errorf("locate the binary for parser workers: %w", err)
 	}
-	s.engine = parsers.NewEngine(sandbox.PoolConfig{Worker: sandbox.Config{
-		Exe: exe, Args: []string{"parser-worker"},
-		MemoryLimit: cfg.Parser.MemoryLimitMB << 20, Timeout: cfg.Parser.Timeout,
-	}})
+	s.engine = parsers.NewEngine(poolConfig(cfg.Parser, exe))
 	s.metrics = metrics.New(metrics.WithLogger(logger))
 	if cfg.Metrics.Public {
 		logger.Info("/metrics is served without the API token (metrics.public)")
@@ -321,4 +318,18 @@ func redactDatabaseURL(u string) string {
 		}
 	}
 	return u
+}
+
+// poolConfig is the parser worker pool as the parser.* keys set it.
+func poolConfig(c Parser, exe string) sandbox.PoolConfig {
+	return sandbox.PoolConfig{
+		Worker: sandbox.Config{
+			Exe: exe, Args: []string{"parser-worker"},
+			MemoryLimit: c.MemoryLimitMB << 20, Timeout: c.Timeout,
+		},
+		MaxWorkers:  c.MaxWorkers,
+		IdleTimeout: c.WorkerIdleTimeout,
+		MaxMemory:   c.MaxWorkerRSSMB << 20,
+		BusyWait:    c.BusyWait,
+	}
 }

@@ -43,9 +43,10 @@ type Store interface {
 	ingest.StateRepository
 }
 
-// Parsers binds an asset's parser by name; parsers.Service does.
+// Parsers binds an asset's parser by name, for that asset only;
+// parsers.Service does.
 type Parsers interface {
-	Bind(ctx context.Context, name string) (*parsers.Bound, error)
+	Bind(ctx context.Context, asset, name string) (*parsers.Bound, error)
 }
 
 // Recorder receives what polls do, for metrics; *metrics.Metrics is one.
@@ -333,7 +334,7 @@ func (p *Poller) poll(ctx context.Context, req Request, res *Result) error {
 		}
 	}()
 
-	bound, err := p.parsers.Bind(ctx, req.Config.MessageParser)
+	bound, err := p.parsers.Bind(ctx, req.Asset, req.Config.MessageParser)
 	if err != nil {
 		return fmt.Errorf("asset %q: message_parser: %w", req.Asset, err)
 	}
