@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/kafka"
 )
 
 // Config is the server configuration. Every key follows one naming rule:
@@ -40,6 +41,31 @@ type Config struct {
 	Metrics         MetricsConfig `mapstructure:"metrics"`
 	Scheduler       Scheduler     `mapstructure:"scheduler"`
 	ReplicaName     string        `mapstructure:"replica_name"`
+	Network         Network       `mapstructure:"network"`
+	Files           Files         `mapstructure:"files"`
+}
+
+// Network limits the hosts the Kafka clients of assets may connect to (see
+// kafka.HostPolicy for the grammar of entries).
+type Network struct {
+	AllowedHosts []string `mapstructure:"allowed_hosts"`
+	DeniedHosts  []string `mapstructure:"denied_hosts"`
+}
+
+// Files limits the files the path fields of assets may name.
+type Files struct {
+	AllowedDirs []string `mapstructure:"allowed_dirs"`
+}
+
+// Access is what the configuration lets assets reach: the host policy of
+// network.* and the file policy of files.allowed_dirs.
+func (c Config) Access() (kafka.Access, error) {
+	hosts, herr := kafka.NewHostPolicy(c.Network.AllowedHosts, c.Network.DeniedHosts)
+	files, ferr := kafka.NewFilePolicy(c.Files.AllowedDirs)
+	if err := errors.Join(herr, ferr); err != nil {
+		return kafka.Access{}, err
+	}
+	return kafka.Access{Hosts: hosts, Files: files}, nil
 }
 
 // MetricsConfig configures the /metrics endpoint.
@@ -94,6 +120,9 @@ var settings = []setting{
 	{"parser.timeout", 10 * time.Second, "deadline of each parser call (load included); the worker is killed past it", ""},
 	{"scheduler.enabled", true, "poll every asset whose `ingest.interval` is set, at that interval; replicas sharing PostgreSQL may all run it (a lease makes one of them poll each turn)", ""},
 	{"replica_name", "", "name of this process in poll leases, as the ingest status and logs show who polls", "host name and process id"},
+	{"network.allowed_hosts", []string{}, "hosts the Kafka clients of assets may connect to (brokers in `hosts`, brokers a cluster advertises, Kerberos KDCs): comma-separated `host`, `*.domain`, address or CIDR, each optionally with `:port` (`10.0.0.0/8:9092`, `[::1]:9092`); see docs/security.md", "empty: every host not denied"},
+	{"network.denied_hosts", []string{}, "hosts no Kafka client of an asset may connect to, same grammar; checked against the address actually connected to, and wins over `network.allowed_hosts`; deny `169.254.169.254` and loopback in production", "empty: none denied"},
+	{"files.allowed_dirs", []string{}, "absolute directories whose files the path fields of assets (`ca_cert`, `cert_file`, `key_file`, `kerberos.krb5_conf` as a path, `kerberos.keytab_path`, `kerberos.ccache_path`) may name, symbolic links resolved", "empty: every file path refused; inline PEM, keytab and krb5.conf text only"},
 	{"metrics.public", false, "serve `/metrics` (Prometheus) without the API token, for a scraper inside a trusted network; when false it needs the token like every `/v1` route", ""},
 }
 
@@ -120,6 +149,8 @@ func addFlags(fs *pflag.FlagSet) {
 			fs.Int64(flagName(s.key), d, help)
 		case time.Duration:
 			fs.Duration(flagName(s.key), d, help)
+		case []string:
+			fs.StringSlice(flagName(s.key), d, help)
 		}
 	}
 	fs.Bool("dev-broker", false, "shorthand for --dev-broker-enabled")
@@ -156,7 +187,11 @@ func LoadConfig(file string, fs *pflag.FlagSet, env []string) (Config, error) {
 	if fs != nil {
 		for _, s := range settings {
 			if f := fs.Lookup(flagName(s.key)); f != nil && f.Changed {
-				v.Set(s.key, f.Value.String())
+				if sv, ok := f.Value.(pflag.SliceValue); ok {
+					v.Set(s.key, sv.GetSlice())
+				} else {
+					v.Set(s.key, f.Value.String())
+				}
 			}
 		}
 		if f := fs.Lookup("dev-broker"); f != nil && f.Changed {
@@ -235,6 +270,20 @@ func (c *Config) validate() error {
 	}
 	if c.Parser.Timeout < 100*time.Millisecond {
 		bad("parser.timeout", "%s is too short; use at least 100ms", c.Parser.Timeout)
+	}
+	// Lists from the environment come comma-separated; spaces around
+	// entries are not part of them.
+	for _, list := range []*[]string{&c.Network.AllowedHosts, &c.Network.DeniedHosts, &c.Files.AllowedDirs} {
+		var kept []string
+		for _, e := range *list {
+			if e = strings.TrimSpace(e); e != "" {
+				kept = append(kept, e)
+			}
+		}
+		*list = kept
+	}
+	if _, err := c.Access(); err != nil {
+		problems = append(problems, strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	if c.DevBroker.Partitions < 1 {
 		bad("dev_broker.partitions", "%d: must be at least 1", c.DevBroker.Partitions)
