@@ -142,8 +142,8 @@ func (a Access) NewClient(cfg assets.Config, logger *slog.Logger, extra ...kgo.O
 	return cl, nil
 }
 
-// DefaultLogRepeatWindow is how long a client's Logger holds back a warning
-// or error it has just written before writing it again: a client that
+// DefaultLogRepeatWindow is how long a client's Logger holds back a line
+// (info and above) it has just written before writing it again: a client that
 // cannot connect or log in retries every few seconds, each time with the
 // same lines.
 const DefaultLogRepeatWindow = time.Minute
@@ -155,8 +155,9 @@ const maxHeldLines = 64
 // Logger adapts a *slog.Logger to kgo.Logger. kgo's levels map to slog's
 // one to one (kgo Info is slog Info). Records carry component=kafka.
 //
-// A warning or error identical to one written less than the repeat window
-// ago (same level, message and values) is counted rather than written; the
+// An info, warning or error line identical to one written less than the
+// repeat window ago (same level, message and values) is counted rather
+// than written; the
 // next time it comes after the window, or when the client closes, one line
 // says how often it repeated ("repeated": N). One Logger serves one client
 // (it is a kgo.HookClientClosed), so each client's lines are counted apart.
@@ -217,7 +218,7 @@ func (g *Logger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	default:
 		return
 	}
-	if l < slog.LevelWarn {
+	if l < slog.LevelInfo { // debug is asked for, repeats and all
 		g.l.Log(context.Background(), l, msg, keyvals...)
 		return
 	}
