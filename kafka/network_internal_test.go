@@ -59,9 +59,9 @@ func TestHostPolicyRules(t *testing.T) {
 		name:    "allowed names, wildcards and networks",
 		allowed: []string{"kafka1.corp", "*.kafka.corp:9093", "kafka-*.prod.corp", "10.20.0.0/16:9092"},
 		dials: []dial{
-			{"kafka1.corp", "192.0.2.1", 9092, ""},       // by name, whatever it resolves to
-			{"KAFKA1.CORP", "192.0.2.1", 1234, ""},       // names match without case; no port: any
-			{"b1.kafka.corp", "192.0.2.1", 9093, ""},     // * is one label
+			{"kafka1.corp", "192.0.2.1", 9092, ""},   // by name, whatever it resolves to
+			{"KAFKA1.CORP", "192.0.2.1", 1234, ""},   // names match without case; no port: any
+			{"b1.kafka.corp", "192.0.2.1", 9093, ""}, // * is one label
 			{"b1.kafka.corp", "192.0.2.1", 9092, SettingAllowedHosts},
 			{"x.b1.kafka.corp", "192.0.2.1", 9093, SettingAllowedHosts}, // not two labels
 			{"kafka-3.prod.corp", "192.0.2.1", 9092, ""},
