@@ -86,6 +86,9 @@ type stepFailure struct {
 	what string // "TLS handshake failed"; empty when err says it all
 	err  string
 	hint string
+	// named: err names the broker itself (a refusal of the host
+	// policy), so the action's message does not name it again.
+	named bool
 }
 
 func (f *stepFailure) message() string {
@@ -177,7 +180,9 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 		for _, s := range c.steps {
 			res.Data = append(res.Data, s)
 		}
-		if c.fail != nil {
+		if c.fail != nil && c.fail.named {
+			failures = append(failures, c.fail.message())
+		} else if c.fail != nil {
 			failures = append(failures, fmt.Sprintf("broker %s: %s", hosts[i], c.fail.message()))
 		} else {
 			okHosts = append(okHosts, hosts[i])
@@ -521,11 +526,8 @@ func (r *Runner) notTLSFailure(ctx context.Context, err error, cfg assets.Config
 // deniedFailure words a dial the server's network policy refused: the
 // setting, and that the fix is the server administrator's.
 func deniedFailure(denied *kafka.HostDeniedError) *stepFailure {
-	what := "not allowed by " + denied.Setting
-	if denied.Address != "" {
-		what = fmt.Sprintf("address %s: %s", denied.Address, what)
-	}
-	return &stepFailure{err: what, hint: "this server's " + denied.Setting + " setting refuses the connection; ask its administrator, or use another broker"}
+	return &stepFailure{err: denied.Error(), named: true,
+		hint: "this server's " + denied.Setting + " setting refuses the connection; ask its administrator, or use another broker"}
 }
 
 // tlsFailure words a failed TLS handshake (or the broker's rejection of our

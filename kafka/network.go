@@ -436,8 +436,10 @@ func (a Access) tlsError(ctx context.Context, addr, plaintext string, err error,
 	if errors.As(err, &record) {
 		return &TLSNotSpokenError{Broker: addr, Plaintext: plaintext}
 	}
+	// The probe runs past the dial's deadline (the handshake took all of
+	// it when the port said nothing), but not past a cancellation.
 	var verr *tls.CertificateVerificationError
-	if !errors.As(err, &verr) && !isRemoteAlert(err) && ctx.Err() == nil {
+	if !errors.As(err, &verr) && !isRemoteAlert(err) && !errors.Is(ctx.Err(), context.Canceled) {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(timeout, time.Second))
 		defer cancel()
 		if a.SpeaksPlaintextKafka(pctx, addr) {

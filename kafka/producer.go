@@ -179,6 +179,9 @@ type Pool struct {
 	now     func() time.Time
 	mu      sync.Mutex
 	entries map[string]*poolEntry
+	// watches are the connection watches of the clients not yet closed,
+	// retired ones included, for ConnectError.
+	watches map[*kgo.Client]*connectWatch
 	closed  bool
 	stop    chan struct{}
 	done    chan struct{}
@@ -205,7 +208,7 @@ func WithIdleTimeout(d time.Duration) PoolOption { return func(p *Pool) { p.idle
 // NewPool returns a pool and starts its idle sweeper, which Close stops.
 func NewPool(logger *slog.Logger, opts ...PoolOption) *Pool {
 	p := &Pool{logger: logger, idle: DefaultIdleTimeout, now: time.Now,
-		entries: map[string]*poolEntry{}, stop: make(chan struct{}), done: make(chan struct{})}
+		entries: map[string]*poolEntry{}, watches: map[*kgo.Client]*connectWatch{}, stop: make(chan struct{}), done: make(chan struct{})}
 	for _, o := range opts {
 		o(p)
 	}
@@ -246,7 +249,7 @@ func (p *Pool) Acquire(ctx context.Context, key string, cfg assets.Config) (*kgo
 	// exists before its client so that the client's login watch can
 	// name it.
 	e := &poolEntry{fingerprint: fp, refs: 1}
-	watch := &loginWatch{failed: func(err error) { p.loginFailed(key, e, err) }}
+	watch := &connectWatch{failed: func(err error) { p.loginFailed(key, e, err) }}
 	opts := append(ProducerOptions(cfg), kgo.WithHooks(watch))
 	cl, err := p.access.NewClient(cfg, p.logger, opts...)
 	if err != nil {
@@ -270,6 +273,7 @@ func (p *Pool) Acquire(ctx context.Context, key string, cfg assets.Config) (*kgo
 	}
 	e.client, e.lastUsed = cl, p.now()
 	p.entries[key] = e
+	p.watches[cl] = watch
 	p.logger.Debug("producer created", "key", safeKey(key))
 	return cl, p.releaser(e), nil
 }
@@ -288,27 +292,68 @@ func (p *Pool) loginFailed(key string, e *poolEntry, err error) {
 	p.retireLocked(key, e)
 }
 
-// loginWatch notices a client's failed logins (kgo hooks): a broker that
-// refused the SASL login or the credentials behind it, or cut the
-// connection instead of answering the login.
-type loginWatch struct {
-	once   sync.Once
-	failed func(error)
+// ConnectError is why the producer cl cannot connect, when the reason is
+// the configuration's or this server's and not the network's: a dial the
+// host policy refused, a peer that is not Kafka or does not speak TLS, a
+// failed TLS handshake, a refused login. Nil otherwise. kgo retries such a
+// producer's sends until they time out; this says why they did.
+func (p *Pool) ConnectError(cl *kgo.Client) error {
+	p.mu.Lock()
+	w := p.watches[cl]
+	p.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
 }
 
-func (w *loginWatch) fire(err error) { w.once.Do(func() { w.failed(err) }) }
+// connectWatch notices a client's failed connections (kgo hooks): it keeps
+// the last that the configuration or the server's policy caused, and calls
+// failed once at the first refused login: a broker that refused the SASL
+// login or the credentials behind it, or cut the connection instead of
+// answering the login.
+type connectWatch struct {
+	once   sync.Once
+	failed func(error)
+
+	mu   sync.Mutex
+	last error
+}
+
+func (w *connectWatch) fire(err error) {
+	w.note(err)
+	w.once.Do(func() { w.failed(err) })
+}
+
+func (w *connectWatch) note(err error) {
+	w.mu.Lock()
+	w.last = err
+	w.mu.Unlock()
+}
 
 // OnBrokerConnect implements kgo.HookBrokerConnect; err is the dial's or
 // the connection set-up's (ApiVersions, SASL).
-func (w *loginWatch) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
-	if err != nil && IsLoginFailure(err) {
+func (w *connectWatch) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	var (
+		denied   *HostDeniedError
+		notKafka *NotKafkaError
+		notTLS   *TLSNotSpokenError
+		tlsErr   *TLSHandshakeError
+	)
+	switch {
+	case err == nil:
+	case IsLoginFailure(err):
 		w.fire(err)
+	case errors.As(err, &denied), errors.As(err, &notKafka), errors.As(err, &notTLS), errors.As(err, &tlsErr):
+		w.note(err)
 	}
 }
 
 // OnBrokerE2E implements kgo.HookBrokerE2E: brokers (kfake among them) may
 // reject credentials by closing the connection during SASLAuthenticate.
-func (w *loginWatch) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {
+func (w *connectWatch) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {
 	if key == int16(kmsg.SASLAuthenticate) && e2e.ReadErr != nil && !errors.Is(e2e.ReadErr, kgo.ErrClientClosed) && !errors.Is(e2e.ReadErr, context.Canceled) {
 		w.fire(fmt.Errorf("the broker closed the connection during the SASL login: %w", e2e.ReadErr))
 	}
@@ -334,6 +379,9 @@ func (p *Pool) releaser(e *poolEntry) func() {
 			e.refs--
 			e.lastUsed = p.now()
 			closeNow := e.retired && e.refs == 0
+			if closeNow {
+				delete(p.watches, e.client)
+			}
 			p.mu.Unlock()
 			if closeNow {
 				e.client.Close()
@@ -348,6 +396,7 @@ func (p *Pool) retireLocked(key string, e *poolEntry) {
 	delete(p.entries, key)
 	e.retired = true
 	if e.refs == 0 {
+		delete(p.watches, e.client)
 		go e.client.Close() // Close flushes; never hold the lock through it
 	}
 }
@@ -405,6 +454,7 @@ func (p *Pool) Close() {
 		delete(p.entries, key)
 		e.retired = true
 		if e.refs == 0 {
+			delete(p.watches, e.client)
 			toClose = append(toClose, e.client)
 		}
 	}
