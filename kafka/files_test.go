@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/internal/testenv"
 	"github.com/soarkafka/soarkafka/kafka"
 )
@@ -123,5 +124,34 @@ func TestNewFilePolicy(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v, want it to contain %q", err, want)
 		}
+	}
+}
+
+// gokrb5 dials the KDCs itself: they are checked against the host policy
+// before the client is built, and KDCs found through DNS are refused
+// while a policy is set.
+func TestKerberosKDCsChecked(t *testing.T) {
+	t.Parallel()
+	hosts, err := kafka.NewHostPolicy(nil, []string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	access := kafka.Access{Hosts: hosts}
+	krb := func(extra map[string]any) assets.Config {
+		k := map[string]any{"principal": "alice@EXAMPLE.ORG", "password": "pw"}
+		for key, v := range extra {
+			k[key] = v
+		}
+		return decodeConfig(t, map[string]any{"sasl_mechanism": "GSSAPI", "kerberos": k})
+	}
+	_, err = access.SASLMechanism(krb(map[string]any{"realm": "EXAMPLE.ORG", "kdc": "127.0.0.1:88"}))
+	wantInvalid(t, err, "kerberos.kdc: KDC 127.0.0.1:88 of realm EXAMPLE.ORG: not allowed by network.denied_hosts", false)
+	_, err = access.SASLMechanism(krb(map[string]any{"realm": "EXAMPLE.ORG", "kdc": "localhost"}))
+	wantInvalid(t, err, "kerberos.kdc: KDC localhost:88 (address ", true)
+	_, err = access.SASLMechanism(krb(map[string]any{"krb5_conf": "[libdefaults]\n default_realm = EXAMPLE.ORG\n dns_lookup_kdc = true\n"}))
+	wantInvalid(t, err, "kerberos.krb5_conf: dns_lookup_kdc cannot be used while network.allowed_hosts or network.denied_hosts is set", true)
+	// Without a policy, nothing is checked or resolved.
+	if _, err := (kafka.Access{}).SASLMechanism(krb(map[string]any{"realm": "EXAMPLE.ORG", "kdc": "127.0.0.1:88"})); err != nil {
+		t.Errorf("no policy: %v", err)
 	}
 }
