@@ -64,10 +64,10 @@ func NewFilePolicy(dirs []string) (*FilePolicy, error) {
 }
 
 // FileError is a path field naming a file that cannot be used. Its message
-// is the same for every reason; Reason is for the server's log only.
+// is the same for every reason, and the reason is not kept: the answer goes
+// to whoever gave the path.
 type FileError struct {
 	Field, Path string
-	Reason      error
 }
 
 func (e *FileError) Error() string {
@@ -87,7 +87,7 @@ func (e *FileError) AppError() *soarkafka.Error {
 func (p *FilePolicy) ReadFile(field, path string) ([]byte, error) {
 	b, err := p.readFile(path)
 	if err != nil {
-		return nil, (&FileError{Field: field, Path: path, Reason: err}).AppError()
+		return nil, (&FileError{Field: field, Path: path}).AppError()
 	}
 	return b, nil
 }
