@@ -616,13 +616,16 @@ func kafkaFailure(ctx context.Context, err error, cfg assets.Config, loginCut bo
 	f := &stepFailure{what: "Kafka request failed", err: err.Error()}
 	badLogin := fmt.Sprintf("check username and password, and sasl_mechanism: user %q needs %s credentials on the cluster", cfg.Username, cfg.SASLMechanism)
 	var (
-		notKafka *kafka.NotKafkaError
-		notTLS   *kafka.TLSNotSpokenError
-		denied   *kafka.HostDeniedError
+		notKafka    *kafka.NotKafkaError
+		tlsExpected *kafka.TLSExpectedError
+		notTLS      *kafka.TLSNotSpokenError
+		denied      *kafka.HostDeniedError
 	)
 	switch {
 	case errors.As(err, &notKafka):
 		return &stepFailure{err: "not a Kafka broker: its answer is not a Kafka response", hint: "check the port in hosts"}
+	case errors.As(err, &tlsExpected):
+		return &stepFailure{what: "Kafka request failed", err: "the broker answered with TLS", hint: "its listener requires TLS: set use_ssl to true"}
 	case errors.As(err, &notTLS):
 		return &stepFailure{what: "TLS handshake failed", err: kafka.TLSNotSpoken, hint: notTLS.Hint()}
 	case errors.As(err, &denied):

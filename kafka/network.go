@@ -309,6 +309,14 @@ func (e *NotKafkaError) Error() string {
 	return fmt.Sprintf("broker %s: not a Kafka broker: its answer is not a Kafka response (check the port in hosts)", e.Broker)
 }
 
+// TLSExpectedError is a plaintext client whose broker answered with TLS
+// (a TLS alert or handshake record): the listener wants TLS.
+type TLSExpectedError struct{ Broker string }
+
+func (e *TLSExpectedError) Error() string {
+	return fmt.Sprintf("broker %s: the broker answered with TLS: its listener requires TLS (set use_ssl to true, or security_protocol to SSL or SASL_SSL)", e.Broker)
+}
+
 // TLSNotSpokenError is a TLS handshake with a port that does not speak
 // TLS: its answer is not TLS, or it answers plaintext Kafka.
 type TLSNotSpokenError struct {
@@ -384,6 +392,11 @@ func (c *kafkaConn) Read(p []byte) (int, error) {
 		}
 		if size < least || size > limit {
 			c.err = &NotKafkaError{Broker: c.broker}
+			// A TLS record (alert 21, handshake 22, version 3.x) first:
+			// saying so is what the user needs, and quotes nothing.
+			if c.frames == 0 && (c.hdr[0] == 21 || c.hdr[0] == 22) && c.hdr[1] == 3 {
+				c.err = &TLSExpectedError{Broker: c.broker}
+			}
 			return 0, c.err
 		}
 		c.frames++

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/soarkafka/soarkafka/assets"
 )
 
 func TestHostPolicyRules(t *testing.T) {
@@ -197,6 +199,7 @@ func TestKafkaConnRefusesNonKafkaSizes(t *testing.T) {
 		{"too small for a correlation id", "\x00\x00\x00\x02ab", false},
 		{"negative", "\xff\xff\xff\xf0abcd", false},
 		{"a Kafka-sized frame", "\x00\x00\x00\x04\x00\x00\x00\x01", true},
+		{"a TLS alert", "\x15\x03\x03\x00\x02\x02\x28", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -213,6 +216,13 @@ func TestKafkaConnRefusesNonKafkaSizes(t *testing.T) {
 				return
 			}
 			var nk *NotKafkaError
+			var te *TLSExpectedError
+			if tc.name == "a TLS alert" {
+				if !errors.As(err, &te) || n != 0 {
+					t.Fatalf("read = %d, %v; want TLSExpectedError and no bytes", n, err)
+				}
+				return
+			}
 			if !errors.As(err, &nk) || n != 0 {
 				t.Fatalf("read = %d, %v; want NotKafkaError and no bytes", n, err)
 			}
@@ -220,5 +230,46 @@ func TestKafkaConnRefusesNonKafkaSizes(t *testing.T) {
 				t.Errorf("second read: %v", err2)
 			}
 		})
+	}
+}
+
+// A plaintext client at a TLS listener that answers with an alert (as a
+// Java broker's TLS engine does for bytes that are not TLS) is told to use
+// TLS, not that the broker is not Kafka.
+func TestPlaintextClientAtTLSListener(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Read(make([]byte, 512))
+				c.Write([]byte("\x15\x03\x03\x00\x02\x02\x0a")) // fatal alert: unexpected_message
+			}()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	addr := ln.Addr().String()
+	cl, err := Access{}.NewClient(assets.Config{Hosts: addr, Topic: "t", SecurityProtocol: assets.ProtocolPlaintext}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	err = cl.Ping(ctx)
+	var te *TLSExpectedError
+	if !errors.As(err, &te) {
+		t.Fatalf("ping: %v, want TLSExpectedError", err)
+	}
+	if want := "broker " + addr + ": the broker answered with TLS: its listener requires TLS"; !strings.Contains(err.Error(), want) {
+		t.Errorf("message %q", err)
 	}
 }

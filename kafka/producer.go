@@ -341,13 +341,14 @@ func (w *connectWatch) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ 
 		notKafka *NotKafkaError
 		notTLS   *TLSNotSpokenError
 		tlsErr   *TLSHandshakeError
+		wantTLS  *TLSExpectedError
 	)
 	switch {
 	case err == nil:
 		w.note(nil) // connected: an earlier failure no longer explains anything
 	case IsLoginFailure(err):
 		w.fire(err)
-	case errors.As(err, &denied), errors.As(err, &notKafka), errors.As(err, &notTLS), errors.As(err, &tlsErr):
+	case errors.As(err, &denied), errors.As(err, &notKafka), errors.As(err, &notTLS), errors.As(err, &tlsErr), errors.As(err, &wantTLS):
 		w.note(err)
 	}
 }
