@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/kafka"
 )
 
 // Config is the server configuration. Every key follows one naming rule:
@@ -41,6 +42,8 @@ type Config struct {
 	Scheduler       Scheduler     `mapstructure:"scheduler"`
 	ReplicaName     string        `mapstructure:"replica_name"`
 	Server          ServerLimits  `mapstructure:"server"`
+	Network         Network       `mapstructure:"network"`
+	Files           Files         `mapstructure:"files"`
 }
 
 // ServerLimits bound what clients can hold of the server at the HTTP edge.
@@ -58,6 +61,29 @@ type ServerLimits struct {
 	// once; BodyWait how long one waits for room before a 503.
 	BodyMemoryBudget int64         `mapstructure:"body_memory_budget"`
 	BodyWait         time.Duration `mapstructure:"body_wait"`
+}
+
+// Network limits the hosts the Kafka clients of assets may connect to (see
+// kafka.HostPolicy for the grammar of entries).
+type Network struct {
+	AllowedHosts []string `mapstructure:"allowed_hosts"`
+	DeniedHosts  []string `mapstructure:"denied_hosts"`
+}
+
+// Files limits the files the path fields of assets may name.
+type Files struct {
+	AllowedDirs []string `mapstructure:"allowed_dirs"`
+}
+
+// Access is what the configuration lets assets reach: the host policy of
+// network.* and the file policy of files.allowed_dirs.
+func (c Config) Access() (kafka.Access, error) {
+	hosts, herr := kafka.NewHostPolicy(c.Network.AllowedHosts, c.Network.DeniedHosts)
+	files, ferr := kafka.NewFilePolicy(c.Files.AllowedDirs)
+	if err := errors.Join(herr, ferr); err != nil {
+		return kafka.Access{}, err
+	}
+	return kafka.Access{Hosts: hosts, Files: files}, nil
 }
 
 // MetricsConfig configures the /metrics endpoint.
@@ -126,6 +152,9 @@ var settings = []setting{
 	{"server.idle_read_timeout", time.Minute, "time the records endpoint waits for more of a streamed body before it ends the stream", ""},
 	{"server.body_memory_budget", int64(64 << 20), "bytes of request bodies (by declared length; a chunked one counts as `max_body_bytes`) handled at once; a body larger than the budget is handled alone", ""},
 	{"server.body_wait", 2 * time.Second, "how long a body waits for room in `server.body_memory_budget` before it is answered 503 with `Retry-After`", ""},
+	{"network.allowed_hosts", []string{}, "hosts the Kafka clients of assets may connect to (brokers in `hosts`, brokers a cluster advertises, Kerberos KDCs): comma-separated `host`, `*.domain`, address or CIDR, each optionally with `:port` (`10.0.0.0/8:9092`, `[::1]:9092`); see docs/security.md", "empty: every host not denied"},
+	{"network.denied_hosts", []string{}, "hosts no Kafka client of an asset may connect to, same grammar; checked against the address actually connected to, and wins over `network.allowed_hosts`; deny `169.254.169.254` and loopback in production", "empty: none denied"},
+	{"files.allowed_dirs", []string{}, "absolute directories whose files the path fields of assets (`ca_cert`, `cert_file`, `key_file`, `kerberos.krb5_conf` as a path, `kerberos.keytab_path`, `kerberos.ccache_path`) may name, symbolic links resolved", "empty: every file path refused; inline PEM, keytab and krb5.conf text only"},
 	{"metrics.public", false, "serve `/metrics` (Prometheus) without the API token, for a scraper inside a trusted network; when false it needs the token like every `/v1` route", ""},
 }
 
@@ -152,6 +181,8 @@ func addFlags(fs *pflag.FlagSet) {
 			fs.Int64(flagName(s.key), d, help)
 		case time.Duration:
 			fs.Duration(flagName(s.key), d, help)
+		case []string:
+			fs.StringSlice(flagName(s.key), d, help)
 		}
 	}
 	fs.Bool("dev-broker", false, "shorthand for --dev-broker-enabled")
@@ -188,7 +219,11 @@ func LoadConfig(file string, fs *pflag.FlagSet, env []string) (Config, error) {
 	if fs != nil {
 		for _, s := range settings {
 			if f := fs.Lookup(flagName(s.key)); f != nil && f.Changed {
-				v.Set(s.key, f.Value.String())
+				if sv, ok := f.Value.(pflag.SliceValue); ok {
+					v.Set(s.key, sv.GetSlice())
+				} else {
+					v.Set(s.key, f.Value.String())
+				}
 			}
 		}
 		if f := fs.Lookup("dev-broker"); f != nil && f.Changed {
@@ -294,6 +329,20 @@ func (c *Config) validate() error {
 	}
 	if c.Parser.BusyWait < 10*time.Millisecond || c.Parser.BusyWait > 5*time.Minute {
 		bad("parser.busy_wait", "%s: use 10ms to 5m", c.Parser.BusyWait)
+	}
+	// Lists from the environment come comma-separated; spaces around
+	// entries are not part of them.
+	for _, list := range []*[]string{&c.Network.AllowedHosts, &c.Network.DeniedHosts, &c.Files.AllowedDirs} {
+		var kept []string
+		for _, e := range *list {
+			if e = strings.TrimSpace(e); e != "" {
+				kept = append(kept, e)
+			}
+		}
+		*list = kept
+	}
+	if _, err := c.Access(); err != nil {
+		problems = append(problems, strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	if c.DevBroker.Partitions < 1 {
 		bad("dev_broker.partitions", "%d: must be at least 1", c.DevBroker.Partitions)

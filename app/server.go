@@ -107,8 +107,16 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 	if cfg.ReplicaName != "" {
 		pollOpts = append(pollOpts, poll.WithReplica(cfg.ReplicaName))
 	}
+	access, err := cfg.Access()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if access.Files == nil {
+		logger.Info("files.allowed_dirs is empty: assets must give TLS material, keytabs and krb5.conf inline, not as file paths")
+	}
+	pollOpts = append(pollOpts, poll.WithAccess(access))
 	poller := poll.New(s.db, parserService, logger, pollOpts...)
-	s.runner = actions.NewRunner(logger, actions.WithPoller(poller), actions.WithProduceRecorder(s.metrics))
+	s.runner = actions.NewRunner(logger, actions.WithPoller(poller), actions.WithProduceRecorder(s.metrics), actions.WithAccess(access))
 	if cfg.Scheduler.Enabled {
 		s.scheduler = poll.NewScheduler(poller, assetService, logger, 0)
 	}

@@ -112,6 +112,7 @@ type Poller struct {
 	saveTimeout time.Duration
 	fault       func(point string)
 	kafkaOpts   []kgo.Opt
+	access      kafka.Access
 }
 
 // Option configures a Poller.
@@ -138,6 +139,10 @@ func WithLease(ttl, wait time.Duration) Option {
 // WithFaultHook calls hook at each fault point; tests stop the process
 // there to prove that a crash loses and duplicates nothing.
 func WithFaultHook(hook func(point string)) Option { return func(p *Poller) { p.fault = hook } }
+
+// WithAccess connects and reads the assets' files through a (the host and
+// file policies); the zero kafka.Access by default.
+func WithAccess(a kafka.Access) Option { return func(p *Poller) { p.access = a } }
 
 // WithKafkaOptions adds kgo options to the clients polls build (tests
 // shorten timeouts with it).
@@ -341,8 +346,11 @@ func (p *Poller) poll(ctx context.Context, req Request, res *Result) error {
 	res.Parser = bound.Name
 
 	brokerErrs := &brokerErrors{}
-	cl, err := kafka.NewClient(req.Config, p.logger, append([]kgo.Opt{
+	cl, err := p.access.NewClient(req.Config, p.logger, append([]kgo.Opt{
 		kgo.WithHooks(brokerErrs),
+		// A broker that does not answer fails the poll within the
+		// asset's timeout, not after kgo's retries.
+		kgo.RetryTimeout(kafka.StepTimeout(req.Config)),
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.FetchMaxWait(500 * time.Millisecond),
 		// Bounds memory: a fetch holds at most this much, whatever the
@@ -525,7 +533,7 @@ func (r *run) run(ctx context.Context) error {
 // listOffsets returns each partition's log start and end.
 func (r *run) listOffsets(ctx context.Context) (starts, ends map[int32]int64, err error) {
 	topic := r.req.Config.Topic
-	lctx, cancel := context.WithTimeout(ctx, kafka.DefaultRetryTimeout)
+	lctx, cancel := context.WithTimeout(ctx, kafka.StepTimeout(r.req.Config))
 	defer cancel()
 	so, err := r.adm.ListStartOffsets(lctx, topic)
 	if err == nil {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
-	"github.com/soarkafka/soarkafka/kafka"
 	"github.com/soarkafka/soarkafka/parsers"
 	"github.com/soarkafka/soarkafka/soar"
 )
@@ -201,7 +200,7 @@ func (h *Handler) testParser(w http.ResponseWriter, r *http.Request) {
 				s.Count = req.Sample.Count
 			}
 		}
-		msgs, err := kafka.Sample(r.Context(), cfg, h.opts.Logger, s.From, s.Count)
+		msgs, err := h.opts.Runner.Access().Sample(r.Context(), cfg, h.opts.Logger, s.From, s.Count)
 		if err != nil {
 			if soarkafka.ErrorCode(err) == soarkafka.EINTERNAL {
 				err = soarkafka.Errorf(soarkafka.EUNAVAILABLE, "asset %q: %v", req.Asset, err)
