@@ -453,11 +453,23 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 			body["fields"] = e.Fields
 		}
 	}
-	if code == soarkafka.EUNAUTHORIZED {
+	switch code {
+	case soarkafka.EUNAUTHORIZED:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="soarkafka"`)
+	case soarkafka.EUNAVAILABLE:
+		// Every 503 is a temporary refusal (a full memory budget, every
+		// parser worker busy, the store away): say when to come back, unless
+		// the refusal knew better.
+		if w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", defaultRetryAfter)
+		}
 	}
 	writeJSON(w, statusOf(code), map[string]any{"error": body})
 }
+
+// defaultRetryAfter is the Retry-After, in seconds, of a 503 whose cause set
+// none: about the time a parser call waits for a busy worker.
+const defaultRetryAfter = "5"
 
 func writeErrorStatus(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": msg}})
