@@ -1,7 +1,6 @@
 package assets
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -601,11 +600,7 @@ func (k *Kerberos) validate(errs *fieldErrors) {
 	if k.Principal == "" && k.CCachePath == "" {
 		errs.add("kerberos.principal", "required for GSSAPI (e.g. soarkafka@EXAMPLE.COM)")
 	}
-	if k.Keytab != "" {
-		if _, err := base64.StdEncoding.DecodeString(k.Keytab); err != nil {
-			errs.add("kerberos.keytab", "is not base64; give the keytab file's content base64-encoded (base64 -w0 client.keytab)")
-		}
-	}
+	k.validateValues(errs)
 	switch {
 	case k.Krb5Conf == "" && k.Realm == "":
 		errs.add("kerberos.krb5_conf", "GSSAPI needs the realm's KDCs: give kerberos.krb5_conf (a path or the file's text), or kerberos.realm and kerberos.kdc")
