@@ -179,6 +179,9 @@ func (k *Kerberos) validateValues(errs *fieldErrors) {
 			errs.add("kerberos.principal", msg)
 		}
 	}
+	if k.Krb5Conf != "" && !k.Krb5ConfInline() && !strings.HasPrefix(k.Krb5Conf, "/") {
+		errs.add("kerberos.krb5_conf", fmt.Sprintf("%q is neither krb5.conf text (that has [section] lines, e.g. [realms]) nor an absolute path on the server; give the file's text, or its path", k.Krb5Conf))
+	}
 	if k.Krb5Conf != "" && k.Krb5ConfInline() {
 		c, err := ParseKrb5Conf(k.Krb5Conf)
 		switch {
