@@ -83,3 +83,30 @@ func TestKerberosInjectionRefused(t *testing.T) {
 		t.Fatalf("a refused asset was stored: %d", code)
 	}
 }
+
+// Through the API: a password without a SASL mechanism, a keytab that is
+// not one, and a timeout past int64 are refused at save, naming the field
+// (the password was stored and ignored, the keytab failed only at the
+// first login, the timeout read "-9223372036854775808 is below the
+// minimum").
+func TestSaveRefusesUnusedAndOutOfRangeValues(t *testing.T) {
+	e := newEnv(t, testenv.SQLiteURL(t))
+	for _, tt := range []struct {
+		name, body, field, msg string
+	}{
+		{"password without mechanism", `{"name": "a", "config": {"hosts": "h:1", "topic": "t", "password": "pw"}}`, "password", "is set but sasl_mechanism is not"},
+		{"username without mechanism", `{"name": "a", "config": {"hosts": "h:1", "topic": "t", "username": "u"}}`, "username", "is set but sasl_mechanism is not"},
+		{"keytab not a keytab", `{"name": "a", "config": {"hosts": "h:1", "topic": "t", "use_kerberos": true, "kerberos": {"principal": "p@R", "keytab": "aGVsbG8gd29ybGQ=", "krb5_conf": "/etc/krb5.conf"}}}`,
+			"kerberos.keytab", "is not a keytab"},
+		{"timeout max int64", `{"name": "a", "config": {"hosts": "h:1", "topic": "t", "timeout": 9223372036854775807}}`, "timeout", "is above the maximum 3600000"},
+		{"timeout past int64", `{"name": "a", "config": {"hosts": "h:1", "topic": "t", "timeout": 1e30}}`, "timeout", "1e+30 is above the maximum 3600000"},
+		{"timeout string past int64", `{"name": "a", "config": {"hosts": "h:1", "topic": "t", "timeout": "-99999999999999999999"}}`, "timeout", "is below the minimum 100"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out := e.do("POST", "/v1/assets", tt.body)
+			if code != 400 || !strings.Contains(errText(out), tt.field+": ") || !strings.Contains(errText(out), tt.msg) {
+				t.Fatalf("%d %v, want 400 naming %s with %q", code, out, tt.field, tt.msg)
+			}
+		})
+	}
+}
