@@ -116,7 +116,9 @@ func (s *Scheduler) sync(ctx context.Context) {
 		return
 	}
 	want := map[string]bool{}
+	listed := map[string]bool{}
 	for _, v := range views {
+		listed[v.Name] = true
 		cfg, a, err := s.resolve(ctx, v)
 		if err != nil {
 			if soarkafka.ErrorCode(err) != soarkafka.ENOTFOUND && ctx.Err() == nil { // not deleted meanwhile
@@ -139,6 +141,11 @@ func (s *Scheduler) sync(ctx context.Context) {
 			s.stop(v.Name, cur) // edited: restart with the new configuration
 		}
 		s.start(ctx, v.Name, a.Version, cfg)
+	}
+	for name := range s.broken {
+		if !listed[name] {
+			delete(s.broken, name) // deleted
+		}
 	}
 	s.mu.Lock()
 	var gone []string
@@ -174,6 +181,12 @@ func (s *Scheduler) reportBroken(ctx context.Context, v *assets.View, err error)
 	s.broken[v.Name] = v.Version
 	s.logger.ErrorContext(ctx, "scheduler: asset cannot be used; fix it with PUT /v1/assets/{name} or delete it, the other assets go on",
 		"asset", v.Name, "version", v.Version, "error", err)
+	// A scheduled asset's ingest status also shows the turn it misses
+	// (its config_error shows either way).
+	ing, _ := v.Config["ingest"].(map[string]any)
+	if interval, _ := ing["interval"].(string); interval == "" || ing["enabled"] == false {
+		return
+	}
 	topic, _ := v.Config["topic"].(string)
 	s.poller.RecordFailure(ctx, v.Name, topic, ingest.PollScheduled,
 		fmt.Errorf("asset %q cannot be used: %w; fix it with PUT /v1/assets/%s or delete it", v.Name, err, v.Name))
