@@ -743,11 +743,16 @@ func (a AWSIAM) set() []string {
 	return out
 }
 
+var awsRegion = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
 var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/.+$`)
 
 func (a *AWSIAM) validate(errs *fieldErrors) {
 	if a.Region == "" {
 		errs.add("aws_iam.region", "required for AWS_MSK_IAM: the region of the MSK cluster (e.g. eu-west-1)")
+	} else if !awsRegion.MatchString(a.Region) {
+		// The region goes into host names (STS) and the signature's scope.
+		errs.add("aws_iam.region", fmt.Sprintf("%q is not an AWS region name (lower-case letters, digits and '-', e.g. eu-west-1)", a.Region))
 	}
 	if a.AccessKeyID != "" && a.SecretAccessKey == "" {
 		errs.add("aws_iam.secret_access_key", "required with aws_iam.access_key_id")

@@ -194,3 +194,19 @@ func TestDecodeKerberosValues(t *testing.T) {
 		}
 	}
 }
+
+// The AWS region goes into host names and the signature's scope: a name
+// only.
+func TestDecodeAWSRegion(t *testing.T) {
+	for _, r := range []string{"eu-west-1", "us-gov-west-1", "cn-north-1"} {
+		if _, err := assets.Decode(with("sasl_mechanism", "AWS_MSK_IAM", "aws_iam", map[string]any{"region": r}), assets.DecodeOptions{}); err != nil {
+			t.Errorf("%s: %v", r, err)
+		}
+	}
+	for _, r := range []string{"eu-west-1.evil.example", "eu west", "EU-WEST-1", "eu-west-1/x", "-eu"} {
+		_, err := assets.Decode(with("sasl_mechanism", "AWS_MSK_IAM", "aws_iam", map[string]any{"region": r}), assets.DecodeOptions{})
+		if got := fieldErrs(t, err); len(got) != 1 || !strings.Contains(got["aws_iam.region"], "is not an AWS region name") {
+			t.Errorf("%q: %v", r, got)
+		}
+	}
+}
