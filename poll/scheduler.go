@@ -2,6 +2,7 @@ package poll
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -121,8 +122,13 @@ func (s *Scheduler) sync(ctx context.Context) {
 		listed[v.Name] = true
 		cfg, a, err := s.resolve(ctx, v)
 		if err != nil {
-			if soarkafka.ErrorCode(err) != soarkafka.ENOTFOUND && ctx.Err() == nil { // not deleted meanwhile
+			var pe *soarkafka.PanicError
+			switch {
+			case ctx.Err() != nil || soarkafka.ErrorCode(err) == soarkafka.ENOTFOUND: // stopping, or deleted meanwhile
+			case soarkafka.ErrorCode(err) == soarkafka.EINVALID || errors.As(err, &pe):
 				s.reportBroken(ctx, v, err)
+			default: // the store or the key: maybe passing, said at each rescan
+				s.logger.WarnContext(ctx, "scheduler: open asset", "asset", v.Name, "error", err)
 			}
 			continue
 		}
