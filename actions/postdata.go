@@ -586,7 +586,18 @@ func (r *Runner) produce(ctx context.Context, cl *kgo.Client, records []*kgo.Rec
 	// while the client's buffer is full, and a broker that takes nothing
 	// must not hold the action past its wait. Once the wait ends, the
 	// records not yet handed over are not sent at all.
+	//
+	// A panic there (or in a promise, on kgo's goroutine) fails the records
+	// not yet acknowledged, not the process.
+	var handErr *soarkafka.PanicError
+	handFailed := make(chan struct{})
 	go func() {
+		defer soarkafka.Recover(ctx, r.logger, "post data hand-off", func(e *soarkafka.PanicError) {
+			mu.Lock()
+			handErr = e
+			mu.Unlock()
+			close(handFailed)
+		})
 		for i, rec := range records {
 			if stop.Load() {
 				for range records[i:] {
@@ -598,15 +609,22 @@ func (r *Runner) produce(ctx context.Context, cl *kgo.Client, records []*kgo.Rec
 			handed[i] = true
 			mu.Unlock()
 			cl.Produce(pctx, rec, func(_ *kgo.Record, err error) {
+				defer wg.Done()
+				defer soarkafka.Recover(ctx, r.logger, "post data acknowledgement", func(e *soarkafka.PanicError) {
+					mu.Lock()
+					out[i].err, done[i] = e, true
+					mu.Unlock()
+				})
 				mu.Lock()
+				defer mu.Unlock()
 				out[i].err = ProduceError(err, rec)
 				done[i] = true
-				mu.Unlock()
-				wg.Done()
 			})
 		}
 	}()
 	all := make(chan struct{})
+	// After a hand-off panic this goroutine waits for records that never
+	// come; it is the one thing such a panic leaks.
 	go func() { wg.Wait(); close(all) }()
 	wait := timeout
 	if wait <= 0 {
@@ -618,6 +636,7 @@ func (r *Runner) produce(ctx context.Context, cl *kgo.Client, records []*kgo.Rec
 	case <-all:
 	case <-t.C:
 	case <-ctx.Done():
+	case <-handFailed:
 	}
 	stop.Store(true)
 	mu.Lock()
@@ -628,6 +647,8 @@ func (r *Runner) produce(ctx context.Context, cl *kgo.Client, records []*kgo.Rec
 	for i := range snapshot {
 		switch {
 		case done[i]:
+		case handErr != nil:
+			snapshot[i].err = fmt.Errorf("not acknowledged: %w", handErr)
 		case !handed[i]:
 			snapshot[i].err = fmt.Errorf("not sent: the producer could not take it within %s (its buffer stayed full: the brokers are not taking records)", wait)
 		case ctx.Err() != nil:

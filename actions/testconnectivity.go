@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/kafka"
 )
@@ -169,6 +170,9 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 	var wg sync.WaitGroup
 	for i, host := range hosts {
 		wg.Go(func() {
+			defer soarkafka.Recover(ctx, r.logger, "test connectivity", func(e *soarkafka.PanicError) {
+				checks[i].fail = &stepFailure{err: e.Error()}
+			}, "broker", host)
 			checks[i].steps, checks[i].fail = r.checkBroker(ctx, cfg, host, tlsCfg, step)
 		})
 	}

@@ -299,6 +299,10 @@ func (c *Config) validate() error {
 	}
 	if c.Parser.MemoryLimitMB < 256 {
 		bad("parser.memory_limit_mb", "%d is too small; a parser worker needs at least 256", c.Parser.MemoryLimitMB)
+	} else if c.Parser.MemoryLimitMB > maxParserMemoryMB {
+		// In bytes (<< 20) a larger value would wrap around to a
+		// negative limit.
+		bad("parser.memory_limit_mb", "%d is too large; give at most %d (1 TiB)", c.Parser.MemoryLimitMB, maxParserMemoryMB)
 	}
 	if c.Parser.Timeout < 100*time.Millisecond {
 		bad("parser.timeout", "%s is too short; use at least 100ms", c.Parser.Timeout)
@@ -353,6 +357,9 @@ func (c *Config) validate() error {
 	sort.Strings(problems)
 	return errors.New("config: " + strings.Join(problems, "; "))
 }
+
+// maxParserMemoryMB bounds parser.memory_limit_mb: 1 TiB.
+const maxParserMemoryMB = 1 << 20
 
 func hostPortProblem(addr string) string {
 	_, port, err := net.SplitHostPort(addr)

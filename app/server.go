@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/net/netutil"
 
+	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/devbroker"
@@ -178,12 +179,23 @@ func (s *Server) Run(ctx context.Context) error {
 	defer s.close()
 	s.logger.Info("soarkafka listening", "addr", s.Addr(), "version", Version(), "database", redactDatabaseURL(s.cfg.DatabaseURL))
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(s.ln) }()
+	go func() {
+		// net/http stops a handler's panic itself; this is for Serve's own.
+		defer soarkafka.Recover(ctx, s.logger, "http server", func(e *soarkafka.PanicError) { errc <- e })
+		errc <- s.http.Serve(s.ln)
+	}()
 	schedCtx, stopScheduler := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopScheduler()
 	schedDone := make(chan struct{})
 	if s.scheduler != nil {
-		go func() { defer close(schedDone); s.scheduler.Run(schedCtx) }()
+		go func() {
+			defer close(schedDone)
+			// The scheduler contains every asset's panics; this is for its
+			// own: without it the API would keep serving, so it is logged
+			// and the polls stop until a restart.
+			defer soarkafka.Recover(ctx, s.logger, "scheduler", nil)
+			s.scheduler.Run(schedCtx)
+		}()
 	} else {
 		close(schedDone)
 	}

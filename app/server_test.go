@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,13 +14,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/parsers/bundled"
 	"github.com/soarkafka/soarkafka/parsers/sandbox"
 	"github.com/soarkafka/soarkafka/soar"
+	"github.com/soarkafka/soarkafka/store"
 )
 
 // When the test binary is started with this variable set, it runs the
@@ -412,5 +416,125 @@ func TestServerCapsConnections(t *testing.T) {
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("the waiting connection was not served once another closed: %v", err)
+	}
+}
+
+// A server whose database holds assets that crash gokrb5's krb5.conf
+// parser (stored beneath the API, as an older version accepted them: a
+// realm "R }", a krb5.conf realm block on one line) starts, stays up past
+// their scheduled polls, names each broken asset in its log and ingest
+// status, and lets the API delete them. Before, the process died at every
+// start, before the API could delete anything.
+func TestServerStartsWithBrokenAssets(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	if code := Main(context.Background(), []string{"migrate", "--data-dir", dir}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("migrate: %d %s", code, errOut.String())
+	}
+	db, err := store.Open(t.Context(), "sqlite://"+filepath.Join(dir, "soarkafka.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := map[string]map[string]any{
+		"broken-realm": {"principal": "alice", "password": "pw", "realm": "R }", "kdc": "x"},
+		"broken-conf":  {"principal": "alice", "password": "pw", "krb5_conf": "[realms]\nR = { kdc = x }\n"},
+	}
+	for name, krb := range broken {
+		if err := db.CreateAsset(t.Context(), &assets.Asset{Name: name, Config: map[string]any{
+			"hosts": "127.0.0.1:1", "topic": "alerts", "use_kerberos": true,
+			"ingest": map[string]any{"interval": "1s"}, "kerberos": krb}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "start-up-token-0123456789"
+	cmd := exec.Command(exe, "serve", "--listen=127.0.0.1:0", "--data-dir="+dir, "--log-format=json")
+	cmd.Env = append(os.Environ(), "SOARKAFKA_TEST_MAIN=1", "SOARKAFKA_API_TOKEN="+token)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	exited := make(chan error, 1)
+	addrc := make(chan string, 1)
+	var mu sync.Mutex
+	var logged strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			mu.Lock()
+			logged.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "soarkafka listening" {
+				addrc <- line["addr"].(string)
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-exited:
+		t.Fatalf("server exited at start: %v\n%s", err, logged.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("server never said it was listening")
+	}
+	base := "http://" + addr
+
+	// Each broken asset is named in the log, and in its ingest status.
+	deadline := time.Now().Add(20 * time.Second)
+	for name := range broken {
+		for {
+			mu.Lock()
+			log := logged.String()
+			mu.Unlock()
+			if strings.Contains(log, `"asset":"`+name+`"`) && strings.Contains(log, "asset cannot be used") {
+				break
+			}
+			select {
+			case err := <-exited:
+				t.Fatalf("server died: %v\n%s", err, log)
+			case <-time.After(50 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not reported in the log:\n%s", name, log)
+			}
+		}
+		code, st := call(t, "GET", base+"/v1/assets/"+name+"/ingest", token, "")
+		last, _ := st["last_poll"].(map[string]any)
+		if code != 200 || !strings.Contains(fmt.Sprint(st["config_error"]), "kerberos.") || last == nil || last["status"] != "failed" ||
+			!strings.Contains(fmt.Sprint(last["error"]), `asset "`+name+`" cannot be used`) {
+			t.Fatalf("%s ingest status: %d %v", name, code, st)
+		}
+	}
+	// Past several scheduled turns, the process is up and answers.
+	time.Sleep(2 * time.Second)
+	select {
+	case err := <-exited:
+		t.Fatalf("server died: %v\n%s", err, logged.String())
+	default:
+	}
+	for name := range broken {
+		if code, out := call(t, "DELETE", base+"/v1/assets/"+name, token, ""); code != 204 {
+			t.Fatalf("delete %s: %d %v", name, code, out)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, logged.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not stop on SIGTERM")
 	}
 }

@@ -1,8 +1,8 @@
 package assets
 
 import (
-	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -132,6 +132,12 @@ type DecodeOptions struct {
 	// reporting them. A SOAR platform passes its own keys (appname,
 	// directory, asset_id...) in the configuration it hands an app.
 	IgnoreUnknown bool
+	// Stored marks a document saved earlier, perhaps by an older version:
+	// the rules that only refuse a value the server would ignore (a
+	// password without a SASL mechanism that uses it) are not applied, so
+	// such an asset keeps working as it did. Every rule that keeps the
+	// server safe (Kerberos values, bounds) still is.
+	Stored bool
 }
 
 // Decode validates a configuration document against the registry and the
@@ -196,6 +202,9 @@ func Decode(doc map[string]any, opts DecodeOptions) (Config, error) {
 		return Config{}, fmt.Errorf("assets: decode normalised config: %w", err)
 	}
 	c.validate(&errs)
+	if !opts.Stored {
+		c.validateUnused(&errs)
+	}
 	if len(errs) > 0 {
 		return Config{}, errs.err()
 	}
@@ -304,6 +313,53 @@ func (c *Config) validate(errs *fieldErrors) {
 	}
 }
 
+// validateUnused refuses values that nothing would read: a setting given
+// without the one that gives it meaning is a mistake the user learns of at
+// save, not after wondering why it has no effect. (The kerberos, aws_iam
+// and TLS blocks have the same rule in validate.)
+func (c *Config) validateUnused(errs *fieldErrors) {
+	for _, f := range []struct{ name, v string }{{"username", c.Username}, {"password", c.Password}} {
+		if f.v == "" {
+			continue
+		}
+		switch c.SASLMechanism {
+		case "":
+			if !c.SASL() { // with a SASL protocol, sasl_mechanism's own error says it
+				errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism is not, so nothing would use it; set sasl_mechanism to PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, or remove %s", f.name))
+			}
+		case MechanismGSSAPI:
+			errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism GSSAPI does not use it; give the principal's credentials in the kerberos block (kerberos.password, kerberos.keytab), or remove %s", f.name))
+		case MechanismAWSMSKIAM:
+			errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism AWS_MSK_IAM does not use it; give the AWS credentials in the aws_iam block, or remove %s", f.name))
+		}
+	}
+	// Settings with a default, which set() leaves out: a value other than
+	// the default is a choice that needs its mechanism.
+	if c.SASLMechanism != MechanismGSSAPI {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"kerberos.service_name", c.Kerberos.ServiceName != "" && c.Kerberos.ServiceName != "kafka"}, {"kerberos.canonicalize_hostname", c.Kerberos.CanonicalizeHostname}} {
+			if f.set {
+				errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism is %q, not GSSAPI; set sasl_mechanism to GSSAPI (or use_kerberos to true), or remove it", c.SASLMechanism))
+			}
+		}
+	}
+	a := c.AWSIAM
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"aws_iam.session_name", a.SessionName != "" && a.SessionName != "soarkafka"}, {"aws_iam.session_duration", a.SessionDuration != 0 && a.SessionDuration != 3600}} {
+		switch {
+		case !f.set:
+		case c.SASLMechanism != MechanismAWSMSKIAM:
+			errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism is %q, not AWS_MSK_IAM; set sasl_mechanism to AWS_MSK_IAM, or remove it", c.SASLMechanism))
+		case a.AssumeRole == "":
+			errs.add(f.name, "is set but aws_iam.assume_role is not: it applies to the session of an assumed role; set aws_iam.assume_role, or remove it")
+		}
+	}
+}
+
 // fieldChecks are the rules of single fields beyond their type, keyed by
 // field name; they run in the first pass so that their errors are reported
 // together with type errors.
@@ -406,31 +462,20 @@ func coerce(f Field, raw any) (any, string) {
 		}
 		return s, ""
 	case TypeInteger:
-		var n int64
-		switch v := raw.(type) {
-		case float64:
-			if v != math.Trunc(v) || v > math.MaxInt64 || v < math.MinInt64 {
-				return nil, fmt.Sprintf("must be a whole number, got %v", v)
-			}
-			n = int64(v)
-		case int:
-			n = int64(v)
-		case int64:
-			n = v
-		case json.Number:
-			i, err := v.Int64()
-			if err != nil {
-				return nil, fmt.Sprintf("must be a whole number, got %s", v)
-			}
-			n = i
-		case string:
-			i, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				return nil, fmt.Sprintf("must be a whole number, got %q", v)
-			}
-			n = i
-		default:
-			return nil, fmt.Sprintf("must be a whole number, got %s", JSONType(raw))
+		n, over, msg := wholeNumber(raw)
+		if msg != "" {
+			return nil, msg
+		}
+		// A number past int64 is past any bound: said as given, never
+		// wrapped around (9223372036854775807 as a float64 is 2^63, which
+		// converts to the minimum).
+		switch {
+		case over > 0 && f.Max != nil:
+			return nil, fmt.Sprintf("%s is above the maximum %d", numberText(raw), *f.Max)
+		case over < 0 && f.Min != nil:
+			return nil, fmt.Sprintf("%s is below the minimum %d", numberText(raw), *f.Min)
+		case over != 0:
+			return nil, fmt.Sprintf("%s is out of range; give a whole number from %d to %d", numberText(raw), int64(math.MinInt64), int64(math.MaxInt64))
 		}
 		if f.Min != nil && n < *f.Min {
 			return nil, fmt.Sprintf("%d is below the minimum %d", n, *f.Min)
@@ -453,6 +498,63 @@ func coerce(f Field, raw any) (any, string) {
 		return nil, fmt.Sprintf("must be true or false, got %s", JSONType(raw))
 	}
 	return nil, fmt.Sprintf("field type %q unknown", f.Type)
+}
+
+// wholeNumber reads an integer field's value: a JSON number or a string
+// holding one. over is +1 or -1 for a whole number past int64 (n is then
+// 0), msg says why the value is not a whole number.
+func wholeNumber(raw any) (n int64, over int, msg string) {
+	switch v := raw.(type) {
+	case float64:
+		switch {
+		case math.IsNaN(v) || math.IsInf(v, 0) || v != math.Trunc(v):
+			return 0, 0, fmt.Sprintf("must be a whole number, got %v", v)
+		case v >= 0x1p63: // float64(math.MaxInt64) rounds up to 2^63
+			return 0, 1, ""
+		case v < -0x1p63:
+			return 0, -1, ""
+		}
+		return int64(v), 0, ""
+	case int:
+		return int64(v), 0, ""
+	case int64:
+		return v, 0, ""
+	case json.Number:
+		return parseWhole(string(v), string(v))
+	case string:
+		return parseWhole(strings.TrimSpace(v), strconv.Quote(v))
+	}
+	return 0, 0, fmt.Sprintf("must be a whole number, got %s", JSONType(raw))
+}
+
+// parseWhole parses decimal integer text; quoted is the value as the
+// message shows it.
+func parseWhole(s, quoted string) (int64, int, string) {
+	i, err := strconv.ParseInt(s, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		if strings.HasPrefix(s, "-") {
+			return 0, -1, ""
+		}
+		return 0, 1, ""
+	}
+	if err != nil {
+		return 0, 0, fmt.Sprintf("must be a whole number, got %s", quoted)
+	}
+	return i, 0, ""
+}
+
+// numberText is a number past int64 as the message shows it. A JSON
+// number arrives as a float64, which holds only the first 16 digits or so
+// of such a number: it is shown with an exponent, not with digits the user
+// did not write.
+func numberText(raw any) string {
+	switch v := raw.(type) {
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case string:
+		return strconv.Quote(strings.TrimSpace(v))
+	}
+	return fmt.Sprint(raw)
 }
 
 // JSONType names the JSON type of a decoded value for messages: "a string".
@@ -601,11 +703,7 @@ func (k *Kerberos) validate(errs *fieldErrors) {
 	if k.Principal == "" && k.CCachePath == "" {
 		errs.add("kerberos.principal", "required for GSSAPI (e.g. soarkafka@EXAMPLE.COM)")
 	}
-	if k.Keytab != "" {
-		if _, err := base64.StdEncoding.DecodeString(k.Keytab); err != nil {
-			errs.add("kerberos.keytab", "is not base64; give the keytab file's content base64-encoded (base64 -w0 client.keytab)")
-		}
-	}
+	k.validateValues(errs)
 	switch {
 	case k.Krb5Conf == "" && k.Realm == "":
 		errs.add("kerberos.krb5_conf", "GSSAPI needs the realm's KDCs: give kerberos.krb5_conf (a path or the file's text), or kerberos.realm and kerberos.kdc")
@@ -645,11 +743,16 @@ func (a AWSIAM) set() []string {
 	return out
 }
 
+var awsRegion = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
 var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/.+$`)
 
 func (a *AWSIAM) validate(errs *fieldErrors) {
 	if a.Region == "" {
 		errs.add("aws_iam.region", "required for AWS_MSK_IAM: the region of the MSK cluster (e.g. eu-west-1)")
+	} else if !awsRegion.MatchString(a.Region) {
+		// The region goes into host names (STS) and the signature's scope.
+		errs.add("aws_iam.region", fmt.Sprintf("%q is not an AWS region name (lower-case letters, digits and '-', e.g. eu-west-1)", a.Region))
 	}
 	if a.AccessKeyID != "" && a.SecretAccessKey == "" {
 		errs.add("aws_iam.secret_access_key", "required with aws_iam.access_key_id")

@@ -223,7 +223,7 @@ func (s *Service) Resolve(ctx context.Context, name string) (Config, *Asset, err
 			set(doc, f.Name, plain)
 		}
 	}
-	cfg, err := Decode(doc, DecodeOptions{IgnoreUnknown: true})
+	cfg, err := Decode(doc, DecodeOptions{IgnoreUnknown: true, Stored: true})
 	if err != nil {
 		return Config{}, nil, fmt.Errorf("asset %q: stored configuration no longer valid: %w", name, err)
 	}

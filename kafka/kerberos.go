@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"runtime/debug"
 	"strings"
 
 	krb5client "github.com/jcmturner/gokrb5/v8/client"
@@ -16,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/kerberos"
 
+	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/assets"
 )
 
@@ -83,18 +85,62 @@ func (a Access) kerberosMechanism(cfg assets.Config) (sasl.Mechanism, error) {
 	if k.CanonicalizeHostname {
 		mech = canonicalHost{Mechanism: mech, resolver: net.DefaultResolver}
 	}
-	return mech, nil
+	return guardedMechanism{mech}, nil
+}
+
+// guardedMechanism turns a panic of the Kerberos login into a login error.
+// kgo logs in on its own connection goroutines, where a panic of gokrb5
+// (whose input is the asset's krb5.conf, realm and keytab) would end the
+// process; here it fails that connection only.
+type guardedMechanism struct{ sasl.Mechanism }
+
+func (g guardedMechanism) Authenticate(ctx context.Context, host string) (s sasl.Session, first []byte, err error) {
+	defer recoverLogin("kerberos login", &err)
+	s, first, err = g.Mechanism.Authenticate(ctx, host)
+	if s != nil {
+		s = guardedSession{s}
+	}
+	return s, first, err
+}
+
+// Close closes the wrapped mechanism's Kerberos client with the kgo
+// client.
+func (g guardedMechanism) Close() {
+	if cm, ok := g.Mechanism.(sasl.ClosingMechanism); ok {
+		cm.Close()
+	}
+}
+
+type guardedSession struct{ sasl.Session }
+
+func (g guardedSession) Challenge(b []byte) (done bool, resp []byte, err error) {
+	defer recoverLogin("kerberos login", &err)
+	return g.Session.Challenge(b)
+}
+
+// recoverLogin, deferred, makes a panic of the login *err. There is no
+// logger on kgo's connection goroutines: the error carries the panic to
+// the caller's log and result.
+func recoverLogin(what string, err *error) {
+	if v := recover(); v != nil {
+		*err = &soarkafka.PanicError{What: what, Value: v, Stack: debug.Stack()}
+	}
 }
 
 // krb5Conf returns the Kerberos configuration: krb5_conf as a path or as
-// the file's text, or a minimal one for realm and kdc. Nothing reads
+// the file's text, or one built for realm and kdc. Nothing reads
 // /etc/krb5.conf unless krb5_conf names it.
+//
+// The realm and kdc configuration is built with gokrb5's own types, never
+// as krb5.conf text: a realm or a KDC is a value, and a newline or a brace
+// in it cannot add configuration. krb5.conf text goes through
+// assets.ParseKrb5Conf, where a panic of gokrb5's parser is an error.
 func krb5Conf(k assets.Kerberos, files *FilePolicy) (*krb5config.Config, error) {
 	switch {
 	case k.Krb5Conf != "" && k.Krb5ConfInline():
-		c, err := krb5config.NewFromString(k.Krb5Conf)
+		c, err := assets.ParseKrb5Conf(k.Krb5Conf)
 		if err != nil {
-			return nil, fieldError("kerberos.krb5_conf", "the krb5.conf text does not parse: %v", err)
+			return nil, fieldError("kerberos.krb5_conf", "does not parse: %v", err)
 		}
 		return c, nil
 	case k.Krb5Conf != "":
@@ -102,27 +148,17 @@ func krb5Conf(k assets.Kerberos, files *FilePolicy) (*krb5config.Config, error) 
 		if err != nil {
 			return nil, err
 		}
-		c, err := krb5config.NewFromString(string(b))
+		c, err := assets.ParseKrb5Conf(string(b))
 		if err != nil {
 			return nil, fieldError("kerberos.krb5_conf", "%s does not parse: %v", k.Krb5Conf, err)
 		}
 		return c, nil
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n dns_lookup_realm = false\n\n[realms]\n %s = {\n", k.Realm, k.Realm)
-	for _, kdc := range strings.Split(k.KDC, ",") {
-		if kdc = strings.TrimSpace(kdc); kdc != "" {
-			if _, _, err := net.SplitHostPort(kdc); err != nil {
-				kdc = net.JoinHostPort(kdc, "88")
-			}
-			fmt.Fprintf(&b, "  kdc = %s\n", kdc)
-		}
-	}
-	b.WriteString(" }\n")
-	c, err := krb5config.NewFromString(b.String())
-	if err != nil {
-		return nil, fieldError("kerberos.kdc", "%v", err)
-	}
+	c := krb5config.New()
+	c.LibDefaults.DefaultRealm = k.Realm
+	c.LibDefaults.DNSLookupKDC = false
+	c.LibDefaults.DNSLookupRealm = false
+	c.Realms = []krb5config.Realm{{Realm: k.Realm, KDC: k.KDCs()}}
 	return c, nil
 }
 
@@ -144,8 +180,8 @@ func loadKeytab(k assets.Kerberos, files *FilePolicy) (*keytab.Keytab, error) {
 		if err != nil {
 			return nil, err
 		}
-		kt := keytab.New()
-		if err := kt.Unmarshal(b); err != nil {
+		kt, err := assets.ParseKeytab(b)
+		if err != nil {
 			return nil, fieldError("kerberos.keytab_path", "%s is not a keytab: %v", k.KeytabPath, err)
 		}
 		return kt, nil
@@ -154,8 +190,8 @@ func loadKeytab(k assets.Kerberos, files *FilePolicy) (*keytab.Keytab, error) {
 	if err != nil {
 		return nil, fieldError("kerberos.keytab", "is not base64; give the keytab file's content base64-encoded (base64 -w0 client.keytab)")
 	}
-	kt := keytab.New()
-	if err := kt.Unmarshal(b); err != nil {
+	kt, err := assets.ParseKeytab(b)
+	if err != nil {
 		return nil, fieldError("kerberos.keytab", "is not a keytab: %v", err)
 	}
 	return kt, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/assets"
 )
 
@@ -399,7 +400,8 @@ func (p *Pool) retireLocked(key string, e *poolEntry) {
 	e.retired = true
 	if e.refs == 0 {
 		delete(p.watches, e.client)
-		go e.client.Close() // Close flushes; never hold the lock through it
+		// Close flushes; never hold the lock through it.
+		soarkafka.Go(context.Background(), p.logger, "close idle producer", e.client.Close)
 	}
 }
 
@@ -430,15 +432,22 @@ func (p *Pool) sweep() {
 			return
 		case <-tick.C:
 		}
-		p.mu.Lock()
-		now := p.now()
-		for key, e := range p.entries {
-			if e.refs == 0 && now.Sub(e.lastUsed) >= p.idle {
-				p.logger.Debug("producer idle, closing", "key", safeKey(key))
-				p.retireLocked(key, e)
-			}
+		p.sweepOnce()
+	}
+}
+
+// sweepOnce closes the idle clients; a panic in it is logged and the next
+// tick sweeps again.
+func (p *Pool) sweepOnce() {
+	defer soarkafka.Recover(context.Background(), p.logger, "producer pool sweep", nil)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	for key, e := range p.entries {
+		if e.refs == 0 && now.Sub(e.lastUsed) >= p.idle {
+			p.logger.Debug("producer idle, closing", "key", safeKey(key))
+			p.retireLocked(key, e)
 		}
-		p.mu.Unlock()
 	}
 }
 

@@ -263,7 +263,7 @@ func (e *PoisonError) Unwrap() error { return e.Err }
 func (p *Poller) Poll(ctx context.Context, req Request) (*Result, error) {
 	start := time.Now()
 	res := &Result{Asset: req.Asset, Topic: req.Config.Topic, Kind: req.Kind}
-	err := p.poll(ctx, req, res)
+	err := p.contained(ctx, req, res)
 	res.Duration = time.Since(start)
 	if err != nil && res.Stopped == "" {
 		res.Stopped = StoppedFailed
@@ -299,6 +299,27 @@ func (p *Poller) Poll(ctx context.Context, req Request) (*Result, error) {
 	return res, err
 }
 
+// contained runs the poll; a panic in it (its deferred steps, the lease's
+// release among them, have run) is the poll's error, recorded as its
+// failure like any other, and the caller goes on.
+func (p *Poller) contained(ctx context.Context, req Request, res *Result) (err error) {
+	defer soarkafka.Recover(ctx, p.logger, "poll", func(e *soarkafka.PanicError) { err = e }, "asset", req.Asset, "kind", req.Kind)
+	return p.poll(ctx, req, res)
+}
+
+// RecordFailure records a failed poll of asset that did not get to run
+// (its configuration cannot be used, or it panicked before Poll), so that
+// the asset's ingest status says why.
+func (p *Poller) RecordFailure(ctx context.Context, asset, topic, kind string, err error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.saveTimeout)
+	defer cancel()
+	rec := ingest.PollRecord{Asset: asset, Topic: topic, Kind: kind, StartedAt: time.Now(), Status: ingest.PollFailed, Error: err.Error()}
+	if rerr := p.store.RecordPoll(rctx, rec); rerr != nil {
+		p.logger.WarnContext(ctx, "record poll", "asset", asset, "error", rerr)
+	}
+	p.rec.PollFinished(asset, kind, ingest.PollFailed, 0)
+}
+
 // busyError is a poll that did not start: another poll holds the lease.
 // It is a *soarkafka.Error ECONFLICT in the chain.
 type busyError struct{ err *soarkafka.Error }
@@ -328,7 +349,12 @@ func (p *Poller) poll(ctx context.Context, req Request, res *Result) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var heartbeat sync.WaitGroup
-	heartbeat.Go(func() { p.heartbeat(ctx, cancel, req.Asset, holder) })
+	heartbeat.Go(func() {
+		// Without its heartbeat the poll would lose the lease unnoticed:
+		// a panic here ends the poll.
+		defer soarkafka.Recover(ctx, p.logger, "poll lease heartbeat", func(e *soarkafka.PanicError) { cancel(e) }, "asset", req.Asset)
+		p.heartbeat(ctx, cancel, req.Asset, holder)
+	})
 	defer func() {
 		cancel(nil)
 		heartbeat.Wait()
@@ -591,6 +617,7 @@ func (r *run) pipeline(ctx context.Context, ends map[int32]int64, limit int) err
 	wg.Go(func() {
 		defer close(order)
 		defer close(jobs)
+		defer soarkafka.Recover(ctx, r.p.logger, "poll fetch", func(e *soarkafka.PanicError) { fetchErr = e }, "asset", r.req.Asset)
 		fetchErr = r.fetch(pctx, ends, limit, func(msgs []soar.Message) bool {
 			j := &job{msgs: msgs, done: make(chan parsed, 1)}
 			select {
@@ -609,7 +636,7 @@ func (r *run) pipeline(ctx context.Context, ends map[int32]int64, limit int) err
 	for range parseWorkers {
 		wg.Go(func() {
 			for j := range jobs {
-				j.done <- r.parse(pctx, j.msgs)
+				j.done <- r.containedParse(pctx, j.msgs)
 			}
 		})
 	}
@@ -783,6 +810,15 @@ func (r *run) fetch(ctx context.Context, ends map[int32]int64, limit int, emit f
 		}
 	}
 	return nil
+}
+
+// containedParse is parse on a worker goroutine: a panic there (the
+// parsers' own code, the conversion of their results) is the batch's
+// error, the server's and not the parser's, so the poll fails on it rather
+// than taking the message for poison.
+func (r *run) containedParse(ctx context.Context, msgs []soar.Message) (pr parsed) {
+	defer soarkafka.Recover(ctx, r.p.logger, "parse batch", func(e *soarkafka.PanicError) { pr = parsed{err: e} }, "asset", r.req.Asset)
+	return r.parse(ctx, msgs)
 }
 
 // parse runs the parser on a batch and turns its results into containers.

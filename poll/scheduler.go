@@ -2,11 +2,14 @@ package poll
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/ingest"
 )
@@ -37,6 +40,10 @@ type Scheduler struct {
 
 	mu    sync.Mutex
 	tasks map[string]*task
+	// broken holds the version of each asset whose stored configuration
+	// cannot be used, so it is reported once per version, not at every
+	// rescan. Only sync touches it.
+	broken map[string]int64
 }
 
 // task is one scheduled asset: its loop, and the configuration version it
@@ -57,7 +64,7 @@ func NewScheduler(p *Poller, a Assets, logger *slog.Logger, rescan time.Duration
 	if rescan <= 0 {
 		rescan = DefaultRescan
 	}
-	return &Scheduler{poller: p, assets: a, logger: logger, rescan: rescan, wake: make(chan struct{}, 1), tasks: map[string]*task{}}
+	return &Scheduler{poller: p, assets: a, logger: logger, rescan: rescan, wake: make(chan struct{}, 1), tasks: map[string]*task{}, broken: map[string]int64{}}
 }
 
 // Wake makes the scheduler read the assets now (an asset was created,
@@ -98,7 +105,10 @@ func (s *Scheduler) Run(ctx context.Context) {
 }
 
 // sync starts, restarts and stops asset loops to match the stored assets.
+// A panic in it is logged and the next rescan tries again: the scheduler
+// outlives any one asset.
 func (s *Scheduler) sync(ctx context.Context) {
+	defer soarkafka.Recover(ctx, s.logger, "scheduler rescan", nil)
 	views, err := s.assets.List(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -107,12 +117,22 @@ func (s *Scheduler) sync(ctx context.Context) {
 		return
 	}
 	want := map[string]bool{}
+	listed := map[string]bool{}
 	for _, v := range views {
-		cfg, a, err := s.assets.Resolve(ctx, v.Name)
+		listed[v.Name] = true
+		cfg, a, err := s.resolve(ctx, v)
 		if err != nil {
-			s.logger.WarnContext(ctx, "scheduler: open asset", "asset", v.Name, "error", err)
+			var pe *soarkafka.PanicError
+			switch {
+			case ctx.Err() != nil || soarkafka.ErrorCode(err) == soarkafka.ENOTFOUND: // stopping, or deleted meanwhile
+			case soarkafka.ErrorCode(err) == soarkafka.EINVALID || errors.As(err, &pe):
+				s.reportBroken(ctx, v, err)
+			default: // the store or the key: maybe passing, said at each rescan
+				s.logger.WarnContext(ctx, "scheduler: open asset", "asset", v.Name, "error", err)
+			}
 			continue
 		}
+		delete(s.broken, v.Name)
 		if !cfg.Scheduled() {
 			continue
 		}
@@ -128,6 +148,11 @@ func (s *Scheduler) sync(ctx context.Context) {
 		}
 		s.start(ctx, v.Name, a.Version, cfg)
 	}
+	for name := range s.broken {
+		if !listed[name] {
+			delete(s.broken, name) // deleted
+		}
+	}
 	s.mu.Lock()
 	var gone []string
 	for name := range s.tasks {
@@ -142,6 +167,35 @@ func (s *Scheduler) sync(ctx context.Context) {
 		s.mu.Unlock()
 		s.stop(name, t)
 	}
+}
+
+// resolve opens an asset's configuration; a panic doing so is the asset's
+// error, not the scheduler's end.
+func (s *Scheduler) resolve(ctx context.Context, v *assets.View) (cfg assets.Config, a *assets.Asset, err error) {
+	defer soarkafka.Recover(ctx, s.logger, "open asset", func(e *soarkafka.PanicError) { err = e }, "asset", v.Name)
+	return s.assets.Resolve(ctx, v.Name)
+}
+
+// reportBroken says, once per version of the asset, that its stored
+// configuration cannot be used: in the log and in its ingest status (a
+// failed poll whose error names the fields), so the asset is found and
+// fixed through the API while every other asset goes on.
+func (s *Scheduler) reportBroken(ctx context.Context, v *assets.View, err error) {
+	if ver, ok := s.broken[v.Name]; ok && ver == v.Version {
+		return
+	}
+	s.broken[v.Name] = v.Version
+	s.logger.ErrorContext(ctx, "scheduler: asset cannot be used; fix it with PUT /v1/assets/{name} or delete it, the other assets go on",
+		"asset", v.Name, "version", v.Version, "error", err)
+	// A scheduled asset's ingest status also shows the turn it misses
+	// (its config_error shows either way).
+	ing, _ := v.Config["ingest"].(map[string]any)
+	if interval, _ := ing["interval"].(string); interval == "" || ing["enabled"] == false {
+		return
+	}
+	topic, _ := v.Config["topic"].(string)
+	s.poller.RecordFailure(ctx, v.Name, topic, ingest.PollScheduled,
+		fmt.Errorf("asset %q cannot be used: %w; fix it with PUT /v1/assets/%s or delete it", v.Name, err, v.Name))
 }
 
 func (s *Scheduler) start(ctx context.Context, name string, version int64, cfg assets.Config) {
@@ -195,10 +249,22 @@ func (s *Scheduler) loop(ctx context.Context, name string, cfg assets.Config) {
 		case <-timer.C:
 		}
 		started := time.Now()
-		_, err := s.poller.Poll(ctx, Request{Asset: name, Config: cfg, Kind: ingest.PollScheduled})
+		err := s.pollOnce(ctx, name, cfg)
 		if err != nil && ctx.Err() == nil && !isBusy(err) {
 			s.logger.WarnContext(ctx, "scheduled poll failed", "asset", name, "error", err)
 		}
 		timer.Reset(max(time.Until(started.Add(interval)), 0) + jitter())
 	}
+}
+
+// pollOnce runs one scheduled poll. Poll records its own failures, panics
+// included; a panic outside it is recorded here, and the loop goes on to
+// the next turn either way.
+func (s *Scheduler) pollOnce(ctx context.Context, name string, cfg assets.Config) (err error) {
+	defer soarkafka.Recover(ctx, s.logger, "scheduled poll", func(e *soarkafka.PanicError) {
+		err = e
+		s.poller.RecordFailure(ctx, name, cfg.Topic, ingest.PollScheduled, e)
+	}, "asset", name)
+	_, err = s.poller.Poll(ctx, Request{Asset: name, Config: cfg, Kind: ingest.PollScheduled})
+	return err
 }

@@ -24,8 +24,12 @@ type Status struct {
 	Partitions []PartitionStatus `json:"partitions"`
 	// Lag is every partition's lag together; nil when Kafka could not be
 	// asked.
-	Lag          *int64     `json:"lag"`
-	KafkaError   string     `json:"kafka_error,omitempty"`
+	Lag        *int64 `json:"lag"`
+	KafkaError string `json:"kafka_error,omitempty"`
+	// ConfigError says why the stored configuration cannot be used (it
+	// fails the checks of this version); the asset is not polled until
+	// it is fixed.
+	ConfigError  string     `json:"config_error,omitempty"`
 	LastPoll     *PollView  `json:"last_poll"`
 	LastSuccess  *time.Time `json:"last_success"`
 	Gaps         []GapView  `json:"gaps"`
@@ -125,6 +129,35 @@ func (p *Poller) Status(ctx context.Context, asset string, cfg assets.Config) (*
 	if kerr == nil {
 		out.Lag = &total
 	}
+	return out, nil
+}
+
+// BrokenStatus is the status of an asset whose stored configuration cannot
+// be used (cfgErr says why): what the store holds, without asking Kafka,
+// which the configuration cannot reach.
+func (p *Poller) BrokenStatus(ctx context.Context, asset, topic string, cfgErr error) (*Status, error) {
+	st, err := p.store.Status(ctx, asset, topic)
+	if err != nil {
+		return nil, fmt.Errorf("ingest status of asset %q: %w", asset, err)
+	}
+	out := &Status{Asset: asset, Topic: topic, ConfigError: cfgErr.Error(), Partitions: []PartitionStatus{}, Gaps: []GapView{},
+		GapCount: st.GapCount, GapMessages: st.GapMessages, DeadLettered: st.DeadLettered}
+	if r := st.LastPoll; r != nil {
+		out.LastPoll = &PollView{Kind: r.Kind, StartedAt: r.StartedAt, DurationMS: float64(r.Duration.Microseconds()) / 1000,
+			Status: r.Status, Error: r.Error, MessagesRead: r.MessagesRead, ContainersCreated: r.ContainersCreated,
+			ArtifactsCreated: r.ArtifactsCreated, DuplicatesSkipped: r.DuplicatesSkipped, DeadLettered: r.DeadLettered, Gaps: r.Gaps}
+	}
+	if !st.LastSuccess.IsZero() {
+		t := st.LastSuccess
+		out.LastSuccess = &t
+	}
+	for _, g := range st.Gaps {
+		out.Gaps = append(out.Gaps, GapView{Topic: g.Topic, Partition: g.Partition, From: g.From, To: g.To, Count: g.Count, DetectedAt: g.DetectedAt})
+	}
+	for part, v := range st.Offsets {
+		out.Partitions = append(out.Partitions, PartitionStatus{Partition: part, StoredOffset: &v})
+	}
+	sort.Slice(out.Partitions, func(i, j int) bool { return out.Partitions[i].Partition < out.Partitions[j].Partition })
 	return out, nil
 }
 

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/soarkafka/soarkafka"
 )
 
 // SQLite's WAL grows with every commit until a checkpoint copies its pages
@@ -80,6 +82,7 @@ func (c *checkpointer) loop(ctx context.Context) {
 // checkpoint runs one PASSIVE checkpoint. A failure is logged and left to
 // the next one (or the backstop): the data is safe in the WAL meanwhile.
 func (c *checkpointer) checkpoint(ctx context.Context) {
+	defer soarkafka.Recover(ctx, c.db.logger, "SQLite checkpoint", nil)
 	var busy, logFrames, checkpointed int
 	err := c.db.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &checkpointed)
 	if err != nil && ctx.Err() == nil {

@@ -18,6 +18,24 @@ func (h *Handler) ingestStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	name := chi.URLParam(r, "name")
 	cfg, _, err := h.opts.Assets.Resolve(r.Context(), name)
+	if soarkafka.ErrorCode(err) == soarkafka.EINVALID {
+		// Stored under older rules and refused by these: the status says
+		// so, beside what the store holds, so the asset can be found and
+		// fixed.
+		v, verr := h.opts.Assets.Get(r.Context(), name)
+		if verr != nil {
+			writeError(w, r, h.opts.Logger, verr)
+			return
+		}
+		topic, _ := v.Config["topic"].(string)
+		st, serr := h.opts.Poller.BrokenStatus(r.Context(), name, topic, err)
+		if serr != nil {
+			writeError(w, r, h.opts.Logger, serr)
+			return
+		}
+		writeJSON(w, http.StatusOK, st)
+		return
+	}
 	if err != nil {
 		writeError(w, r, h.opts.Logger, err)
 		return

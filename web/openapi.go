@@ -95,7 +95,7 @@ func OpenAPI(version string) map[string]any {
 		"/v1/assets/{name}/ingest": map[string]any{
 			"parameters": []any{nameParam},
 			"get": map[string]any{"summary": "Where the asset's ingest stands: per partition the stored position, the log-end offset and the lag; the last poll; the recorded gaps; the dead-lettered count", "operationId": "ingestStatus",
-				"responses": merge(map[string]any{"200": jsonResponse("The ingest status. When Kafka cannot be reached, kafka_error says why, lag is null and the stored part is still given.", ref("IngestStatus"))},
+				"responses": merge(map[string]any{"200": jsonResponse("The ingest status. When Kafka cannot be reached, kafka_error says why, lag is null and the stored part is still given; when the stored configuration cannot be used, config_error says why.", ref("IngestStatus"))},
 					errorResponses("401", "404"))},
 		},
 		"/v1/assets/{name}/records": map[string]any{
@@ -186,8 +186,9 @@ func OpenAPI(version string) map[string]any {
 				"stored_offset":  map[string]any{"type": []string{"integer", "null"}, "description": "Next offset the asset's polls read; null before the first poll stored one."},
 				"log_end_offset": map[string]any{"type": []string{"integer", "null"}},
 				"lag":            map[string]any{"type": []string{"integer", "null"}}}}},
-			"lag":         map[string]any{"type": []string{"integer", "null"}},
-			"kafka_error": map[string]any{"type": "string"},
+			"lag":          map[string]any{"type": []string{"integer", "null"}},
+			"kafka_error":  map[string]any{"type": "string"},
+			"config_error": map[string]any{"type": "string", "description": "Why the stored configuration cannot be used (it fails this version's checks); the asset is not polled until it is fixed with PUT."},
 			"last_poll": map[string]any{"type": []string{"object", "null"}, "properties": map[string]any{
 				"kind":          map[string]any{"type": "string", "enum": []string{"scheduled", "action", "poll_now"}},
 				"started_at":    map[string]any{"type": "string", "format": "date-time"},

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -93,10 +94,10 @@ func (h *Handler) postRecords(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	out := &resultStream{w: bufio.NewWriterSize(w, 64<<10), rc: rc, onlyFailed: results == "failed"}
-	stopFlush := out.flushEvery(100 * time.Millisecond)
+	stopFlush := out.flushEvery(r.Context(), h.opts.Logger, 100*time.Millisecond)
 
 	s := &recordStream{topic: topic, envelope: format == "envelope", fullCheck: validate == "full", limit: cfg.Producer.MaxMessageBytes, out: out,
-		ackWait: h.opts.Runner.DeliveryWait(), blocks: h.blocks}
+		ackWait: h.opts.Runner.DeliveryWait(), blocks: h.blocks, logger: h.opts.Logger}
 	readErr := s.run(r.Context(), cl, body)
 	if readErr != nil {
 		closeAfterAnswer(w)
@@ -160,6 +161,7 @@ type recordStream struct {
 	ackWait   time.Duration // cap on waiting for acknowledgements at the end
 	unacked   int           // records still unacknowledged when the wait ended
 	blocks    *blockPool
+	logger    *slog.Logger
 
 	wg        sync.WaitGroup
 	mu        sync.Mutex
@@ -192,7 +194,10 @@ func (s *recordStream) run(ctx context.Context, cl *kgo.Client, body io.Reader) 
 	stop := make(chan struct{})
 	var readErr error
 	var reader sync.WaitGroup
-	reader.Go(func() { readErr = s.read(body, batches, free, stop) })
+	reader.Go(func() {
+		defer soarkafka.Recover(ctx, s.logger, "records body reader", func(e *soarkafka.PanicError) { readErr = e })
+		readErr = s.read(body, batches, free, stop)
+	})
 	defer func() {
 		// Stop the reader and release what it read ahead; the body may
 		// not be read once the handler returns.
@@ -331,6 +336,8 @@ func (s *recordStream) handle(ctx context.Context, cl *kgo.Client, line int, raw
 	cl.Produce(ctx, rec, func(rec *kgo.Record, err error) {
 		defer s.wg.Done()
 		defer blk.release() // the value is the line, in blk
+		// On kgo's goroutine: a panic would end the process.
+		defer soarkafka.Recover(ctx, s.logger, "records acknowledgement", nil, "line", line)
 		if err != nil {
 			s.fail(line, actions.ProduceError(err, rec).Error())
 			return
@@ -529,11 +536,12 @@ func (o *resultStream) writeLocked(b []byte) {
 
 // flushEvery flushes buffered results periodically, so a client sees them
 // as they come; the returned function stops it.
-func (o *resultStream) flushEvery(d time.Duration) func() {
+func (o *resultStream) flushEvery(ctx context.Context, logger *slog.Logger, d time.Duration) func() {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer soarkafka.Recover(ctx, logger, "records result flush", nil)
 		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
