@@ -22,6 +22,9 @@ const envTestWorker = "SANDBOX_TEST_WORKER"
 const envTestWorkerProfile = "SANDBOX_TEST_WORKER_CPUPROFILE"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envTestProbe) != "" {
+		os.Exit(probeWorkerMain())
+	}
 	if os.Getenv(envTestWorker) == "1" {
 		os.Exit(testWorkerMain())
 	}

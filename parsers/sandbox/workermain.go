@@ -82,7 +82,18 @@ const MaxResultSize = 64 << 20
 // When stdout is the process's standard output, WorkerMain moves the
 // protocol to a duplicate descriptor and points descriptor 1 at stderr, so
 // that nothing a script or the runtime prints can corrupt the protocol.
+//
+// Before it reads a script, the worker isolates itself (isolateWorker:
+// no_new_privs, seccomp, Landlock) and says in its ready frame which layers
+// are in force.
 func WorkerMain(stdin io.Reader, stdout io.Writer, stderr io.Writer) int {
+	return workerMain(stdin, stdout, stderr, workerLayers, nil)
+}
+
+// workerMain is WorkerMain with the layers to apply and a hook that runs
+// once they are applied: the tests' probe of the layers, one at a time. A
+// production worker always applies them all and has no hook.
+func workerMain(stdin io.Reader, stdout io.Writer, stderr io.Writer, want Layer, isolated func()) int {
 	limit := int64(DefaultMemoryLimit)
 	if v := os.Getenv(EnvMemoryLimit); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -110,10 +121,17 @@ func WorkerMain(stdin io.Reader, stdout io.Writer, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "parser worker: %v\n", err)
 		return 2
 	}
+	layers, landlockABI, notes := isolateWorker(want)
+	if isolated != nil {
+		isolated()
+	}
 	r := bufio.NewReaderSize(stdin, 256<<10)
 	var ready enc
 	ready.int(limit)
 	ready.int(int64(os.Getpid()))
+	ready.int(int64(layers))
+	ready.int(int64(landlockABI))
+	ready.string(strings.Join(notes, "\n"))
 	if writeFrame(out, kindReady, ready.b) != nil {
 		return 2
 	}
