@@ -20,6 +20,7 @@ import (
 	"github.com/landlock-lsm/go-landlock/landlock"
 	llsyscall "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"golang.org/x/sys/unix"
+	"kernel.org/pub/linux/libs/security/libcap/psx"
 )
 
 // nobody is the user and group a worker drops to by default.
@@ -39,7 +40,12 @@ func startIsolated(cfg Config, dir string, build func() *exec.Cmd) (*exec.Cmd, I
 	var iso Isolation
 	var cred *syscall.Credential
 	path := ""
-	if os.Geteuid() == 0 {
+	switch {
+	case cfg.parentOff&LayerUser != 0:
+		iso.UID, iso.GID = os.Geteuid(), os.Getegid()
+		iso.Missing |= LayerUser
+		iso.Notes = append(iso.Notes, "user: off for a test")
+	case os.Geteuid() == 0:
 		uid, gid := cfg.UID, cfg.GID
 		if uid == 0 {
 			uid = nobody
@@ -61,7 +67,7 @@ func startIsolated(cfg Config, dir string, build func() *exec.Cmd) (*exec.Cmd, I
 		iso.UID, iso.GID = int(uid), int(gid)
 		iso.Active |= LayerUser
 		iso.Notes = append(iso.Notes, fmt.Sprintf("user: dropped from root to uid %d gid %d, no supplementary groups", uid, gid))
-	} else {
+	default:
 		iso.UID, iso.GID = os.Geteuid(), os.Getegid()
 		iso.Active |= LayerUser
 		iso.Notes = append(iso.Notes, fmt.Sprintf("user: the server is not root; the worker runs as its uid %d", iso.UID))
@@ -77,7 +83,10 @@ func startIsolated(cfg Config, dir string, build func() *exec.Cmd) (*exec.Cmd, I
 		}
 		return cmd, cmd.Start()
 	}
-	if !netnsRefused.Load() {
+	switch {
+	case cfg.parentOff&LayerNetNS != 0:
+		iso.Notes = append(iso.Notes, "netns: off for a test")
+	case !netnsRefused.Load():
 		cmd, err := start(true)
 		if err == nil {
 			iso.Active |= LayerNetNS
@@ -89,8 +98,8 @@ func startIsolated(cfg Config, dir string, build func() *exec.Cmd) (*exec.Cmd, I
 		if !errors.Is(err, syscall.ENOSPC) { // ENOSPC: too many namespaces right now
 			netnsRefused.Store(true)
 		}
-		iso.Notes = append(iso.Notes, fmt.Sprintf("netns: %v", errors.Unwrap(err)))
-	} else {
+		iso.Notes = append(iso.Notes, fmt.Sprintf("netns: the kernel refused a network namespace (%v)", errors.Unwrap(err)))
+	default:
 		iso.Notes = append(iso.Notes, "netns: refused by the kernel at an earlier start")
 	}
 	iso.Missing |= LayerNetNS
@@ -160,15 +169,13 @@ func isolateWorker(want Layer) (active Layer, abi int, notes []string) {
 	return active, abi, notes
 }
 
-// setNoNewPrivs sets no_new_privs on every thread where the runtime can
-// (no cgo), else on the calling, locked, thread (seccomp's TSYNC or
-// Landlock then spread it).
+// setNoNewPrivs sets no_new_privs on every thread. psx does it in builds
+// with cgo too, where syscall.AllThreadsSyscall is not available.
 func setNoNewPrivs() error {
-	_, _, errno := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0)
-	if errno == 0 {
-		return nil
+	if _, _, errno := psx.Syscall6(syscall.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0); errno != 0 {
+		return errno
 	}
-	return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+	return nil
 }
 
 // loadSeccomp installs the worker's filter on all threads.
@@ -208,7 +215,7 @@ var allowedSyscalls = []string{
 	"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2",
 	"eventfd2", "pipe2", "poll", "ppoll",
 	// other
-	"getrandom", "uname", "getrlimit", "getuid", "geteuid", "getgid", "getegid",
+	"getrandom", "uname", "getcwd", "getrlimit", "getuid", "geteuid", "getgid", "getegid",
 }
 
 // writeFlags are the open flags that could create, change or write a file.

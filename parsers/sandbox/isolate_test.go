@@ -32,6 +32,18 @@ import (
 const (
 	envTestProbe   = "SANDBOX_TEST_PROBE"   // the layers to apply, as a number (a Layer)
 	envTestConnect = "SANDBOX_TEST_CONNECT" // host:port of a listener of the test, for connect
+	envTestFile    = "SANDBOX_TEST_FILE"    // a file of the test's, for unlink
+	// envTestSkip lists probes not to try: those that would harm the test
+	// run if no layer refused them (execve replaces the worker, ptrace
+	// stops it or the test, mount covers the host's /tmp).
+	envTestSkip = "SANDBOX_TEST_SKIP"
+)
+
+// dangerous are the probes that only a worker whose layers refuse them may
+// try.
+const dangerous = "execve,execveat,ptrace_traceme,ptrace_attach_parent,mount"
+
+const (
 )
 
 func probeWorkerMain() int {
@@ -56,6 +68,15 @@ func runProbes() {
 		copy(args[:], a)
 		_, _, e := syscall.RawSyscall6(trap, args[0], args[1], args[2], args[3], args[4], args[5])
 		return e
+	}
+	skip := map[string]bool{}
+	for _, name := range strings.Split(os.Getenv(envTestSkip), ",") {
+		skip[name] = true
+	}
+	try := func(name string, f func() syscall.Errno) {
+		if !skip[name] {
+			report(name, f())
+		}
 	}
 	// The strings stay referenced in keep until the probes end.
 	var keep []*byte
@@ -95,19 +116,25 @@ func runProbes() {
 	// (no "probe-done" then); a successful fork's child leaves at once.
 	prog, _ := unix.BytePtrFromString("/bin/true")
 	argv := []*byte{prog, nil}
-	report("execve", raw(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(prog)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&argv[1]))))
-	report("execveat", raw(unix.SYS_EXECVEAT, uintptr(unix.AT_FDCWD&0xffffffff), uintptr(unsafe.Pointer(prog)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&argv[1])), 0))
+	try("execve", func() syscall.Errno {
+		return raw(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(prog)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&argv[1])))
+	})
+	try("execveat", func() syscall.Errno {
+		return raw(unix.SYS_EXECVEAT, uintptr(unix.AT_FDCWD&0xffffffff), uintptr(unsafe.Pointer(prog)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&argv[1])), 0)
+	})
 	runtime.KeepAlive(argv)
 	pid, _, e := syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
 	if e == 0 && pid == 0 {
 		syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
 	}
 	report("fork", e)
-	report("ptrace_traceme", raw(syscall.SYS_PTRACE, syscall.PTRACE_TRACEME))
-	report("ptrace_attach_parent", raw(syscall.SYS_PTRACE, syscall.PTRACE_ATTACH, uintptr(os.Getppid())))
+	try("ptrace_traceme", func() syscall.Errno { return raw(syscall.SYS_PTRACE, syscall.PTRACE_TRACEME) })
+	try("ptrace_attach_parent", func() syscall.Errno {
+		return raw(syscall.SYS_PTRACE, syscall.PTRACE_ATTACH, uintptr(os.Getppid()))
+	})
 	report("kill_parent", raw(syscall.SYS_KILL, uintptr(os.Getppid()), 0))
 	report("setuid_0", raw(syscall.SYS_SETUID, 0))
-	report("mount", raw(syscall.SYS_MOUNT, str("none"), str("/tmp"), str("tmpfs"), 0, 0))
+	try("mount", func() syscall.Errno { return raw(syscall.SYS_MOUNT, str("none"), str("/tmp"), str("tmpfs"), 0, 0) })
 	report("unshare_user", raw(syscall.SYS_UNSHARE, syscall.CLONE_NEWUSER))
 
 	// Files.
@@ -123,7 +150,9 @@ func runProbes() {
 	if e == 0 {
 		syscall.Close(int(rfd))
 	}
-	report("unlink", raw(syscall.SYS_UNLINKAT, uintptr(unix.AT_FDCWD&0xffffffff), str("/etc/hostname"), 0))
+	if f := os.Getenv(envTestFile); f != "" {
+		report("unlink", raw(syscall.SYS_UNLINKAT, uintptr(unix.AT_FDCWD&0xffffffff), str(f), 0))
+	}
 
 	uid, _, _ := syscall.RawSyscall(syscall.SYS_GETUID, 0, 0, 0)
 	fmt.Fprintf(os.Stderr, "probe getuid %d\n", uid)
@@ -135,8 +164,18 @@ func runProbes() {
 // results.
 func startProbe(t *testing.T, want Layer, connect string) (*Worker, map[string]string) {
 	t.Helper()
-	cfg := testConfig(t)
-	cfg.Env = []string{envTestProbe + "=" + strconv.Itoa(int(want))}
+	return startProbeConfig(t, testConfig(t), want, connect)
+}
+
+func startProbeConfig(t *testing.T, cfg Config, want Layer, connect string, skip ...string) (*Worker, map[string]string) {
+	t.Helper()
+	// A file of the test's (root's, under a 0700 directory, when the tests
+	// run as root) that a worker running as root could delete.
+	file := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Env = []string{envTestProbe + "=" + strconv.Itoa(int(want)), envTestFile + "=" + file, envTestSkip + "=" + strings.Join(skip, ",")}
 	if connect != "" {
 		cfg.Env = append(cfg.Env, envTestConnect+"="+connect)
 	}
@@ -326,5 +365,226 @@ func checkOwnNetNS(t *testing.T, pid int) {
 	}
 	if n := len(strings.Split(strings.TrimSpace(string(route)), "\n")); n != 1 {
 		t.Errorf("worker's namespace has %d routes, want none:\n%s", n-1, route)
+	}
+}
+
+// alone returns a test config whose parent applies only the given parent
+// layers.
+func alone(t *testing.T, parent Layer) Config {
+	cfg := testConfig(t)
+	cfg.parentOff = (LayerUser | LayerNetNS) &^ parent
+	return cfg
+}
+
+// listen starts a TCP listener on loopback for connect probes.
+func listen(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// TestIsolationNoLayers is the control for the tests of one layer each:
+// with no layer, a worker started as root can do what the probes try
+// (when the tests run as root), so each refusal below is the layer's.
+func TestIsolationNoLayers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Log("not root: the control of the root-only refusals does not apply; checking the rest")
+	}
+	w, got := startProbeConfig(t, alone(t, 0), 0, listen(t), dangerous)
+	if w.Isolation().Active&^LayerUser != 0 {
+		t.Fatalf("layers in force with none asked: %s", w.Isolation())
+	}
+	expectProbes(t, got, map[string]string{
+		"socket_inet": "ok", "connect": "ok", "socket_unix": "ok",
+		"open_write_tmp": "ok", "read_etc_passwd": "ok", "unlink": "ok", "fork": "ok",
+	})
+	if os.Geteuid() == 0 {
+		expectProbes(t, got, map[string]string{"getuid": "0", "setuid_0": "ok", "kill_parent": "ok"})
+	}
+}
+
+// TestIsolationSeccompAlone: the filter alone (with the no_new_privs it
+// needs), in a worker that runs as root in the server's network
+// namespace, refuses every forbidden call; reading a file is Landlock's.
+func TestIsolationSeccompAlone(t *testing.T) {
+	w, got := startProbeConfig(t, alone(t, 0), LayerNoNewPrivs|LayerSeccomp, listen(t))
+	if a := w.Isolation().Active; a&LayerSeccomp == 0 || a&LayerLandlock != 0 {
+		t.Fatalf("layers %s", a)
+	}
+	expectProbes(t, got, refusedBySeccomp)
+	expectProbes(t, got, map[string]string{"read_etc_passwd": "ok"})
+	st := procStatus(t, "/proc/"+strconv.Itoa(w.Pid())+"/status")
+	if st["Seccomp"] != "2" || st["NoNewPrivs"] != "1" {
+		t.Errorf("Seccomp %q NoNewPrivs %q", st["Seccomp"], st["NoNewPrivs"])
+	}
+}
+
+// TestIsolationNoNewPrivsAlone: no_new_privs on every thread, without a
+// filter.
+func TestIsolationNoNewPrivsAlone(t *testing.T) {
+	w, _ := startProbeConfig(t, alone(t, 0), LayerNoNewPrivs, "", dangerous)
+	if a := w.Isolation().Active; a&^LayerUser != LayerNoNewPrivs {
+		t.Fatalf("layers %s", a)
+	}
+	pid := strconv.Itoa(w.Pid())
+	tasks, err := os.ReadDir("/proc/" + pid + "/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		st := procStatus(t, "/proc/"+pid+"/task/"+task.Name()+"/status")
+		if st["NoNewPrivs"] != "1" || st["Seccomp"] != "0" {
+			t.Errorf("thread %s: NoNewPrivs %q Seccomp %q, want 1 and 0", task.Name(), st["NoNewPrivs"], st["Seccomp"])
+		}
+	}
+}
+
+// TestIsolationLandlockAlone: Landlock alone refuses reading, writing and
+// running files, TCP connect and bind, and signals out of the worker,
+// even to root.
+func TestIsolationLandlockAlone(t *testing.T) {
+	abi, err := llsyscall.LandlockGetABIVersion()
+	if err != nil || abi < 1 {
+		// Nothing to try: the worker must then say Landlock is missing.
+		w, _ := startProbeConfig(t, alone(t, 0), LayerLandlock, "")
+		if w.Isolation().Missing&LayerLandlock == 0 {
+			t.Errorf("no Landlock on this kernel (%v), yet not reported missing: %s", err, w.Isolation())
+		}
+		return
+	}
+	w, got := startProbeConfig(t, alone(t, 0), LayerLandlock, listen(t), "ptrace_traceme")
+	if a := w.Isolation().Active; a&LayerLandlock == 0 || a&LayerSeccomp != 0 {
+		t.Fatalf("layers %s", a)
+	}
+	expectProbes(t, got, map[string]string{
+		"read_etc_passwd": "EACCES", "open_write_tmp": "EACCES", "unlink": "EACCES",
+		"execve": "EACCES", "execveat": "EACCES",
+		"ptrace_attach_parent": "EPERM", "mount": "EPERM",
+		"socket_inet": "ok", // not a Landlock right; the filter refuses it
+	})
+	if abi >= 4 {
+		expectProbes(t, got, map[string]string{"connect": "EACCES", "bind": "EACCES"})
+	}
+	if abi >= 6 {
+		expectProbes(t, got, map[string]string{"kill_parent": "EPERM"})
+	}
+}
+
+// TestIsolationUserAlone: as root, the worker drops to nobody with no
+// groups and cannot get root back; not as root, it keeps the user.
+func TestIsolationUserAlone(t *testing.T) {
+	w, got := startProbeConfig(t, alone(t, LayerUser), 0, "", "execve", "execveat", "ptrace_traceme")
+	if w.Isolation().Active&LayerUser == 0 {
+		t.Fatalf("layers %s", w.Isolation())
+	}
+	if os.Geteuid() != 0 {
+		expectProbes(t, got, map[string]string{"getuid": strconv.Itoa(os.Geteuid()), "setuid_0": "EPERM", "mount": "EPERM"})
+		return
+	}
+	expectProbes(t, got, map[string]string{
+		"getuid": "65534", "setuid_0": "EPERM", "mount": "EPERM", "kill_parent": "EPERM",
+		"ptrace_attach_parent": "EPERM", "unlink": "EACCES", "open_write_tmp": "ok", "read_etc_passwd": "ok",
+	})
+	st := procStatus(t, "/proc/"+strconv.Itoa(w.Pid())+"/status")
+	if st["Uid"] != "65534 65534 65534 65534" || st["Groups"] != "" || st["CapEff"] != "0000000000000000" {
+		t.Errorf("Uid %q Groups %q CapEff %q", st["Uid"], st["Groups"], st["CapEff"])
+	}
+
+	// A configured user and group.
+	cfg := alone(t, LayerUser)
+	cfg.UID, cfg.GID = 4242, 4343
+	w, got = startProbeConfig(t, cfg, 0, "", "execve", "execveat", "ptrace_traceme")
+	expectProbes(t, got, map[string]string{"getuid": "4242"})
+	st = procStatus(t, "/proc/"+strconv.Itoa(w.Pid())+"/status")
+	if st["Uid"] != "4242 4242 4242 4242" || st["Gid"] != "4343 4343 4343 4343" || st["Groups"] != "" {
+		t.Errorf("Uid %q Gid %q Groups %q", st["Uid"], st["Gid"], st["Groups"])
+	}
+}
+
+// TestIsolationNetNSAlone: in its own network namespace, a worker cannot
+// reach the server's loopback (the connect that TestIsolationNoLayers made
+// fails), and sees only a loopback interface that is down.
+func TestIsolationNetNSAlone(t *testing.T) {
+	w, got := startProbeConfig(t, alone(t, LayerNetNS), 0, listen(t), dangerous)
+	iso := w.Isolation()
+	if iso.Active&LayerNetNS == 0 {
+		if os.Geteuid() == 0 && run("unshare", "-n", "true") == nil {
+			t.Fatalf("no network namespace although this system gives one: %s", iso)
+		}
+		if iso.Missing&LayerNetNS == 0 {
+			t.Fatalf("no network namespace, yet not reported missing: %s", iso)
+		}
+		t.Logf("no network namespace here (%s): checked that it is reported missing", iso)
+		return
+	}
+	expectProbes(t, got, map[string]string{"socket_inet": "ok", "connect": "ENETUNREACH"})
+	checkOwnNetNS(t, w.Pid())
+}
+
+// TestIsolationHostileScripts: a script cannot reach what the layers
+// refuse through its imports either: the interpreter has no os, syscall,
+// net or os/exec to give it (Check aside: these are loaded without it),
+// and what the allowed packages read from disk (time zones) still works
+// from the binary's own copy under Landlock.
+func TestIsolationHostileScripts(t *testing.T) {
+	ctx := context.Background()
+	marker := filepath.Join(t.TempDir(), "written")
+	for name, src := range map[string][2]string{
+		"os":      {"os", "func init() { os.WriteFile(" + strconv.Quote(marker) + ", nil, 0o644) }"},
+		"syscall": {"syscall", "func init() { syscall.Socket(2, 1, 0) }"},
+		"net":     {"net", `func init() { net.Dial("tcp", "127.0.0.1:1") }`},
+		"exec":    {"os/exec", `func init() { exec.Command("/bin/sh", "-c", "touch ` + marker + `").Run() }`},
+		"unsafe":  {"unsafe", "var p = unsafe.Pointer(nil)"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := startWorker(t, testConfig(t))
+			err := w.load(ctx, "p.go", "package main\n\nimport "+strconv.Quote(src[0])+"\nimport \"github.com/soarkafka/soarkafka/soar\"\n\n"+src[1]+`
+func ParseMessages(topic string, msgs []soar.Message) ([]soar.Result, error) { return nil, nil }
+`)
+			var script *ScriptError
+			if !errors.As(err, &script) || script.Kind != faultCompile || !strings.Contains(err.Error(), `import "`+src[0]+`" error`) {
+				t.Fatalf("load: %v", err)
+			}
+		})
+	}
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a script wrote %s (stat: %v)", marker, err)
+	}
+
+	w := startWorker(t, testConfig(t))
+	if w.Isolation().Active&LayerLandlock == 0 {
+		t.Logf("no Landlock here: time zones are read from disk as before")
+	}
+	if err := w.Load(ctx, "tz.go", body(`loc, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		return nil, err
+	}
+	_, bad := time.LoadLocation("../../../etc/passwd")
+	name := time.Date(2026, 7, 1, 12, 0, 0, 0, loc).Format(time.RFC3339)
+	if bad != nil {
+		name += " refused"
+	}
+	return []soar.Result{{Container: soar.Container{Name: name}}}, nil`)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.Call(ctx, "events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(res.Results), "2026-07-01T12:00:00+02:00 refused") {
+		t.Errorf("results %s", res.Results)
 	}
 }

@@ -50,6 +50,10 @@ type Config struct {
 	// isolation layers in force, and those this system does not give.
 	// Default slog.Default().
 	Logger *slog.Logger
+
+	// parentOff are layers of the parent (LayerUser, LayerNetNS) not to
+	// apply: only the tests set it, to try each layer alone.
+	parentOff Layer
 }
 
 func (c Config) withDefaults() Config {
