@@ -59,6 +59,8 @@ type Scheduler struct {
 type Parser struct {
 	MemoryLimitMB int64         `mapstructure:"memory_limit_mb"`
 	Timeout       time.Duration `mapstructure:"timeout"`
+	WorkerUID     int64         `mapstructure:"worker_uid"`
+	WorkerGID     int64         `mapstructure:"worker_gid"`
 }
 
 // DevBroker configures the in-process development broker.
@@ -92,6 +94,8 @@ var settings = []setting{
 	{"dev_broker.partitions", 1, "partitions of topics the development broker creates on first use", ""},
 	{"parser.memory_limit_mb", int64(512), "memory limit (RLIMIT_DATA) of each parser worker process, in MiB", ""},
 	{"parser.timeout", 10 * time.Second, "deadline of each parser call (load included); the worker is killed past it", ""},
+	{"parser.worker_uid", int64(65534), "user id a parser worker drops to when the server runs as root (not 0); ignored otherwise", ""},
+	{"parser.worker_gid", int64(65534), "group id a parser worker drops to when the server runs as root (not 0); ignored otherwise", ""},
 	{"scheduler.enabled", true, "poll every asset whose `ingest.interval` is set, at that interval; replicas sharing PostgreSQL may all run it (a lease makes one of them poll each turn)", ""},
 	{"replica_name", "", "name of this process in poll leases, as the ingest status and logs show who polls", "host name and process id"},
 	{"metrics.public", false, "serve `/metrics` (Prometheus) without the API token, for a scraper inside a trusted network; when false it needs the token like every `/v1` route", ""},
@@ -235,6 +239,14 @@ func (c *Config) validate() error {
 	}
 	if c.Parser.Timeout < 100*time.Millisecond {
 		bad("parser.timeout", "%s is too short; use at least 100ms", c.Parser.Timeout)
+	}
+	for _, id := range []struct {
+		key string
+		v   int64
+	}{{"parser.worker_uid", c.Parser.WorkerUID}, {"parser.worker_gid", c.Parser.WorkerGID}} {
+		if id.v < 1 || id.v > 4294967294 {
+			bad(id.key, "%d is not an unprivileged id; use one from 1 to 4294967294 (default 65534, nobody)", id.v)
+		}
 	}
 	if c.DevBroker.Partitions < 1 {
 		bad("dev_broker.partitions", "%d: must be at least 1", c.DevBroker.Partitions)

@@ -106,6 +106,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"log level", "", []string{"SOARKAFKA_LOG_LEVEL=loud"}, nil, []string{`log_level: "loud"`}},
 		{"duration", "", []string{"SOARKAFKA_SHUTDOWN_TIMEOUT=soon"}, nil, []string{"shutdown_timeout"}},
 		{"unknown file key", "listne: x\n", nil, nil, []string{"unknown keys: listne"}},
+		{"parser worker as root", "", []string{"SOARKAFKA_PARSER_WORKER_UID=0"}, []string{"--parser-worker-gid=-1"}, []string{"parser.worker_uid: 0 is not an unprivileged id", "parser.worker_gid: -1 is not"}},
 		{"several at once", "", []string{"SOARKAFKA_LOG_FORMAT=xml", "SOARKAFKA_DEV_BROKER_PARTITIONS=0"}, nil, []string{"log_format:", "dev_broker.partitions:"}},
 	}
 	for _, tt := range tests {

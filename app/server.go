@@ -97,6 +97,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 	s.engine = parsers.NewEngine(sandbox.PoolConfig{Worker: sandbox.Config{
 		Exe: exe, Args: []string{"parser-worker"},
 		MemoryLimit: cfg.Parser.MemoryLimitMB << 20, Timeout: cfg.Parser.Timeout,
+		UID: uint32(cfg.Parser.WorkerUID), GID: uint32(cfg.Parser.WorkerGID), Logger: logger,
 	}})
 	s.metrics = metrics.New(metrics.WithLogger(logger))
 	if cfg.Metrics.Public {

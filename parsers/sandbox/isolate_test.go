@@ -43,8 +43,7 @@ const (
 // try.
 const dangerous = "execve,execveat,ptrace_traceme,ptrace_attach_parent,mount"
 
-const (
-)
+const ()
 
 func probeWorkerMain() int {
 	want, err := strconv.Atoi(os.Getenv(envTestProbe))
@@ -586,5 +585,26 @@ func ParseMessages(topic string, msgs []soar.Message) ([]soar.Result, error) { r
 	}
 	if !strings.Contains(string(res.Results), "2026-07-01T12:00:00+02:00 refused") {
 		t.Errorf("results %s", res.Results)
+	}
+}
+
+// BenchmarkWorkerStartIsolation: what the layers add to a worker's start
+// (a new network namespace is the costly one).
+func BenchmarkWorkerStartIsolation(b *testing.B) {
+	for _, c := range []struct {
+		name      string
+		parentOff Layer
+	}{{"all", 0}, {"no-netns", LayerNetNS}, {"no-user-no-netns", LayerUser | LayerNetNS}} {
+		b.Run(c.name, func(b *testing.B) {
+			cfg := testConfig(b)
+			cfg.parentOff = c.parentOff
+			for b.Loop() {
+				w, err := Start(context.Background(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				w.Close()
+			}
+		})
 	}
 }
