@@ -43,8 +43,6 @@ const (
 // try.
 const dangerous = "execve,execveat,ptrace_traceme,ptrace_attach_parent,mount"
 
-const ()
-
 func probeWorkerMain() int {
 	want, err := strconv.Atoi(os.Getenv(envTestProbe))
 	if err != nil {
