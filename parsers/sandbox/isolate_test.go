@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -38,6 +39,32 @@ const (
 	// stops it or the test, mount covers the host's /tmp).
 	envTestSkip = "SANDBOX_TEST_SKIP"
 )
+
+// envTestSpawner makes the test binary a server stand-in that starts one
+// worker, prints its pid and exits without stopping it.
+const envTestSpawner = "SANDBOX_TEST_SPAWNER"
+
+func spawnerMain() int {
+	exe, err := os.Executable()
+	if err != nil {
+		return 2
+	}
+	w, err := Start(context.Background(), Config{Exe: exe, Env: []string{envTestWorker + "=1"}, Timeout: 10 * time.Second})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	// A sleeper holds the worker's stdin open, so that only the
+	// parent-death signal, not an end of input, can end the worker.
+	holder := osexec.Command("sleep", "30")
+	holder.ExtraFiles = []*os.File{w.stdin}
+	if err := holder.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	fmt.Println(w.Pid(), holder.Process.Pid)
+	return 0
+}
 
 // dangerous are the probes that only a worker whose layers refuse them may
 // try.
@@ -643,5 +670,43 @@ func TestIsolationSyscallCost(t *testing.T) {
 	t.Logf("getpid: %d ns with no layer, %d ns with no_new_privs, seccomp and landlock", none, all)
 	if all > 2*none+1000 {
 		t.Errorf("an allowed system call costs %d ns under the filter, %d ns without", all, none)
+	}
+}
+
+// TestIsolationWorkerDiesWithServer: a worker that dropped to another user
+// and lives in its own network namespace still dies with the server (the
+// kernel clears the parent-death signal when credentials change; Start
+// sets it after the drop).
+func TestIsolationWorkerDiesWithServer(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := osexec.Command(exe)
+	cmd.Env = append(os.Environ(), envTestSpawner+"=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("spawner: %v: %s", err, out)
+	}
+	var pid, holder int
+	if _, err := fmt.Sscan(string(out), &pid, &holder); err != nil {
+		t.Fatalf("spawner printed %q", out)
+	}
+	t.Cleanup(func() { syscall.Kill(holder, syscall.SIGKILL) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return // gone
+		}
+		// A zombie waiting for init to reap it is dead too.
+		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 && f[0] == "Z" {
+			return
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("worker %d outlived its server: %s", pid, b)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envTestProbe) != "" {
 		os.Exit(probeWorkerMain())
 	}
+	if os.Getenv(envTestSpawner) != "" {
+		os.Exit(spawnerMain())
+	}
 	if os.Getenv(envTestWorker) == "1" {
 		os.Exit(testWorkerMain())
 	}
