@@ -108,6 +108,8 @@ type Parser struct {
 	WorkerIdleTimeout time.Duration `mapstructure:"worker_idle_timeout"`
 	MaxWorkerRSSMB    int64         `mapstructure:"max_worker_rss_mb"`
 	BusyWait          time.Duration `mapstructure:"busy_wait"`
+	WorkerUID         int64         `mapstructure:"worker_uid"`
+	WorkerGID         int64         `mapstructure:"worker_gid"`
 }
 
 // DevBroker configures the in-process development broker.
@@ -145,6 +147,8 @@ var settings = []setting{
 	{"parser.worker_idle_timeout", 60 * time.Second, "how long an idle parser worker is kept for its asset before it is stopped", ""},
 	{"parser.max_worker_rss_mb", int64(128), "resident memory (RSS) in MiB past which a parser worker is replaced after its call", ""},
 	{"parser.busy_wait", 5 * time.Second, "how long a parser call waits for a worker when `parser.max_workers` are running; then it fails with 503", ""},
+	{"parser.worker_uid", int64(65534), "user id a parser worker drops to when the server runs as root (not 0); ignored otherwise", ""},
+	{"parser.worker_gid", int64(65534), "group id a parser worker drops to when the server runs as root (not 0); ignored otherwise", ""},
 	{"scheduler.enabled", true, "poll every asset whose `ingest.interval` is set, at that interval; replicas sharing PostgreSQL may all run it (a lease makes one of them poll each turn)", ""},
 	{"replica_name", "", "name of this process in poll leases, as the ingest status and logs show who polls", "host name and process id"},
 	{"server.max_connections", 1024, "most HTTP connections served at once; more wait in the listen queue until one closes", ""},
@@ -347,6 +351,14 @@ func (c *Config) validate() error {
 	}
 	if _, err := c.Access(); err != nil {
 		problems = append(problems, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	for _, id := range []struct {
+		key string
+		v   int64
+	}{{"parser.worker_uid", c.Parser.WorkerUID}, {"parser.worker_gid", c.Parser.WorkerGID}} {
+		if id.v < 1 || id.v > 4294967294 {
+			bad(id.key, "%d is not an unprivileged id; use one from 1 to 4294967294 (default 65534, nobody)", id.v)
+		}
 	}
 	if c.DevBroker.Partitions < 1 {
 		bad("dev_broker.partitions", "%d: must be at least 1", c.DevBroker.Partitions)

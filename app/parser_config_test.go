@@ -11,18 +11,19 @@ func TestParserPoolConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := poolConfig(c.Parser, "/bin/soarkafka")
+	p := poolConfig(c.Parser, "/bin/soarkafka", nil)
 	if p.MaxWorkers != 8 || p.IdleTimeout != time.Minute || p.MaxMemory != 128<<20 || p.BusyWait != 5*time.Second ||
-		p.Worker.MemoryLimit != 512<<20 || p.Worker.Exe != "/bin/soarkafka" {
+		p.Worker.MemoryLimit != 512<<20 || p.Worker.Exe != "/bin/soarkafka" || p.Worker.UID != 65534 || p.Worker.GID != 65534 {
 		t.Errorf("defaults: %+v", p)
 	}
-	c, err = LoadConfig("", flags(t, "--parser-max-workers=3", "--parser-worker-idle-timeout=10s"),
-		[]string{"SOARKAFKA_PARSER_MAX_WORKER_RSS_MB=200", "SOARKAFKA_PARSER_BUSY_WAIT=1s"})
+	c, err = LoadConfig("", flags(t, "--parser-max-workers=3", "--parser-worker-idle-timeout=10s", "--parser-worker-uid=4242"),
+		[]string{"SOARKAFKA_PARSER_MAX_WORKER_RSS_MB=200", "SOARKAFKA_PARSER_BUSY_WAIT=1s", "SOARKAFKA_PARSER_WORKER_GID=4343"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p = poolConfig(c.Parser, "x")
-	if p.MaxWorkers != 3 || p.IdleTimeout != 10*time.Second || p.MaxMemory != 200<<20 || p.BusyWait != time.Second {
+	p = poolConfig(c.Parser, "x", nil)
+	if p.MaxWorkers != 3 || p.IdleTimeout != 10*time.Second || p.MaxMemory != 200<<20 || p.BusyWait != time.Second ||
+		p.Worker.UID != 4242 || p.Worker.GID != 4343 {
 		t.Errorf("set: %+v", p)
 	}
 

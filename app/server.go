@@ -97,7 +97,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 	if err != nil {
 		return nil, fmt.Errorf("locate the binary for parser workers: %w", err)
 	}
-	s.engine = parsers.NewEngine(poolConfig(cfg.Parser, exe))
+	s.engine = parsers.NewEngine(poolConfig(cfg.Parser, exe, logger))
 	s.metrics = metrics.New(metrics.WithLogger(logger))
 	if cfg.Metrics.Public {
 		logger.Info("/metrics is served without the API token (metrics.public)")
@@ -341,11 +341,12 @@ func redactDatabaseURL(u string) string {
 }
 
 // poolConfig is the parser worker pool as the parser.* keys set it.
-func poolConfig(c Parser, exe string) sandbox.PoolConfig {
+func poolConfig(c Parser, exe string, logger *slog.Logger) sandbox.PoolConfig {
 	return sandbox.PoolConfig{
 		Worker: sandbox.Config{
 			Exe: exe, Args: []string{"parser-worker"},
 			MemoryLimit: c.MemoryLimitMB << 20, Timeout: c.Timeout,
+			UID: uint32(c.WorkerUID), GID: uint32(c.WorkerGID), Logger: logger,
 		},
 		MaxWorkers:  c.MaxWorkers,
 		IdleTimeout: c.WorkerIdleTimeout,

@@ -248,6 +248,11 @@ func TestParserWorkerSubcommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
+	// The real subcommand isolates itself: seccomp is on any Linux kernel
+	// the server supports.
+	if iso := w.Isolation(); iso.Active&(sandbox.LayerSeccomp|sandbox.LayerNoNewPrivs) != sandbox.LayerSeccomp|sandbox.LayerNoNewPrivs {
+		t.Errorf("worker isolation %s", iso)
+	}
 	def, _ := bundled.Get("default")
 	if err := w.Load(ctx, "default.go", def.Source); err != nil {
 		t.Fatal(err)

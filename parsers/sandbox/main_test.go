@@ -33,6 +33,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envTestUnboundedWorker) == "1" {
 		os.Exit(unboundedWorkerMain())
 	}
+	if os.Getenv(envTestProbe) != "" {
+		os.Exit(probeWorkerMain())
+	}
+	if os.Getenv(envTestSpawner) != "" {
+		os.Exit(spawnerMain())
+	}
 	if os.Getenv(envTestWorker) == "1" {
 		os.Exit(testWorkerMain())
 	}
@@ -43,9 +49,7 @@ func TestMain(m *testing.M) {
 // every call answered with a fault of 1 MiB texts and a 1 MiB log.
 func unboundedWorkerMain() int {
 	limit, _ := strconv.ParseInt(os.Getenv(EnvMemoryLimit), 10, 64)
-	var ready enc
-	ready.int(limit)
-	if writeFrame(os.Stdout, kindReady, ready.b) != nil {
+	if writeFrame(os.Stdout, kindReady, readyFrame(limit, 0, 0, nil)) != nil {
 		return 2
 	}
 	r := bufio.NewReader(os.Stdin)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -44,6 +45,19 @@ type Config struct {
 	// bytes; what is over it is cut, and a marker says how much. Default
 	// MaxLogSize; at most 1 MiB.
 	MaxLog int
+	// UID and GID are the user and group a worker runs as when the server
+	// runs as root: it drops to them, with no supplementary groups, before
+	// it runs anything. Default 65534 (nobody); root cannot be chosen. A
+	// server that is not root starts workers as itself.
+	UID, GID uint32
+	// Logger gets one line at the first worker start of the process: the
+	// isolation layers in force, and those this system does not give.
+	// Default slog.Default().
+	Logger *slog.Logger
+
+	// parentOff are layers of the parent (LayerUser, LayerNetNS) not to
+	// apply: only the tests set it, to try each layer alone.
+	parentOff Layer
 }
 
 func (c Config) withDefaults() Config {
@@ -142,6 +156,7 @@ type Worker struct {
 	exited    chan struct{}
 	waitErr   error
 	startTime time.Duration
+	isolation Isolation
 
 	mu     sync.Mutex // one request at a time; guards the fields below
 	reqBuf []byte     // the call request frame buffer, reused
@@ -191,19 +206,24 @@ func Start(ctx context.Context, cfg Config) (*Worker, error) {
 		cleanup()
 		return nil, fmt.Errorf("parser worker: %w", err)
 	}
-	cmd := exec.Command(cfg.Exe, cfg.Args...)
-	cmd.Dir = dir
-	cmd.Env = append([]string{
-		"GOMAXPROCS=1",
-		EnvMemoryLimit + "=" + strconv.FormatInt(cfg.MemoryLimit, 10),
-		"TMPDIR=" + dir,
-	}, cfg.Env...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	// Pdeathsig: the child dies with the server (strictly: with the OS
-	// thread that started it, which the Go runtime does not end while the
-	// process runs). Setpgid: a kill of the group takes anything with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	build := func() *exec.Cmd {
+		cmd := exec.Command(cfg.Exe, cfg.Args...)
+		cmd.Dir = dir
+		cmd.Env = append([]string{
+			"GOMAXPROCS=1",
+			EnvMemoryLimit + "=" + strconv.FormatInt(cfg.MemoryLimit, 10),
+			"TMPDIR=" + dir,
+		}, cfg.Env...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+		// Pdeathsig: the child dies with the server (strictly: with the OS
+		// thread that started it, which the Go runtime does not end while the
+		// process runs). Setpgid: a kill of the group takes anything with it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+		return cmd
+	}
+	// startIsolated adds the user and network namespace layers.
+	cmd, iso, err := startIsolated(cfg, dir, build)
+	if err != nil {
 		cleanup()
 		return nil, fmt.Errorf("parser worker: start %s: %w", cfg.Exe, err)
 	}
@@ -238,12 +258,26 @@ func Start(ctx context.Context, cfg Config) (*Worker, error) {
 	}
 	d := dec{b: payload}
 	limit := d.int()
+	_ = d.int() // the worker's pid
+	layers, landlockABI, notes := Layer(d.int()), int(d.int()), d.string()
 	if kind != kindReady || d.err != nil || limit != cfg.MemoryLimit {
 		return nil, w.crash("start", fmt.Errorf("unexpected ready frame (memory limit %d, want %d)", limit, cfg.MemoryLimit))
 	}
+	iso.Active |= layers
+	iso.Missing |= workerLayers &^ layers
+	iso.LandlockABI = landlockABI
+	if notes != "" {
+		iso.Notes = append(iso.Notes, strings.Split(notes, "\n")...)
+	}
+	w.isolation = iso
+	logIsolation(cfg.Logger, iso)
 	w.startTime = time.Since(begin)
 	return w, nil
 }
+
+// Isolation is what the worker runs with: the operating-system layers in
+// force and those this system does not give.
+func (w *Worker) Isolation() Isolation { return w.isolation }
 
 // Pid is the worker's process id (also its process group id).
 func (w *Worker) Pid() int { return w.pid }

@@ -116,7 +116,18 @@ const MaxResultSize = 64 << 20
 // When stdout is the process's standard output, WorkerMain moves the
 // protocol to a duplicate descriptor and points descriptor 1 at stderr, so
 // that nothing a script or the runtime prints can corrupt the protocol.
+//
+// Before it reads a script, the worker isolates itself (isolateWorker:
+// no_new_privs, seccomp, Landlock) and says in its ready frame which layers
+// are in force.
 func WorkerMain(stdin io.Reader, stdout io.Writer, stderr io.Writer) int {
+	return workerMain(stdin, stdout, stderr, workerLayers, nil)
+}
+
+// workerMain is WorkerMain with the layers to apply and a hook that runs
+// once they are applied: the tests' probe of the layers, one at a time. A
+// production worker always applies them all and has no hook.
+func workerMain(stdin io.Reader, stdout io.Writer, stderr io.Writer, want Layer, isolated func()) int {
 	limit := int64(DefaultMemoryLimit)
 	if v := os.Getenv(EnvMemoryLimit); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -144,11 +155,12 @@ func WorkerMain(stdin io.Reader, stdout io.Writer, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "parser worker: %v\n", err)
 		return 2
 	}
+	layers, landlockABI, notes := isolateWorker(want)
+	if isolated != nil {
+		isolated()
+	}
 	r := bufio.NewReaderSize(stdin, 256<<10)
-	var ready enc
-	ready.int(limit)
-	ready.int(int64(os.Getpid()))
-	if writeFrame(out, kindReady, ready.b) != nil {
+	if writeFrame(out, kindReady, readyFrame(limit, layers, landlockABI, notes)) != nil {
 		return 2
 	}
 
@@ -496,4 +508,16 @@ func (b *boundedBuffer) Reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf, b.cut = b.buf[:0], 0
+}
+
+// readyFrame is the payload of the worker's ready frame: the memory limit it
+// applied, its pid, and the isolation layers in force (Start reads it).
+func readyFrame(limit int64, layers Layer, landlockABI int, notes []string) []byte {
+	var ready enc
+	ready.int(limit)
+	ready.int(int64(os.Getpid()))
+	ready.int(int64(layers))
+	ready.int(int64(landlockABI))
+	ready.string(strings.Join(notes, "\n"))
+	return ready.b
 }
