@@ -371,6 +371,9 @@ func (s *recordStream) parseHeader(line []byte) bool {
 	if dec.Decode(&h) != nil || h.Format != "ndjson" || h.Count == nil {
 		return false
 	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return false // more on the line: a record, not the header
+	}
 	s.header = &h
 	return true
 }
@@ -402,6 +405,10 @@ func (s *recordStream) record(line []byte) (*kgo.Record, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
 		return nil, fmt.Errorf("not a record envelope ({\"value\", \"key\", \"headers\", \"partition\", \"timestamp\", \"topic\"}): %v", err)
+	}
+	// A second value on the line would be dropped unseen: one record a line.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one JSON value on the line; give one record envelope a line")
 	}
 	if len(e.Value) == 0 || string(e.Value) == "null" {
 		return nil, errors.New("envelope has no value")
