@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"regexp"
 	"testing"
 	"testing/iotest"
 	"unicode/utf8"
@@ -93,6 +94,8 @@ func splitLines(body []byte) [][]byte {
 	return lines
 }
 
+var surrogateEscape = regexp.MustCompile(`(?i)\\ud[89a-f]`)
+
 // chunkReader reads at most n bytes at a time, as a client's packets come.
 type chunkReader struct {
 	r io.Reader
@@ -138,7 +141,9 @@ func FuzzRecordsLine(f *testing.F) {
 			if err.Error() == "" {
 				t.Fatalf("%q: error with no message", line)
 			}
-			if !envelope && fullCheck && json.Valid(line) && utf8.Valid(line) {
+			// jsontext is stricter than encoding/json on one point: an
+			// escaped lone surrogate ("\ud800") is not valid Unicode.
+			if !envelope && fullCheck && json.Valid(line) && utf8.Valid(line) && !surrogateEscape.Match(line) {
 				t.Fatalf("%q: valid JSON refused by the full check: %v", line, err)
 			}
 			return
