@@ -392,7 +392,13 @@ type envelope struct {
 func (s *recordStream) record(line []byte) (*kgo.Record, error) {
 	if !s.envelope {
 		if s.fullCheck {
-			if !jsontext.Value(line).IsValid() {
+			// As strict as the light check on bytes (UTF-8), no stricter
+			// on JSON than post data and the consumers' decoders:
+			// duplicate names and escaped lone surrogates are valid JSON.
+			if !utf8.Valid(line) {
+				return nil, errors.New("not valid UTF-8")
+			}
+			if !jsontext.Value(line).IsValid(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)) {
 				return nil, errors.New("not valid JSON")
 			}
 		} else if msg := shapeProblem(line); msg != "" {
