@@ -15,7 +15,6 @@ import (
 
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/internal/testenv"
-	"github.com/soarkafka/soarkafka/kafka"
 )
 
 // krbAsset is an asset on a GSSAPI cluster, with the kerberos block given.
@@ -228,7 +227,7 @@ func wantAssetWorks(t *testing.T, r *Runner, cfg assets.Config, value string) {
 	if err != nil || post.Status != StatusSuccess {
 		t.Fatalf("post data: %v %+v", err, post)
 	}
-	cl, err := kafka.NewClient(cfg, nil, kgo.ConsumeTopics("alerts"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := tempAccess(nil, nil).NewClient(cfg, nil, kgo.ConsumeTopics("alerts"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}

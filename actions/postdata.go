@@ -632,6 +632,9 @@ func (r *Runner) produce(ctx context.Context, cl *kgo.Client, records []*kgo.Rec
 			snapshot[i].err = fmt.Errorf("not sent: the producer could not take it within %s (its buffer stayed full: the brokers are not taking records)", wait)
 		case ctx.Err() != nil:
 			snapshot[i].err = errors.New("the request ended before the broker acknowledged (the message may still be written)")
+		case r.producers.ConnectError(cl) != nil:
+			// The producer never got a connection: nothing was written.
+			snapshot[i].err = fmt.Errorf("no acknowledgement within %s: the producer cannot connect: %w", wait, r.producers.ConnectError(cl))
 		default:
 			snapshot[i].err = fmt.Errorf("no acknowledgement within %s (the message may still be written)", wait)
 		}

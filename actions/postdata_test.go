@@ -34,7 +34,7 @@ func pdRunner(t *testing.T, opts ...RunnerOption) *Runner {
 	t.Helper()
 	logs := &testenv.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	r := NewRunner(logger, append([]RunnerOption{WithStepTimeout(5 * time.Second)}, opts...)...)
+	r := NewRunner(logger, append([]RunnerOption{WithStepTimeout(5 * time.Second), WithAccess(tempAccess(nil, nil))}, opts...)...)
 	t.Cleanup(r.Close)
 	return r
 }

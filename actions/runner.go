@@ -33,6 +33,8 @@ type Runner struct {
 	stepTimeout time.Duration
 	producers   *kafka.Pool
 	poolOpts    []kafka.PoolOption
+	// access is what assets may reach: hosts and files.
+	access kafka.Access
 	// deliveryWait caps how long post data waits for acknowledgements
 	// when its timeout parameter is 0 ("await every send").
 	deliveryWait time.Duration
@@ -69,6 +71,15 @@ type RunnerOption func(*Runner)
 // default of 10 seconds.
 func WithStepTimeout(d time.Duration) RunnerOption { return func(r *Runner) { r.stepTimeout = d } }
 
+// WithAccess connects and reads files through a (network.allowed_hosts,
+// network.denied_hosts, files.allowed_dirs), in every action and in the
+// pooled producers. The zero Access allows every host and no file path.
+func WithAccess(a kafka.Access) RunnerOption { return func(r *Runner) { r.access = a } }
+
+// Access is the runner's access, for other users of assets' brokers (the
+// parser playground's sample).
+func (r *Runner) Access() kafka.Access { return r.access }
+
 // WithDeliveryWait caps how long a send is awaited when post data's timeout
 // is 0, overriding DefaultDeliveryWait. Past it, a message is reported as
 // unacknowledged (it may still be written).
@@ -96,7 +107,7 @@ func NewRunner(logger *slog.Logger, opts ...RunnerOption) *Runner {
 	for _, o := range opts {
 		o(r)
 	}
-	r.producers = kafka.NewPool(logger, r.poolOpts...)
+	r.producers = kafka.NewPool(logger, append([]kafka.PoolOption{kafka.WithAccess(r.access)}, r.poolOpts...)...)
 	return r
 }
 

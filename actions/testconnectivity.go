@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +86,9 @@ type stepFailure struct {
 	what string // "TLS handshake failed"; empty when err says it all
 	err  string
 	hint string
+	// named: err names the broker itself (a refusal of the host
+	// policy), so the action's message does not name it again.
+	named bool
 }
 
 func (f *stepFailure) message() string {
@@ -143,13 +145,16 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 		return res.Fail("hosts: no broker given; write host:port pairs separated by commas")
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, connectivityStepsPerAction*r.stepTimeout)
+	// Each step is bounded by the runner's step timeout, and by the
+	// asset's own timeout when that is shorter.
+	step := min(r.stepTimeout, kafka.StepTimeout(cfg))
+	ctx, cancel := context.WithTimeout(ctx, connectivityStepsPerAction*step)
 	defer cancel()
 
 	// Settings the user must fix before anything connects: TLS files, SASL.
-	tlsCfg, err := kafka.TLSConfig(cfg)
+	tlsCfg, err := r.access.TLSConfig(cfg)
 	if err == nil {
-		_, err = kafka.SASLMechanism(cfg)
+		_, err = r.access.SASLMechanism(cfg)
 	}
 	if err != nil {
 		res.Data = append(res.Data, ConnectivityStep{Step: StepConfig, Status: StepFailed, Error: err.Error()})
@@ -164,7 +169,7 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 	var wg sync.WaitGroup
 	for i, host := range hosts {
 		wg.Go(func() {
-			checks[i].steps, checks[i].fail = r.checkBroker(ctx, cfg, host, tlsCfg)
+			checks[i].steps, checks[i].fail = r.checkBroker(ctx, cfg, host, tlsCfg, step)
 		})
 	}
 	wg.Wait()
@@ -175,7 +180,9 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 		for _, s := range c.steps {
 			res.Data = append(res.Data, s)
 		}
-		if c.fail != nil {
+		if c.fail != nil && c.fail.named {
+			failures = append(failures, c.fail.message())
+		} else if c.fail != nil {
 			failures = append(failures, fmt.Sprintf("broker %s: %s", hosts[i], c.fail.message()))
 		} else {
 			okHosts = append(okHosts, hosts[i])
@@ -185,7 +192,7 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 	res.Summary["brokers_ok"] = len(okHosts)
 
 	if len(okHosts) > 0 {
-		steps, fail := r.checkCluster(ctx, cfg, okHosts, res.Summary)
+		steps, fail := r.checkCluster(ctx, cfg, okHosts, res.Summary, step)
 		for _, s := range steps {
 			res.Data = append(res.Data, s)
 		}
@@ -212,11 +219,11 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 
 // checkBroker runs the per-host steps against one host, stopping at the
 // first that fails.
-func (r *Runner) checkBroker(ctx context.Context, cfg assets.Config, host string, tlsCfg *tls.Config) ([]ConnectivityStep, *stepFailure) {
+func (r *Runner) checkBroker(ctx context.Context, cfg assets.Config, host string, tlsCfg *tls.Config, step time.Duration) ([]ConnectivityStep, *stepFailure) {
 	var steps []ConnectivityStep
 	var fail *stepFailure
 	run := func(name string, fn func(ctx context.Context, st *ConnectivityStep) *stepFailure) bool {
-		sctx, cancel := context.WithTimeout(ctx, r.stepTimeout)
+		sctx, cancel := context.WithTimeout(ctx, step)
 		defer cancel()
 		t0 := time.Now()
 		st := ConnectivityStep{Step: name, Broker: host, Status: StepOK}
@@ -238,8 +245,7 @@ func (r *Runner) checkBroker(ctx context.Context, cfg assets.Config, host string
 	}()
 	if !run(StepTCP, func(ctx context.Context, _ *ConnectivityStep) *stepFailure {
 		t0 := time.Now()
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", host)
+		c, err := r.access.DialBroker(ctx, host)
 		if err != nil {
 			return tcpFailure(ctx, err, time.Since(t0))
 		}
@@ -251,7 +257,7 @@ func (r *Runner) checkBroker(ctx context.Context, cfg assets.Config, host string
 
 	if tlsCfg != nil {
 		if !run(StepTLS, func(ctx context.Context, st *ConnectivityStep) *stepFailure {
-			tc, f := tlsHandshake(ctx, conn, cfg, host, tlsCfg)
+			tc, f := r.tlsHandshake(ctx, conn, cfg, host, tlsCfg, step)
 			if tc != nil {
 				conn = tc
 				st.TLSVersion = tls.VersionName(tc.ConnectionState().Version)
@@ -267,7 +273,7 @@ func (r *Runner) checkBroker(ctx context.Context, cfg assets.Config, host string
 	run(StepKafka, func(ctx context.Context, _ *ConnectivityStep) *stepFailure {
 		t0 := time.Now()
 		login := &saslLoginObserver{}
-		cl, err := kafka.NewClient(cfg, r.logger, append(r.stepClientOpts(ctx, host), kgo.WithHooks(login))...)
+		cl, err := r.access.NewClient(cfg, r.logger, append(stepClientOpts(ctx, step, host), kgo.WithHooks(login))...)
 		if err != nil {
 			return &stepFailure{what: "Kafka client", err: err.Error()}
 		}
@@ -284,9 +290,9 @@ func (r *Runner) checkBroker(ctx context.Context, cfg assets.Config, host string
 			f = lf
 		}
 		if errors.Is(err, kerr.UnsupportedSaslMechanism) {
-			pctx, cancel := context.WithTimeout(context.Background(), r.stepTimeout)
+			pctx, cancel := context.WithTimeout(context.Background(), step)
 			defer cancel()
-			if offered, perr := offeredSASLMechanisms(pctx, host, tlsCfg, cfg.SASLMechanism); perr == nil && len(offered) > 0 {
+			if offered, perr := r.offeredSASLMechanisms(pctx, host, tlsCfg, cfg.SASLMechanism); perr == nil && len(offered) > 0 {
 				f.err += "; it offers " + strings.Join(offered, ", ")
 			}
 		}
@@ -295,30 +301,29 @@ func (r *Runner) checkBroker(ctx context.Context, cfg assets.Config, host string
 	return steps, fail
 }
 
-// stepClientOpts bound a kgo client used for one step to the step timeout,
-// and point it at hosts only.
-func (r *Runner) stepClientOpts(ctx context.Context, hosts ...string) []kgo.Opt {
+// stepClientOpts bound a kgo client used for one step to the step timeout
+// (its dials by the step's context), and point it at hosts only.
+func stepClientOpts(ctx context.Context, step time.Duration, hosts ...string) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.WithContext(ctx),
 		kgo.SeedBrokers(hosts...),
-		kgo.DialTimeout(r.stepTimeout),
-		kgo.RequestTimeoutOverhead(r.stepTimeout),
-		kgo.RetryTimeout(r.stepTimeout),
+		kgo.RequestTimeoutOverhead(step),
+		kgo.RetryTimeout(step),
 	}
 }
 
 // checkCluster reads the cluster metadata and the topic through the hosts
 // that passed, and fills the summary.
-func (r *Runner) checkCluster(ctx context.Context, cfg assets.Config, hosts []string, summary map[string]any) ([]ConnectivityStep, *stepFailure) {
+func (r *Runner) checkCluster(ctx context.Context, cfg assets.Config, hosts []string, summary map[string]any, step time.Duration) ([]ConnectivityStep, *stepFailure) {
 	var steps []ConnectivityStep
-	cl, err := kafka.NewClient(cfg, r.logger, r.stepClientOpts(ctx, hosts...)...)
+	cl, err := r.access.NewClient(cfg, r.logger, stepClientOpts(ctx, step, hosts...)...)
 	if err != nil {
 		f := &stepFailure{what: "Kafka client", err: err.Error()}
 		return []ConnectivityStep{{Step: StepMetadata, Status: StepFailed, Error: f.err}}, f
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	stepCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, r.stepTimeout) }
+	stepCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, step) }
 
 	t0 := time.Now()
 	st := ConnectivityStep{Step: StepMetadata, Status: StepOK}
@@ -422,7 +427,10 @@ func (r *Runner) checkCluster(ctx context.Context, cfg assets.Config, hosts []st
 func tcpFailure(ctx context.Context, err error, took time.Duration) *stepFailure {
 	f := &stepFailure{what: "TCP connection failed", err: err.Error()}
 	var dnsErr *net.DNSError
+	var denied *kafka.HostDeniedError
 	switch {
+	case errors.As(err, &denied):
+		return deniedFailure(denied)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		f.err = "connection refused"
 		f.hint = "is a broker listening on that port? check hosts"
@@ -446,7 +454,7 @@ func tcpFailure(ctx context.Context, err error, took time.Duration) *stepFailure
 // one Kafka round trip to learn whether it accepted ours: with TLS 1.3 the
 // broker's verdict on the client certificate only arrives after the
 // client's side of the handshake is done.
-func tlsHandshake(ctx context.Context, conn net.Conn, cfg assets.Config, host string, base *tls.Config) (*tls.Conn, *stepFailure) {
+func (r *Runner) tlsHandshake(ctx context.Context, conn net.Conn, cfg assets.Config, host string, base *tls.Config, step time.Duration) (*tls.Conn, *stepFailure) {
 	t0 := time.Now()
 	name, _, _ := net.SplitHostPort(host)
 	tc := base.Clone()
@@ -466,7 +474,11 @@ func tlsHandshake(ctx context.Context, conn net.Conn, cfg assets.Config, host st
 	}
 	tlsConn := tls.Client(conn, tc)
 	if err := tlsConn.HandshakeContext(ctx); err != nil {
-		return nil, tlsFailure(ctx, err, cfg, name, len(ours) > 0, requested, time.Since(t0))
+		took := time.Since(t0)
+		if f := r.notTLSFailure(ctx, err, cfg, host, requested, step); f != nil {
+			return nil, f
+		}
+		return nil, tlsFailure(ctx, err, cfg, name, len(ours) > 0, requested, took)
 	}
 	if !requested {
 		return tlsConn, nil
@@ -476,7 +488,7 @@ func tlsHandshake(ctx context.Context, conn net.Conn, cfg assets.Config, host st
 	}
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version = 0
-	if _, err := kafkaRoundTrip(tlsConn, req); err != nil {
+	if _, err := kafka.RoundTrip(kafka.WrapBroker(tlsConn, host), req); err != nil {
 		if isTimeout(ctx, err) {
 			// No verdict: the broker kept the connection. Let the
 			// Kafka step say what the broker does.
@@ -486,6 +498,36 @@ func tlsHandshake(ctx context.Context, conn net.Conn, cfg assets.Config, host st
 	}
 	tlsConn.SetDeadline(time.Time{})
 	return tlsConn, nil
+}
+
+// notTLSFailure words a handshake that failed because the port does not
+// speak TLS: its answer is not a TLS record, or, where the handshake got
+// no answer or a closed connection, the port answers plaintext Kafka. Nil
+// for any other failure.
+func (r *Runner) notTLSFailure(ctx context.Context, err error, cfg assets.Config, host string, certRequested bool, step time.Duration) *stepFailure {
+	notTLS := &kafka.TLSNotSpokenError{Broker: host, Plaintext: plainProtocol(cfg)}
+	f := &stepFailure{what: "TLS handshake failed", err: kafka.TLSNotSpoken, hint: notTLS.Hint()}
+	var record tls.RecordHeaderError
+	if errors.As(err, &record) {
+		return f
+	}
+	var verr *tls.CertificateVerificationError
+	if errors.As(err, &verr) || isTLSAlert(err) || certRequested || errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(step, time.Second))
+	defer cancel()
+	if r.access.SpeaksPlaintextKafka(pctx, host) {
+		return f
+	}
+	return nil
+}
+
+// deniedFailure words a dial the server's network policy refused: the
+// setting, and that the fix is the server administrator's.
+func deniedFailure(denied *kafka.HostDeniedError) *stepFailure {
+	return &stepFailure{err: denied.Error(), named: true,
+		hint: "this server's " + denied.Setting + " setting refuses the connection; ask its administrator, or use another broker"}
 }
 
 // tlsFailure words a failed TLS handshake (or the broker's rejection of our
@@ -573,7 +615,21 @@ func (o *saslLoginObserver) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo
 func kafkaFailure(ctx context.Context, err error, cfg assets.Config, loginCut bool, took time.Duration) *stepFailure {
 	f := &stepFailure{what: "Kafka request failed", err: err.Error()}
 	badLogin := fmt.Sprintf("check username and password, and sasl_mechanism: user %q needs %s credentials on the cluster", cfg.Username, cfg.SASLMechanism)
+	var (
+		notKafka    *kafka.NotKafkaError
+		tlsExpected *kafka.TLSExpectedError
+		notTLS      *kafka.TLSNotSpokenError
+		denied      *kafka.HostDeniedError
+	)
 	switch {
+	case errors.As(err, &notKafka):
+		return &stepFailure{err: "not a Kafka broker: its answer is not a Kafka response", hint: "check the port in hosts"}
+	case errors.As(err, &tlsExpected):
+		return &stepFailure{what: "Kafka request failed", err: "the broker answered with TLS", hint: "its listener requires TLS: set use_ssl to true"}
+	case errors.As(err, &notTLS):
+		return &stepFailure{what: "TLS handshake failed", err: kafka.TLSNotSpoken, hint: notTLS.Hint()}
+	case errors.As(err, &denied):
+		return deniedFailure(denied)
 	case errors.Is(err, kerr.SaslAuthenticationFailed):
 		f.what = "SASL authentication failed"
 		f.hint = badLogin
@@ -620,7 +676,17 @@ func kafkaFailure(ctx context.Context, err error, cfg assets.Config, loginCut bo
 // clusterFailure words a failed metadata or offsets request.
 func clusterFailure(ctx context.Context, what string, err error, took time.Duration) *stepFailure {
 	f := &stepFailure{what: what, err: err.Error()}
+	var (
+		notKafka *kafka.NotKafkaError
+		denied   *kafka.HostDeniedError
+	)
 	switch {
+	case errors.As(err, &notKafka):
+		f.err = notKafka.Error()
+		f.hint = "the brokers the cluster advertises (advertised.listeners) must be Kafka listeners reachable from this server"
+	case errors.As(err, &denied):
+		f.err = denied.Error()
+		f.hint = "the cluster advertises brokers (advertised.listeners) this server's " + denied.Setting + " setting refuses; ask its administrator"
 	case errors.Is(err, kerr.TopicAuthorizationFailed):
 		f.hint = "the user is not allowed to describe the topic: grant it Describe and Read on the topic"
 	case errors.Is(err, kerr.ClusterAuthorizationFailed):
@@ -636,9 +702,8 @@ func clusterFailure(ctx context.Context, what string, err error, took time.Durat
 
 // offeredSASLMechanisms asks the broker at host which SASL mechanisms it
 // enables, with one SASLHandshake on a fresh connection.
-func offeredSASLMechanisms(ctx context.Context, host string, tlsCfg *tls.Config, mechanism string) ([]string, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", host)
+func (r *Runner) offeredSASLMechanisms(ctx context.Context, host string, tlsCfg *tls.Config, mechanism string) ([]string, error) {
+	conn, err := r.access.DialBroker(ctx, host)
 	if err != nil {
 		return nil, err
 	}
@@ -660,42 +725,11 @@ func offeredSASLMechanisms(ctx context.Context, host string, tlsCfg *tls.Config,
 	req := kmsg.NewPtrSASLHandshakeRequest()
 	req.Version = 1
 	req.Mechanism = mechanism
-	resp, err := kafkaRoundTrip(conn, req)
+	resp, err := kafka.RoundTrip(kafka.WrapBroker(conn, host), req)
 	if err != nil {
 		return nil, err
 	}
 	return resp.(*kmsg.SASLHandshakeResponse).SupportedMechanisms, nil
-}
-
-// kafkaRoundTrip writes one request with a non-flexible header and reads
-// its response. It is for probes before a kgo client exists (ApiVersions
-// v0, SASLHandshake v1), not for general use.
-func kafkaRoundTrip(conn net.Conn, req kmsg.Request) (kmsg.Response, error) {
-	const corr = 1
-	buf := kmsg.NewRequestFormatter(kmsg.FormatterClientID(kafka.ClientID)).AppendRequest(nil, req, corr)
-	if _, err := conn.Write(buf); err != nil {
-		return nil, err
-	}
-	var size [4]byte
-	if _, err := io.ReadFull(conn, size[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(size[:])
-	if n < 4 || n > 1<<20 {
-		return nil, fmt.Errorf("the answer is not a Kafka response (size %d)", n)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(conn, body); err != nil {
-		return nil, err
-	}
-	if got := int32(binary.BigEndian.Uint32(body)); got != corr {
-		return nil, fmt.Errorf("the answer is not a Kafka response (correlation id %d)", got)
-	}
-	resp := req.ResponseKind()
-	if err := resp.ReadFrom(body[4:]); err != nil {
-		return nil, fmt.Errorf("reading the Kafka response: %w", err)
-	}
-	return resp, nil
 }
 
 // isTimeout reports whether err is a deadline: the step's context, or a

@@ -25,6 +25,7 @@ import (
 
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/internal/testenv"
+	"github.com/soarkafka/soarkafka/kafka"
 )
 
 // testStepTimeout is the step timeout of tests that expect an answer; the
@@ -32,11 +33,28 @@ import (
 const testStepTimeout = 5 * time.Second
 
 // newTestRunner returns a runner logging at debug level into a buffer the
-// test can search (for secrets that must not be there).
-func newTestRunner(stepTimeout time.Duration) (*Runner, *testenv.LogBuffer) {
+// test can search (for secrets that must not be there). Its assets may
+// name files under the temporary directory, where testenv writes
+// certificates, keytabs and krb5.conf files.
+func newTestRunner(stepTimeout time.Duration, opts ...RunnerOption) (*Runner, *testenv.LogBuffer) {
 	logs := &testenv.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return NewRunner(logger, WithStepTimeout(stepTimeout)), logs
+	opts = append([]RunnerOption{WithStepTimeout(stepTimeout), WithAccess(tempAccess(nil, nil))}, opts...)
+	return NewRunner(logger, opts...), logs
+}
+
+// tempAccess allows the files under the temporary directory, and the hosts
+// of the given network policy (nil: every host).
+func tempAccess(allowed, denied []string) kafka.Access {
+	files, err := kafka.NewFilePolicy([]string{os.TempDir()})
+	if err != nil {
+		panic(err)
+	}
+	hosts, err := kafka.NewHostPolicy(allowed, denied)
+	if err != nil {
+		panic(err)
+	}
+	return kafka.Access{Hosts: hosts, Files: files}
 }
 
 func decodeConfig(t *testing.T, doc map[string]any) assets.Config {
@@ -366,8 +384,8 @@ func TestConnectivityTLSFailures(t *testing.T) {
 		name:        "TLS client, plaintext port",
 		stepTimeout: 500 * time.Millisecond,
 		doc:         map[string]any{"hosts": plainKafka, "use_ssl": true, "ca_cert": certs.CAFile},
-		prefix:      "broker " + plainKafka + ": TLS handshake failed: ",
-		parts:       []string{"(the port may not be a TLS listener, then set use_ssl to false and security_protocol to PLAINTEXT; or the broker is overloaded)"},
+		prefix:      "broker " + plainKafka + ": TLS handshake failed: the broker does not speak TLS on this port",
+		parts:       []string{"(use security_protocol PLAINTEXT with use_ssl false, or the broker's TLS port)"},
 	}, {
 		name:   "plaintext client, TLS port",
 		doc:    map[string]any{"hosts": tlsKafka},
@@ -627,8 +645,8 @@ func TestConnectivityUnusableTLSFiles(t *testing.T) {
 		doc  map[string]any
 		want string
 	}{
-		{"missing ca_cert", map[string]any{"ca_cert": missing}, "ca_cert: file " + missing + " not readable: no such file or directory"},
-		{"ca_cert is a directory", map[string]any{"ca_cert": dir}, "ca_cert: file " + dir + " not readable: is a directory"},
+		{"missing ca_cert", map[string]any{"ca_cert": missing}, "ca_cert: file " + missing + " cannot be used: it is missing, unreadable, or outside files.allowed_dirs"},
+		{"ca_cert is a directory", map[string]any{"ca_cert": dir}, "ca_cert: file " + dir + " cannot be used: it is missing, unreadable, or outside files.allowed_dirs"},
 		{"ca_cert holds no certificate", map[string]any{"ca_cert": notPEM}, "ca_cert: " + notPEM + " holds no PEM certificate"},
 		{"key of another certificate", map[string]any{"ca_cert": certs.CAFile, "cert_file": certs.ClientCertFile, "key_file": certs.ServerKeyFile},
 			"cert_file/key_file: tls: private key does not match public key"},
@@ -659,7 +677,7 @@ func TestConnectivityUnusableTLSFiles(t *testing.T) {
 			}
 			r, _ := newTestRunner(testStepTimeout)
 			res := runConnectivity(t, r, decodeConfig(t, map[string]any{"hosts": host, "topic": "alerts", "use_ssl": true, "ca_cert": locked}))
-			wantFailed(t, res, "ca_cert: file "+locked+" not readable: permission denied")
+			wantFailed(t, res, "ca_cert: file "+locked+" cannot be used: it is missing, unreadable, or outside files.allowed_dirs")
 		})
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/kafka"
 )
 
 // Config is the server configuration. Every key follows one naming rule:
@@ -40,6 +41,49 @@ type Config struct {
 	Metrics         MetricsConfig `mapstructure:"metrics"`
 	Scheduler       Scheduler     `mapstructure:"scheduler"`
 	ReplicaName     string        `mapstructure:"replica_name"`
+	Server          ServerLimits  `mapstructure:"server"`
+	Network         Network       `mapstructure:"network"`
+	Files           Files         `mapstructure:"files"`
+}
+
+// ServerLimits bound what clients can hold of the server at the HTTP edge.
+type ServerLimits struct {
+	// MaxConnections is the most connections served at once; more wait
+	// in the listen queue until one closes.
+	MaxConnections int `mapstructure:"max_connections"`
+	// ReadTimeout is how long a request body may take to arrive in full
+	// (the records endpoint excepted).
+	ReadTimeout time.Duration `mapstructure:"read_timeout"`
+	// IdleReadTimeout is how long the records endpoint waits for more of a
+	// streamed body.
+	IdleReadTimeout time.Duration `mapstructure:"idle_read_timeout"`
+	// BodyMemoryBudget is how many bytes of request bodies are handled at
+	// once; BodyWait how long one waits for room before a 503.
+	BodyMemoryBudget int64         `mapstructure:"body_memory_budget"`
+	BodyWait         time.Duration `mapstructure:"body_wait"`
+}
+
+// Network limits the hosts the Kafka clients of assets may connect to (see
+// kafka.HostPolicy for the grammar of entries).
+type Network struct {
+	AllowedHosts []string `mapstructure:"allowed_hosts"`
+	DeniedHosts  []string `mapstructure:"denied_hosts"`
+}
+
+// Files limits the files the path fields of assets may name.
+type Files struct {
+	AllowedDirs []string `mapstructure:"allowed_dirs"`
+}
+
+// Access is what the configuration lets assets reach: the host policy of
+// network.* and the file policy of files.allowed_dirs.
+func (c Config) Access() (kafka.Access, error) {
+	hosts, herr := kafka.NewHostPolicy(c.Network.AllowedHosts, c.Network.DeniedHosts)
+	files, ferr := kafka.NewFilePolicy(c.Files.AllowedDirs)
+	if err := errors.Join(herr, ferr); err != nil {
+		return kafka.Access{}, err
+	}
+	return kafka.Access{Hosts: hosts, Files: files}, nil
 }
 
 // MetricsConfig configures the /metrics endpoint.
@@ -59,6 +103,11 @@ type Scheduler struct {
 type Parser struct {
 	MemoryLimitMB int64         `mapstructure:"memory_limit_mb"`
 	Timeout       time.Duration `mapstructure:"timeout"`
+	// The worker pool's bounds (see sandbox.PoolConfig).
+	MaxWorkers        int           `mapstructure:"max_workers"`
+	WorkerIdleTimeout time.Duration `mapstructure:"worker_idle_timeout"`
+	MaxWorkerRSSMB    int64         `mapstructure:"max_worker_rss_mb"`
+	BusyWait          time.Duration `mapstructure:"busy_wait"`
 }
 
 // DevBroker configures the in-process development broker.
@@ -92,8 +141,20 @@ var settings = []setting{
 	{"dev_broker.partitions", 1, "partitions of topics the development broker creates on first use", ""},
 	{"parser.memory_limit_mb", int64(512), "memory limit (RLIMIT_DATA) of each parser worker process, in MiB", ""},
 	{"parser.timeout", 10 * time.Second, "deadline of each parser call (load included); the worker is killed past it", ""},
+	{"parser.max_workers", 8, "most parser worker processes at once, running and idle, for every parser, asset and playground call together", ""},
+	{"parser.worker_idle_timeout", 60 * time.Second, "how long an idle parser worker is kept for its asset before it is stopped", ""},
+	{"parser.max_worker_rss_mb", int64(128), "resident memory (RSS) in MiB past which a parser worker is replaced after its call", ""},
+	{"parser.busy_wait", 5 * time.Second, "how long a parser call waits for a worker when `parser.max_workers` are running; then it fails with 503", ""},
 	{"scheduler.enabled", true, "poll every asset whose `ingest.interval` is set, at that interval; replicas sharing PostgreSQL may all run it (a lease makes one of them poll each turn)", ""},
 	{"replica_name", "", "name of this process in poll leases, as the ingest status and logs show who polls", "host name and process id"},
+	{"server.max_connections", 1024, "most HTTP connections served at once; more wait in the listen queue until one closes", ""},
+	{"server.read_timeout", time.Minute, "time a request body may take to arrive in full (all routes but the records endpoint); past it the request is refused and its connection closed", ""},
+	{"server.idle_read_timeout", time.Minute, "time the records endpoint waits for more of a streamed body before it ends the stream", ""},
+	{"server.body_memory_budget", int64(64 << 20), "bytes of request bodies (by declared length; a chunked one counts as `max_body_bytes`) handled at once; a body larger than the budget is handled alone", ""},
+	{"server.body_wait", 2 * time.Second, "how long a body waits for room in `server.body_memory_budget` before it is answered 503 with `Retry-After`", ""},
+	{"network.allowed_hosts", []string{}, "hosts the Kafka clients of assets may connect to (brokers in `hosts`, brokers a cluster advertises, Kerberos KDCs): comma-separated `host`, `*.domain`, address or CIDR, each optionally with `:port` (`10.0.0.0/8:9092`, `[::1]:9092`); see docs/security.md", "empty: every host not denied"},
+	{"network.denied_hosts", []string{}, "hosts no Kafka client of an asset may connect to, same grammar; checked against the address actually connected to, and wins over `network.allowed_hosts`; deny `169.254.169.254` and loopback in production", "empty: none denied"},
+	{"files.allowed_dirs", []string{}, "absolute directories whose files the path fields of assets (`ca_cert`, `cert_file`, `key_file`, `kerberos.krb5_conf` as a path, `kerberos.keytab_path`, `kerberos.ccache_path`) may name, symbolic links resolved", "empty: every file path refused; inline PEM, keytab and krb5.conf text only"},
 	{"metrics.public", false, "serve `/metrics` (Prometheus) without the API token, for a scraper inside a trusted network; when false it needs the token like every `/v1` route", ""},
 }
 
@@ -120,6 +181,8 @@ func addFlags(fs *pflag.FlagSet) {
 			fs.Int64(flagName(s.key), d, help)
 		case time.Duration:
 			fs.Duration(flagName(s.key), d, help)
+		case []string:
+			fs.StringSlice(flagName(s.key), d, help)
 		}
 	}
 	fs.Bool("dev-broker", false, "shorthand for --dev-broker-enabled")
@@ -156,7 +219,11 @@ func LoadConfig(file string, fs *pflag.FlagSet, env []string) (Config, error) {
 	if fs != nil {
 		for _, s := range settings {
 			if f := fs.Lookup(flagName(s.key)); f != nil && f.Changed {
-				v.Set(s.key, f.Value.String())
+				if sv, ok := f.Value.(pflag.SliceValue); ok {
+					v.Set(s.key, sv.GetSlice())
+				} else {
+					v.Set(s.key, f.Value.String())
+				}
 			}
 		}
 		if f := fs.Lookup("dev-broker"); f != nil && f.Changed {
@@ -235,6 +302,47 @@ func (c *Config) validate() error {
 	}
 	if c.Parser.Timeout < 100*time.Millisecond {
 		bad("parser.timeout", "%s is too short; use at least 100ms", c.Parser.Timeout)
+	}
+	if c.Server.MaxConnections < 1 {
+		bad("server.max_connections", "%d: must be at least 1", c.Server.MaxConnections)
+	}
+	if c.Server.ReadTimeout < time.Second {
+		bad("server.read_timeout", "%s is too short; use at least 1s", c.Server.ReadTimeout)
+	}
+	if c.Server.IdleReadTimeout < time.Second {
+		bad("server.idle_read_timeout", "%s is too short; use at least 1s", c.Server.IdleReadTimeout)
+	}
+	if c.Server.BodyMemoryBudget < 1<<20 {
+		bad("server.body_memory_budget", "%d is too small; use at least 1048576 (1 MiB)", c.Server.BodyMemoryBudget)
+	}
+	if c.Server.BodyWait < 0 {
+		bad("server.body_wait", "%s: must not be negative", c.Server.BodyWait)
+	}
+	if c.Parser.MaxWorkers < 1 || c.Parser.MaxWorkers > 1024 {
+		bad("parser.max_workers", "%d: use 1 to 1024 (each worker is a process of up to parser.memory_limit_mb)", c.Parser.MaxWorkers)
+	}
+	if c.Parser.WorkerIdleTimeout < time.Second {
+		bad("parser.worker_idle_timeout", "%s is too short; use at least 1s", c.Parser.WorkerIdleTimeout)
+	}
+	if c.Parser.MaxWorkerRSSMB < 32 || c.Parser.MaxWorkerRSSMB > c.Parser.MemoryLimitMB {
+		bad("parser.max_worker_rss_mb", "%d: use at least 32 and at most parser.memory_limit_mb (%d)", c.Parser.MaxWorkerRSSMB, c.Parser.MemoryLimitMB)
+	}
+	if c.Parser.BusyWait < 10*time.Millisecond || c.Parser.BusyWait > 5*time.Minute {
+		bad("parser.busy_wait", "%s: use 10ms to 5m", c.Parser.BusyWait)
+	}
+	// Lists from the environment come comma-separated; spaces around
+	// entries are not part of them.
+	for _, list := range []*[]string{&c.Network.AllowedHosts, &c.Network.DeniedHosts, &c.Files.AllowedDirs} {
+		var kept []string
+		for _, e := range *list {
+			if e = strings.TrimSpace(e); e != "" {
+				kept = append(kept, e)
+			}
+		}
+		*list = kept
+	}
+	if _, err := c.Access(); err != nil {
+		problems = append(problems, strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	if c.DevBroker.Partitions < 1 {
 		bad("dev_broker.partitions", "%d: must be at least 1", c.DevBroker.Partitions)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode"
@@ -56,7 +57,7 @@ func FuzzServerConfig(f *testing.F) {
 		c, err := load(content)
 		if err == nil {
 			again := c
-			if err := again.validate(); err != nil || again != c {
+			if err := again.validate(); err != nil || !reflect.DeepEqual(again, c) {
 				t.Fatalf("%q: accepted as %+v, but validating it again gives %+v, %v", content, c, again, err)
 			}
 			return

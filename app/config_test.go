@@ -42,6 +42,9 @@ func TestConfigDefaults(t *testing.T) {
 	if c.DevBroker.Enabled || c.DevBroker.Addr != "127.0.0.1:9092" || c.MaxBodyBytes != 10<<20 || c.ShutdownTimeout != 30*time.Second {
 		t.Fatalf("defaults: %+v", c)
 	}
+	if (c.Server != ServerLimits{MaxConnections: 1024, ReadTimeout: time.Minute, IdleReadTimeout: time.Minute, BodyMemoryBudget: 64 << 20, BodyWait: 2 * time.Second}) {
+		t.Fatalf("server defaults: %+v", c.Server)
+	}
 }
 
 // Precedence is flags > environment > file > defaults, and one naming rule
@@ -106,6 +109,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"log level", "", []string{"SOARKAFKA_LOG_LEVEL=loud"}, nil, []string{`log_level: "loud"`}},
 		{"duration", "", []string{"SOARKAFKA_SHUTDOWN_TIMEOUT=soon"}, nil, []string{"shutdown_timeout"}},
 		{"unknown file key", "listne: x\n", nil, nil, []string{"unknown keys: listne"}},
+		{"server limits", "server:\n  max_connections: 0\n  read_timeout: 10ms\n  idle_read_timeout: 0s\n  body_wait: -1s\n", nil, nil,
+			[]string{"server.max_connections: 0: must be at least 1", "server.read_timeout: 10ms is too short", "server.idle_read_timeout: 0s is too short", "server.body_wait: -1s"}},
+		{"small budget", "", []string{"SOARKAFKA_SERVER_BODY_MEMORY_BUDGET=1000"}, nil, []string{"server.body_memory_budget: 1000 is too small"}},
 		{"several at once", "", []string{"SOARKAFKA_LOG_FORMAT=xml", "SOARKAFKA_DEV_BROKER_PARTITIONS=0"}, nil, []string{"log_format:", "dev_broker.partitions:"}},
 	}
 	for _, tt := range tests {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/devbroker"
@@ -94,10 +96,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 	if err != nil {
 		return nil, fmt.Errorf("locate the binary for parser workers: %w", err)
 	}
-	s.engine = parsers.NewEngine(sandbox.PoolConfig{Worker: sandbox.Config{
-		Exe: exe, Args: []string{"parser-worker"},
-		MemoryLimit: cfg.Parser.MemoryLimitMB << 20, Timeout: cfg.Parser.Timeout,
-	}})
+	s.engine = parsers.NewEngine(poolConfig(cfg.Parser, exe))
 	s.metrics = metrics.New(metrics.WithLogger(logger))
 	if cfg.Metrics.Public {
 		logger.Info("/metrics is served without the API token (metrics.public)")
@@ -108,8 +107,16 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 	if cfg.ReplicaName != "" {
 		pollOpts = append(pollOpts, poll.WithReplica(cfg.ReplicaName))
 	}
+	access, err := cfg.Access()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if access.Files == nil {
+		logger.Info("files.allowed_dirs is empty: assets must give TLS material, keytabs and krb5.conf inline, not as file paths")
+	}
+	pollOpts = append(pollOpts, poll.WithAccess(access))
 	poller := poll.New(s.db, parserService, logger, pollOpts...)
-	s.runner = actions.NewRunner(logger, actions.WithPoller(poller), actions.WithProduceRecorder(s.metrics))
+	s.runner = actions.NewRunner(logger, actions.WithPoller(poller), actions.WithProduceRecorder(s.metrics), actions.WithAccess(access))
 	if cfg.Scheduler.Enabled {
 		s.scheduler = poll.NewScheduler(poller, assetService, logger, 0)
 	}
@@ -127,12 +134,20 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Version:      Version(),
 		// Prometheus on /metrics, behind the token unless metrics.public.
-		Metrics:       s.metrics.Handler(),
-		MetricsPublic: cfg.Metrics.Public,
+		Metrics:          s.metrics.Handler(),
+		MetricsPublic:    cfg.Metrics.Public,
+		ReadTimeout:      cfg.Server.ReadTimeout,
+		IdleReadTimeout:  cfg.Server.IdleReadTimeout,
+		BodyMemoryBudget: cfg.Server.BodyMemoryBudget,
+		BodyWait:         cfg.Server.BodyWait,
 	})
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	// Past the cap, connections wait in the listen queue: each one held
+	// costs a goroutine and buffers, and clients that hold many would
+	// otherwise take the server's memory and file descriptors.
+	s.ln = netutil.LimitListener(s.ln, cfg.Server.MaxConnections)
 	s.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -311,4 +326,18 @@ func redactDatabaseURL(u string) string {
 		}
 	}
 	return u
+}
+
+// poolConfig is the parser worker pool as the parser.* keys set it.
+func poolConfig(c Parser, exe string) sandbox.PoolConfig {
+	return sandbox.PoolConfig{
+		Worker: sandbox.Config{
+			Exe: exe, Args: []string{"parser-worker"},
+			MemoryLimit: c.MemoryLimitMB << 20, Timeout: c.Timeout,
+		},
+		MaxWorkers:  c.MaxWorkers,
+		IdleTimeout: c.WorkerIdleTimeout,
+		MaxMemory:   c.MaxWorkerRSSMB << 20,
+		BusyWait:    c.BusyWait,
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -366,5 +367,50 @@ func TestServerSchedulesPollsAndServesContainers(t *testing.T) {
 		if !strings.Contains(string(raw), want) {
 			t.Fatalf("metrics lack %s:\n%s", want, raw)
 		}
+	}
+}
+
+// Past server.max_connections a connection waits until one closes.
+func TestServerCapsConnections(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Server.MaxConnections = 2
+	s, _, _ := startServer(t, cfg)
+	get := func(c net.Conn, br *bufio.Reader, within time.Duration) (*http.Response, error) {
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+			return nil, err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(within))
+		resp, err := http.ReadResponse(br, nil)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+		}
+		return resp, err
+	}
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if resp, err := get(c, bufio.NewReader(c), 10*time.Second); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("within the cap: %v", err)
+		}
+		held = append(held, c) // kept alive, so still counted
+	}
+	third, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	br := bufio.NewReader(third)
+	if resp, err := get(third, br, 500*time.Millisecond); err == nil {
+		t.Fatalf("a third connection was served past the cap of 2: %d", resp.StatusCode)
+	}
+	held[0].Close()
+	_ = third.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the waiting connection was not served once another closed: %v", err)
 	}
 }

@@ -36,6 +36,17 @@ func decodeConfig(t *testing.T, doc map[string]any) assets.Config {
 	return cfg
 }
 
+// tempAccess is the access of the tests: every host, and the files under
+// the temporary directory, where testenv writes certificates and keytabs.
+func tempAccess(t testing.TB) kafka.Access {
+	t.Helper()
+	files, err := kafka.NewFilePolicy([]string{os.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kafka.Access{Files: files}
+}
+
 // wantInvalid asserts err is a *soarkafka.Error with code EINVALID and
 // exactly the message want (or, with prefix, starting with it).
 func wantInvalid(t *testing.T, err error, want string, prefix bool) {
@@ -58,7 +69,7 @@ func TestTLSConfigNotTLS(t *testing.T) {
 		{},
 		{"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN", "username": "u", "password": "p"},
 	} {
-		tc, err := kafka.TLSConfig(decodeConfig(t, doc))
+		tc, err := tempAccess(t).TLSConfig(decodeConfig(t, doc))
 		if tc != nil || err != nil {
 			t.Errorf("TLSConfig(%v) = %v, %v; want nil, nil", doc, tc, err)
 		}
@@ -69,7 +80,7 @@ func TestTLSConfig(t *testing.T) {
 	t.Parallel()
 	certs := testenv.NewTLSCerts(t)
 
-	tc, err := kafka.TLSConfig(decodeConfig(t, map[string]any{"use_ssl": true}))
+	tc, err := tempAccess(t).TLSConfig(decodeConfig(t, map[string]any{"use_ssl": true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +88,7 @@ func TestTLSConfig(t *testing.T) {
 		t.Errorf("TLS without files = %+v; want TLS 1.2+, system roots, verification on, no client certificate", tc)
 	}
 
-	tc, err = kafka.TLSConfig(decodeConfig(t, map[string]any{
+	tc, err = tempAccess(t).TLSConfig(decodeConfig(t, map[string]any{
 		"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN", "username": "u", "password": "p",
 		"ca_cert": certs.CAFile, "cert_file": certs.ClientCertFile, "key_file": certs.ClientKeyFile,
 	}))
@@ -111,12 +122,12 @@ func TestTLSConfigErrors(t *testing.T) {
 		want   string
 		prefix bool
 	}{
-		{"missing ca_cert", map[string]any{"ca_cert": missing}, "ca_cert: file " + missing + " not readable: no such file or directory", false},
-		{"ca_cert is a directory", map[string]any{"ca_cert": dir}, "ca_cert: file " + dir + " not readable: is a directory", false},
+		{"missing ca_cert", map[string]any{"ca_cert": missing}, "ca_cert: file " + missing + " cannot be used: it is missing, unreadable, or outside files.allowed_dirs", false},
+		{"ca_cert is a directory", map[string]any{"ca_cert": dir}, "ca_cert: file " + dir + " cannot be used: it is missing, unreadable, or outside files.allowed_dirs", false},
 		{"ca_cert without PEM", map[string]any{"ca_cert": garbage}, "ca_cert: " + garbage + " holds no PEM certificate;", true},
 		{"ca_cert holds a key only", map[string]any{"ca_cert": certs.ServerKeyFile}, "ca_cert: " + certs.ServerKeyFile + " holds no PEM certificate;", true},
-		{"missing cert_file", map[string]any{"cert_file": missing, "key_file": certs.ClientKeyFile}, "cert_file: file " + missing + " not readable: no such file or directory", false},
-		{"missing key_file", map[string]any{"cert_file": certs.ClientCertFile, "key_file": missing}, "key_file: file " + missing + " not readable: no such file or directory", false},
+		{"missing cert_file", map[string]any{"cert_file": missing, "key_file": certs.ClientKeyFile}, "cert_file: file " + missing + " cannot be used: it is missing, unreadable, or outside files.allowed_dirs", false},
+		{"missing key_file", map[string]any{"cert_file": certs.ClientCertFile, "key_file": missing}, "key_file: file " + missing + " cannot be used: it is missing, unreadable, or outside files.allowed_dirs", false},
 		{"key of another certificate", map[string]any{"cert_file": certs.ClientCertFile, "key_file": certs.ServerKeyFile},
 			"cert_file/key_file: tls: private key does not match public key: key_file " + certs.ServerKeyFile + " is not the private key of cert_file " + certs.ClientCertFile, false},
 		{"cert_file holds a key", map[string]any{"cert_file": certs.ClientKeyFile, "key_file": certs.ClientKeyFile}, "cert_file: " + certs.ClientKeyFile + " holds no PEM certificate", true},
@@ -129,15 +140,15 @@ func TestTLSConfigErrors(t *testing.T) {
 				doc[k] = v
 			}
 			cfg := decodeConfig(t, doc)
-			got, err := kafka.TLSConfig(cfg)
+			got, err := tempAccess(t).TLSConfig(cfg)
 			if got != nil {
 				t.Errorf("config %+v returned with an error", got)
 			}
 			wantInvalid(t, err, tc.want, tc.prefix)
 			// ClientOptions and NewClient report the same.
-			_, err = kafka.ClientOptions(cfg, nil)
+			_, err = tempAccess(t).ClientOptions(cfg, nil)
 			wantInvalid(t, err, tc.want, tc.prefix)
-			_, err = kafka.NewClient(cfg, nil)
+			_, err = tempAccess(t).NewClient(cfg, nil)
 			wantInvalid(t, err, tc.want, tc.prefix)
 		})
 	}
@@ -147,21 +158,21 @@ func TestTLSConfigErrors(t *testing.T) {
 		if err := os.WriteFile(locked, []byte("x"), 0o000); err != nil {
 			t.Fatal(err)
 		}
-		_, err := kafka.TLSConfig(decodeConfig(t, map[string]any{"use_ssl": true, "ca_cert": locked}))
-		wantInvalid(t, err, "ca_cert: file "+locked+" not readable: permission denied", false)
+		_, err := tempAccess(t).TLSConfig(decodeConfig(t, map[string]any{"use_ssl": true, "ca_cert": locked}))
+		wantInvalid(t, err, "ca_cert: file "+locked+" cannot be used: it is missing, unreadable, or outside files.allowed_dirs", false)
 	}
 }
 
 func TestSASLMechanism(t *testing.T) {
 	t.Parallel()
 	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
-		m, err := kafka.SASLMechanism(decodeConfig(t, map[string]any{"sasl_mechanism": mech, "username": "u", "password": "p"}))
+		m, err := tempAccess(t).SASLMechanism(decodeConfig(t, map[string]any{"sasl_mechanism": mech, "username": "u", "password": "p"}))
 		if err != nil || m == nil || m.Name() != mech {
 			t.Errorf("SASLMechanism(%s) = %v, %v", mech, m, err)
 		}
 	}
 	for _, doc := range []map[string]any{{}, {"use_ssl": true}} {
-		if m, err := kafka.SASLMechanism(decodeConfig(t, doc)); m != nil || err != nil {
+		if m, err := tempAccess(t).SASLMechanism(decodeConfig(t, doc)); m != nil || err != nil {
 			t.Errorf("SASLMechanism(%v) = %v, %v; want nil, nil", doc, m, err)
 		}
 	}
@@ -169,16 +180,16 @@ func TestSASLMechanism(t *testing.T) {
 	// Configs that assets.Decode would refuse, built by hand as a caller
 	// could: the mechanism table still answers with the field to fix.
 	cfg := assets.Config{Hosts: "h:1", Topic: "t", SecurityProtocol: assets.ProtocolSASLPlaintext, SASLMechanism: "OAUTHBEARER", Username: "u", Password: "p"}
-	_, err := kafka.SASLMechanism(cfg)
+	_, err := tempAccess(t).SASLMechanism(cfg)
 	wantInvalid(t, err, `sasl_mechanism: "OAUTHBEARER" is not supported; use one of AWS_MSK_IAM, GSSAPI, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512`, false)
 	cfg.SASLMechanism = "GSSAPI"
-	_, err = kafka.SASLMechanism(cfg)
+	_, err = tempAccess(t).SASLMechanism(cfg)
 	wantInvalid(t, err, "kerberos.keytab: GSSAPI needs the principal's credentials", true)
 	cfg.SASLMechanism = "AWS_MSK_IAM"
-	_, err = kafka.SASLMechanism(cfg)
+	_, err = tempAccess(t).SASLMechanism(cfg)
 	wantInvalid(t, err, "aws_iam.region: required for AWS_MSK_IAM", true)
 	cfg.SASLMechanism = ""
-	_, err = kafka.SASLMechanism(cfg)
+	_, err = tempAccess(t).SASLMechanism(cfg)
 	wantInvalid(t, err, "sasl_mechanism: required with security_protocol SASL_PLAINTEXT; use one of AWS_MSK_IAM, GSSAPI, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", false)
 	if got := kafka.SASLMechanisms(); strings.Join(got, ",") != "AWS_MSK_IAM,GSSAPI,PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" {
 		t.Errorf("SASLMechanisms() = %v", got)
@@ -202,7 +213,7 @@ func TestNewClient(t *testing.T) {
 	logs := &testenv.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	cl, err := kafka.NewClient(cfg, logger, kgo.DefaultProduceTopic("alerts"))
+	cl, err := tempAccess(t).NewClient(cfg, logger, kgo.DefaultProduceTopic("alerts"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +252,7 @@ func TestNewClient(t *testing.T) {
 	// A wrong password fails the first request with the broker's answer,
 	// not a timeout.
 	cfg.Password = "wrong"
-	bad, err := kafka.NewClient(cfg, nil, kgo.SeedBrokers(c.ListenAddrs()[0]))
+	bad, err := tempAccess(t).NewClient(cfg, nil, kgo.SeedBrokers(c.ListenAddrs()[0]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"os"
 	"strings"
 
 	krb5client "github.com/jcmturner/gokrb5/v8/client"
@@ -29,10 +28,13 @@ import (
 //
 // Errors name the kerberos field at fault; the login itself happens on
 // the first connection, where its errors are worded by KerberosHint.
-func kerberosMechanism(cfg assets.Config) (sasl.Mechanism, error) {
+func (a Access) kerberosMechanism(cfg assets.Config) (sasl.Mechanism, error) {
 	k := cfg.Kerberos
-	krbCfg, err := krb5Conf(k)
+	krbCfg, err := krb5Conf(k, a.Files)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.checkKDCs(krbCfg); err != nil {
 		return nil, err
 	}
 	service := k.ServiceName
@@ -50,7 +52,7 @@ func kerberosMechanism(cfg assets.Config) (sasl.Mechanism, error) {
 	var mech sasl.Mechanism
 	switch {
 	case k.Keytab != "" || k.KeytabPath != "":
-		kt, err := loadKeytab(k)
+		kt, err := loadKeytab(k, a.Files)
 		if err != nil {
 			return nil, err
 		}
@@ -60,14 +62,14 @@ func kerberosMechanism(cfg assets.Config) (sasl.Mechanism, error) {
 		cl := krb5client.NewWithPassword(user, realm, k.Password, krbCfg, opts...)
 		mech = kerberos.Auth{Client: cl, Service: service}.AsMechanismWithClose()
 	case k.CCachePath != "":
-		if _, err := os.Stat(k.CCachePath); err != nil {
-			return nil, fieldError("kerberos.ccache_path", "ticket cache %s not readable: %v; run kinit for the principal, or give a keytab", k.CCachePath, pathReason(err))
+		if _, err := a.Files.ReadFile("kerberos.ccache_path", k.CCachePath); err != nil {
+			return nil, err
 		}
-		path := k.CCachePath
+		path, files := k.CCachePath, a.Files
 		mech = kerberos.Kerberos(func(context.Context) (kerberos.Auth, error) {
-			cc, err := credentials.LoadCCache(path)
+			cc, err := loadCCache(files, path)
 			if err != nil {
-				return kerberos.Auth{}, fmt.Errorf("kerberos.ccache_path: read ticket cache %s: %w", path, err)
+				return kerberos.Auth{}, err
 			}
 			cl, err := krb5client.NewFromCCache(cc, krbCfg, opts...)
 			if err != nil {
@@ -87,7 +89,7 @@ func kerberosMechanism(cfg assets.Config) (sasl.Mechanism, error) {
 // krb5Conf returns the Kerberos configuration: krb5_conf as a path or as
 // the file's text, or a minimal one for realm and kdc. Nothing reads
 // /etc/krb5.conf unless krb5_conf names it.
-func krb5Conf(k assets.Kerberos) (*krb5config.Config, error) {
+func krb5Conf(k assets.Kerberos, files *FilePolicy) (*krb5config.Config, error) {
 	switch {
 	case k.Krb5Conf != "" && k.Krb5ConfInline():
 		c, err := krb5config.NewFromString(k.Krb5Conf)
@@ -96,9 +98,9 @@ func krb5Conf(k assets.Kerberos) (*krb5config.Config, error) {
 		}
 		return c, nil
 	case k.Krb5Conf != "":
-		b, err := os.ReadFile(k.Krb5Conf)
+		b, err := files.ReadFile("kerberos.krb5_conf", k.Krb5Conf)
 		if err != nil {
-			return nil, fieldError("kerberos.krb5_conf", "file %s not readable: %v", k.Krb5Conf, pathReason(err))
+			return nil, err
 		}
 		c, err := krb5config.NewFromString(string(b))
 		if err != nil {
@@ -136,11 +138,11 @@ func splitPrincipal(principal, realm, defaultRealm string) (string, string) {
 	return principal, realm
 }
 
-func loadKeytab(k assets.Kerberos) (*keytab.Keytab, error) {
+func loadKeytab(k assets.Kerberos, files *FilePolicy) (*keytab.Keytab, error) {
 	if k.KeytabPath != "" {
-		b, err := os.ReadFile(k.KeytabPath)
+		b, err := files.ReadFile("kerberos.keytab_path", k.KeytabPath)
 		if err != nil {
-			return nil, fieldError("kerberos.keytab_path", "file %s not readable: %v", k.KeytabPath, pathReason(err))
+			return nil, err
 		}
 		kt := keytab.New()
 		if err := kt.Unmarshal(b); err != nil {
@@ -157,6 +159,57 @@ func loadKeytab(k assets.Kerberos) (*keytab.Keytab, error) {
 		return nil, fieldError("kerberos.keytab", "is not a keytab: %v", err)
 	}
 	return kt, nil
+}
+
+// loadCCache reads the ticket cache at path through the file policy, at
+// each login, so that the site's kinit can renew it.
+func loadCCache(files *FilePolicy, path string) (*credentials.CCache, error) {
+	b, err := files.ReadFile("kerberos.ccache_path", path)
+	if err != nil {
+		return nil, err
+	}
+	cc := new(credentials.CCache)
+	if len(b) == 0 {
+		return nil, fmt.Errorf("kerberos.ccache_path: ticket cache %s is empty (run kinit again)", path)
+	}
+	if err := cc.Unmarshal(b); err != nil {
+		return nil, fmt.Errorf("kerberos.ccache_path: read ticket cache %s: %w", path, err)
+	}
+	return cc, nil
+}
+
+// checkKDCs refuses a Kerberos configuration whose KDCs the host policy
+// does not allow. gokrb5 dials the KDCs itself, with no dialer to hook, so
+// each KDC's name and the addresses it resolves to now are checked before
+// the client is built; a KDC found through DNS (dns_lookup_kdc) cannot be
+// checked and is refused while a policy is set.
+func (a Access) checkKDCs(c *krb5config.Config) error {
+	if a.Hosts == nil {
+		return nil
+	}
+	if c.LibDefaults.DNSLookupKDC {
+		return fieldError("kerberos.krb5_conf", "dns_lookup_kdc cannot be used while %s or %s is set: list the KDCs of the realm (kdc = host:port)", SettingAllowedHosts, SettingDeniedHosts)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultDialTimeout)
+	defer cancel()
+	for _, r := range c.Realms {
+		for _, kdc := range r.KDC {
+			if _, _, err := net.SplitHostPort(kdc); err != nil {
+				kdc = net.JoinHostPort(kdc, "88")
+			}
+			err := a.Hosts.CheckResolved(ctx, kdc)
+			var denied *HostDeniedError
+			switch {
+			case errors.As(err, &denied) && denied.Address != "":
+				return fieldError("kerberos.kdc", "KDC %s (address %s) of realm %s: not allowed by %s", kdc, denied.Address, r.Realm, denied.Setting)
+			case errors.As(err, &denied):
+				return fieldError("kerberos.kdc", "KDC %s of realm %s: not allowed by %s", kdc, r.Realm, denied.Setting)
+			case err != nil:
+				return fieldError("kerberos.kdc", "KDC %s of realm %s: %v", kdc, r.Realm, err)
+			}
+		}
+	}
+	return nil
 }
 
 func pathReason(err error) error {

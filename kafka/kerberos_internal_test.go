@@ -83,7 +83,7 @@ func TestKerberosCanonicalizeHostname(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	asGiven, err := kerberosMechanism(cfg)
+	asGiven, err := Access{}.kerberosMechanism(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestKerberosCanonicalizeHostname(t *testing.T) {
 		t.Fatalf("host as given: %v, want the KDC not to know kafka/alias.test", err)
 	}
 
-	inner, err := kerberosMechanism(cfg)
+	inner, err := Access{}.kerberosMechanism(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,18 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/soarkafka/soarkafka/assets"
 )
@@ -169,10 +174,14 @@ const DefaultIdleTimeout = 5 * time.Minute
 // evicted while actions use it is closed when the last of them releases it.
 type Pool struct {
 	logger  *slog.Logger
+	access  Access
 	idle    time.Duration
 	now     func() time.Time
 	mu      sync.Mutex
 	entries map[string]*poolEntry
+	// watches are the connection watches of the clients not yet closed,
+	// retired ones included, for ConnectError.
+	watches map[*kgo.Client]*connectWatch
 	closed  bool
 	stop    chan struct{}
 	done    chan struct{}
@@ -189,13 +198,17 @@ type poolEntry struct {
 // PoolOption configures a Pool.
 type PoolOption func(*Pool)
 
+// WithAccess builds the pool's clients through a (the host and file
+// policies); the zero Access by default.
+func WithAccess(a Access) PoolOption { return func(p *Pool) { p.access = a } }
+
 // WithIdleTimeout closes clients unused for d, overriding DefaultIdleTimeout.
 func WithIdleTimeout(d time.Duration) PoolOption { return func(p *Pool) { p.idle = d } }
 
 // NewPool returns a pool and starts its idle sweeper, which Close stops.
 func NewPool(logger *slog.Logger, opts ...PoolOption) *Pool {
 	p := &Pool{logger: logger, idle: DefaultIdleTimeout, now: time.Now,
-		entries: map[string]*poolEntry{}, stop: make(chan struct{}), done: make(chan struct{})}
+		entries: map[string]*poolEntry{}, watches: map[*kgo.Client]*connectWatch{}, stop: make(chan struct{}), done: make(chan struct{})}
 	for _, o := range opts {
 		o(p)
 	}
@@ -232,9 +245,13 @@ func (p *Pool) Acquire(ctx context.Context, key string, cfg assets.Config) (*kgo
 	}
 	p.mu.Unlock()
 
-	// Build outside the lock: NewClient reads TLS files.
-	opts := ProducerOptions(cfg)
-	cl, err := NewClient(cfg, p.logger, opts...)
+	// Build outside the lock: NewClient reads TLS files. The entry
+	// exists before its client so that the client's login watch can
+	// name it.
+	e := &poolEntry{fingerprint: fp, refs: 1}
+	watch := &connectWatch{failed: func(err error) { p.loginFailed(key, e, err) }}
+	opts := append(ProducerOptions(cfg), kgo.WithHooks(watch))
+	cl, err := p.access.NewClient(cfg, p.logger, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -245,19 +262,115 @@ func (p *Pool) Acquire(ctx context.Context, key string, cfg assets.Config) (*kgo
 		cl.Close()
 		return nil, nil, context.Canceled
 	}
-	if e, ok := p.entries[key]; ok {
-		if e.fingerprint == fp { // another caller built it meanwhile
+	if old, ok := p.entries[key]; ok {
+		if old.fingerprint == fp { // another caller built it meanwhile
 			cl.Close()
-			e.refs++
-			e.lastUsed = p.now()
-			return e.client, p.releaser(e), nil
+			old.refs++
+			old.lastUsed = p.now()
+			return old.client, p.releaser(old), nil
 		}
-		p.retireLocked(key, e)
+		p.retireLocked(key, old)
 	}
-	e := &poolEntry{client: cl, fingerprint: fp, refs: 1, lastUsed: p.now()}
+	e.client, e.lastUsed = cl, p.now()
 	p.entries[key] = e
+	p.watches[cl] = watch
 	p.logger.Debug("producer created", "key", safeKey(key))
 	return cl, p.releaser(e), nil
+}
+
+// loginFailed retires the producer of key whose login to a broker failed:
+// kept, it would retry the login (and log it) until it went idle, and the
+// next send would meet its stale state rather than a clean error. The next
+// Acquire builds a new client.
+func (p *Pool) loginFailed(key string, e *poolEntry, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.entries[key] != e {
+		return // already replaced, evicted or closed
+	}
+	p.logger.Warn("producer closed: its login to the brokers failed; the next send builds a new one", "key", safeKey(key), "error", err)
+	p.retireLocked(key, e)
+}
+
+// ConnectError is why the producer cl cannot connect, when the reason is
+// the configuration's or this server's and not the network's: a dial the
+// host policy refused, a peer that is not Kafka or does not speak TLS, a
+// failed TLS handshake, a refused login. Nil otherwise. kgo retries such a
+// producer's sends until they time out; this says why they did.
+func (p *Pool) ConnectError(cl *kgo.Client) error {
+	p.mu.Lock()
+	w := p.watches[cl]
+	p.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
+}
+
+// connectWatch notices a client's failed connections (kgo hooks): it keeps
+// the last that the configuration or the server's policy caused, and calls
+// failed once at the first refused login: a broker that refused the SASL
+// login or the credentials behind it, or cut the connection instead of
+// answering the login.
+type connectWatch struct {
+	once   sync.Once
+	failed func(error)
+
+	mu   sync.Mutex
+	last error
+}
+
+func (w *connectWatch) fire(err error) {
+	w.note(err)
+	w.once.Do(func() { w.failed(err) })
+}
+
+func (w *connectWatch) note(err error) {
+	w.mu.Lock()
+	w.last = err
+	w.mu.Unlock()
+}
+
+// OnBrokerConnect implements kgo.HookBrokerConnect; err is the dial's or
+// the connection set-up's (ApiVersions, SASL).
+func (w *connectWatch) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	var (
+		denied   *HostDeniedError
+		notKafka *NotKafkaError
+		notTLS   *TLSNotSpokenError
+		tlsErr   *TLSHandshakeError
+		wantTLS  *TLSExpectedError
+	)
+	switch {
+	case err == nil:
+		w.note(nil) // connected: an earlier failure no longer explains anything
+	case IsLoginFailure(err):
+		w.fire(err)
+	case errors.As(err, &denied), errors.As(err, &notKafka), errors.As(err, &notTLS), errors.As(err, &tlsErr), errors.As(err, &wantTLS):
+		w.note(err)
+	}
+}
+
+// OnBrokerE2E implements kgo.HookBrokerE2E: brokers (kfake among them) may
+// reject credentials by closing the connection during SASLAuthenticate.
+func (w *connectWatch) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {
+	if key == int16(kmsg.SASLAuthenticate) && e2e.ReadErr != nil && !errors.Is(e2e.ReadErr, kgo.ErrClientClosed) && !errors.Is(e2e.ReadErr, context.Canceled) {
+		w.fire(fmt.Errorf("the broker closed the connection during the SASL login: %w", e2e.ReadErr))
+	}
+}
+
+// IsLoginFailure reports whether err is a refused login: SASL
+// authentication failed, a mechanism the broker does not enable, a SASL
+// exchange the broker did not expect, AWS credentials that could not be
+// had, or the KDC refusing a Kerberos login.
+func IsLoginFailure(err error) bool {
+	var awsErr *AWSCredentialsError
+	msg := err.Error()
+	return errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, kerr.UnsupportedSaslMechanism) ||
+		errors.Is(err, kerr.IllegalSaslState) || errors.As(err, &awsErr) ||
+		strings.Contains(msg, "KDC_ERR_") || strings.Contains(msg, "KRB_AP_ERR_")
 }
 
 func (p *Pool) releaser(e *poolEntry) func() {
@@ -268,6 +381,9 @@ func (p *Pool) releaser(e *poolEntry) func() {
 			e.refs--
 			e.lastUsed = p.now()
 			closeNow := e.retired && e.refs == 0
+			if closeNow {
+				delete(p.watches, e.client)
+			}
 			p.mu.Unlock()
 			if closeNow {
 				e.client.Close()
@@ -282,6 +398,7 @@ func (p *Pool) retireLocked(key string, e *poolEntry) {
 	delete(p.entries, key)
 	e.retired = true
 	if e.refs == 0 {
+		delete(p.watches, e.client)
 		go e.client.Close() // Close flushes; never hold the lock through it
 	}
 }
@@ -339,6 +456,7 @@ func (p *Pool) Close() {
 		delete(p.entries, key)
 		e.retired = true
 		if e.refs == 0 {
+			delete(p.watches, e.client)
 			toClose = append(toClose, e.client)
 		}
 	}

@@ -32,7 +32,7 @@ func producerConfig(t *testing.T, c *kfake.Cluster, producer map[string]any) ass
 // options last.
 func newProducer(t *testing.T, cfg assets.Config, extra ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kafka.NewClient(cfg, nil, append(kafka.ProducerOptions(cfg), extra...)...)
+	cl, err := tempAccess(t).NewClient(cfg, nil, append(kafka.ProducerOptions(cfg), extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,15 +34,16 @@ const MaxSample = 1000
 // Sample reads up to count messages of the asset's topic, the newest
 // (from "latest") or the oldest (from "earliest"), for the parser
 // playground. It uses no consumer group: it commits nothing and moves no
-// one's position. It waits at most the asset's poll timeout.
-func Sample(ctx context.Context, cfg assets.Config, logger *slog.Logger, from string, count int) ([]soar.Message, error) {
+// one's position. It waits at most the asset's poll timeout, and connects
+// through a's host policy like every client.
+func (a Access) Sample(ctx context.Context, cfg assets.Config, logger *slog.Logger, from string, count int) ([]soar.Message, error) {
 	if count <= 0 || count > MaxSample {
 		return nil, soarkafka.Errorf(soarkafka.EINVALID, "sample.count must be from 1 to %d", MaxSample)
 	}
 	if from != "latest" && from != "earliest" {
 		return nil, soarkafka.Errorf(soarkafka.EINVALID, "sample.from must be latest or earliest, not %q", from)
 	}
-	cl, err := NewClient(cfg, logger)
+	cl, err := a.NewClient(cfg, logger, kgo.RetryTimeout(StepTimeout(cfg)))
 	if err != nil {
 		return nil, err
 	}

@@ -14,18 +14,20 @@ import (
 // saslMechanisms builds the SASL mechanism named by sasl_mechanism from the
 // asset. A new mechanism (GSSAPI, AWS_MSK_IAM) is one more entry; an entry
 // returns a *soarkafka.Error (fieldError) for a setting the user must fix.
-var saslMechanisms = map[string]func(cfg assets.Config) (sasl.Mechanism, error){
-	assets.MechanismPlain: func(cfg assets.Config) (sasl.Mechanism, error) {
+var saslMechanisms = map[string]func(a Access, cfg assets.Config) (sasl.Mechanism, error){
+	assets.MechanismPlain: func(_ Access, cfg assets.Config) (sasl.Mechanism, error) {
 		return plain.Auth{User: cfg.Username, Pass: cfg.Password}.AsMechanism(), nil
 	},
-	assets.MechanismSCRAMSHA256: func(cfg assets.Config) (sasl.Mechanism, error) {
+	assets.MechanismSCRAMSHA256: func(_ Access, cfg assets.Config) (sasl.Mechanism, error) {
 		return scram.Auth{User: cfg.Username, Pass: cfg.Password}.AsSha256Mechanism(), nil
 	},
-	assets.MechanismSCRAMSHA512: func(cfg assets.Config) (sasl.Mechanism, error) {
+	assets.MechanismSCRAMSHA512: func(_ Access, cfg assets.Config) (sasl.Mechanism, error) {
 		return scram.Auth{User: cfg.Username, Pass: cfg.Password}.AsSha512Mechanism(), nil
 	},
-	assets.MechanismGSSAPI:    kerberosMechanism,
-	assets.MechanismAWSMSKIAM: awsIAMMechanism,
+	assets.MechanismGSSAPI: Access.kerberosMechanism,
+	assets.MechanismAWSMSKIAM: func(_ Access, cfg assets.Config) (sasl.Mechanism, error) {
+		return awsIAMMechanism(cfg)
+	},
 }
 
 // SASLMechanisms lists the sasl_mechanism values this build supports, sorted.
@@ -45,7 +47,7 @@ func SASLMechanisms() []string {
 // credentials are only used during the login on each new connection; they
 // are never logged. An error is a *soarkafka.Error with code EINVALID
 // naming sasl_mechanism (unknown or missing mechanism).
-func SASLMechanism(cfg assets.Config) (sasl.Mechanism, error) {
+func (a Access) SASLMechanism(cfg assets.Config) (sasl.Mechanism, error) {
 	if !cfg.SASL() {
 		return nil, nil
 	}
@@ -56,5 +58,5 @@ func SASLMechanism(cfg assets.Config) (sasl.Mechanism, error) {
 	if !ok {
 		return nil, fieldError("sasl_mechanism", "%q is not supported; use one of %s", cfg.SASLMechanism, strings.Join(SASLMechanisms(), ", "))
 	}
-	return build(cfg)
+	return build(a, cfg)
 }

@@ -4,9 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
-	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/youmark/pkcs8"
@@ -27,17 +24,18 @@ import (
 // (mutual TLS); an encrypted key is opened with key_password, PKCS#8
 // ("ENCRYPTED PRIVATE KEY") or legacy PEM ("Proc-Type: 4,ENCRYPTED").
 //
-// The files are read now, by the server process. An error is a
-// *soarkafka.Error with code EINVALID naming the field and what to fix,
-// e.g. "ca_cert: file /x/ca.pem not readable: permission denied".
-func TLSConfig(cfg assets.Config) (*tls.Config, error) {
+// The files are read now, by the server process, through the file policy
+// (files.allowed_dirs). An error is a *soarkafka.Error with code EINVALID
+// naming the field and what to fix, e.g. "ca_cert: file /x/ca.pem cannot
+// be used: it is missing, unreadable, or outside files.allowed_dirs".
+func (a Access) TLSConfig(cfg assets.Config) (*tls.Config, error) {
 	if !cfg.TLS() {
 		return nil, nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLSServerName,
 		InsecureSkipVerify: cfg.InsecureSkipVerify}
 
-	ca, err := pemOf("ca_cert", cfg.CACert, "ca_pem", cfg.CAPEM)
+	ca, err := a.pemOf("ca_cert", cfg.CACert, "ca_pem", cfg.CAPEM)
 	if err != nil {
 		return nil, err
 	}
@@ -49,11 +47,11 @@ func TLSConfig(cfg assets.Config) (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 
-	cert, err := pemOf("cert_file", cfg.CertFile, "cert_pem", cfg.CertPEM)
+	cert, err := a.pemOf("cert_file", cfg.CertFile, "cert_pem", cfg.CertPEM)
 	if err != nil {
 		return nil, err
 	}
-	key, err := pemOf("key_file", cfg.KeyFile, "key_pem", cfg.KeyPEM)
+	key, err := a.pemOf("key_file", cfg.KeyFile, "key_pem", cfg.KeyPEM)
 	if err != nil {
 		return nil, err
 	}
@@ -86,11 +84,11 @@ type pemValue struct {
 
 // pemOf reads the file of fileField when path is set, else takes the
 // inline value of pemField.
-func pemOf(fileField, path, pemField, inline string) (pemValue, error) {
+func (a Access) pemOf(fileField, path, pemField, inline string) (pemValue, error) {
 	if path == "" {
 		return pemValue{field: pemField, src: "the value", pem: []byte(inline)}, nil
 	}
-	b, err := readPEMFile(fileField, path)
+	b, err := a.Files.ReadFile(fileField, path)
 	return pemValue{field: fileField, src: path, pem: b}, err
 }
 
@@ -148,22 +146,6 @@ func keyPairError(certField, certSrc, keyField, keySrc string, err error) error 
 		return fieldError(keyField, "%s holds no usable private key (%v); give the PEM private key of the client certificate", keySrc, err)
 	}
 	return fieldError(certField+"/"+keyField, "%v", err)
-}
-
-// readPEMFile reads a file named by an asset field and words a failure the
-// way a user can act on: the field, the path, and the reason alone
-// ("permission denied", "no such file or directory").
-func readPEMFile(field, path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		reason := err
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			reason = pe.Err
-		}
-		return nil, fieldError(field, "file %s not readable: %v", path, reason)
-	}
-	return b, nil
 }
 
 // fieldError is the EINVALID application error for a bad asset field; its

@@ -13,7 +13,6 @@ import (
 	"github.com/youmark/pkcs8"
 
 	"github.com/soarkafka/soarkafka/internal/testenv"
-	"github.com/soarkafka/soarkafka/kafka"
 )
 
 func readFile(t *testing.T, path string) string {
@@ -68,7 +67,7 @@ func TestTLSConfigInlineAndEncryptedKeys(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			doc["use_ssl"] = true
-			tc, err := kafka.TLSConfig(decodeConfig(t, doc))
+			tc, err := tempAccess(t).TLSConfig(decodeConfig(t, doc))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,7 +80,7 @@ func TestTLSConfigInlineAndEncryptedKeys(t *testing.T) {
 		})
 	}
 
-	tc, err := kafka.TLSConfig(decodeConfig(t, map[string]any{"use_ssl": true, "insecure_skip_verify": true}))
+	tc, err := tempAccess(t).TLSConfig(decodeConfig(t, map[string]any{"use_ssl": true, "insecure_skip_verify": true}))
 	if err != nil || !tc.InsecureSkipVerify {
 		t.Fatalf("insecure_skip_verify: %+v, %v", tc, err)
 	}
@@ -110,7 +109,7 @@ func TestTLSConfigInlineAndEncryptedKeys(t *testing.T) {
 			for k, v := range tt.doc {
 				doc[k] = v
 			}
-			_, err := kafka.TLSConfig(decodeConfig(t, doc))
+			_, err := tempAccess(t).TLSConfig(decodeConfig(t, doc))
 			wantInvalid(t, err, tt.want, true)
 		})
 	}

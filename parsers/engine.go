@@ -66,12 +66,13 @@ func (e *Engine) RunBundledResults(p bundled.Parser, topic string, msgs []soar.M
 		// Bundled parsers are ours, but a panic on odd input must not take
 		// the server down: it is that batch's error.
 		if v := recover(); v != nil {
-			err = batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "panic", Message: fmt.Sprint(v)})
+			err = batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "panic", Message: sandbox.BoundText(fmt.Sprint(v), sandbox.MaxErrorText)})
 		}
 	}()
 	results, err = p.Parse(topic, msgs)
 	if err != nil {
-		return nil, batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "error", Message: err.Error()})
+		// Bounded as a user parser's are: an error may quote the message.
+		return nil, batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "error", Message: sandbox.BoundText(err.Error(), sandbox.MaxErrorText)})
 	}
 	if msg := sandbox.CountProblem(results); msg != "" {
 		return nil, batchError(topic, msgs, &sandbox.ScriptError{Parser: p.Name, Kind: "result", Message: msg})
@@ -82,9 +83,29 @@ func (e *Engine) RunBundledResults(p bundled.Parser, topic string, msgs []soar.M
 	return results, nil
 }
 
-// RunSource runs a user parser's source in a sandbox worker.
+// RunSource runs a user parser's source in a sandbox worker of its own,
+// closed after the call: the playground and the sample run at save, which
+// must share nothing with an asset's polls.
 func (e *Engine) RunSource(ctx context.Context, name, source, topic string, msgs []soar.Message) (Run, error) {
-	res, err := e.pool.Call(ctx, name, source, topic, msgs)
+	res, err := e.pool.CallOnce(ctx, name, source, topic, msgs)
+	return sourceRun(topic, msgs, res, err)
+}
+
+// RunSourceFor runs a user parser's source for an asset, in a worker that
+// serves that asset and that parser version and nothing else (kept between
+// batches): what a script keeps in package variables stays with the
+// asset.
+func (e *Engine) RunSourceFor(ctx context.Context, asset, name, source, topic string, msgs []soar.Message) (Run, error) {
+	res, err := e.pool.Call(ctx, asset, name, source, topic, msgs)
+	return sourceRun(topic, msgs, res, err)
+}
+
+func sourceRun(topic string, msgs []soar.Message, res sandbox.CallResult, err error) (Run, error) {
+	if errors.Is(err, sandbox.ErrBusy) {
+		// Not the parser's fault nor the batch's: the server is at its
+		// cap on workers, and the client should come back.
+		return Run{}, &soarkafka.Error{Code: soarkafka.EUNAVAILABLE, Message: err.Error()}
+	}
 	if err != nil {
 		return Run{}, batchError(topic, msgs, err)
 	}

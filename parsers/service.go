@@ -310,9 +310,10 @@ func (b *Bound) Run(ctx context.Context, topic string, msgs []soar.Message) (Run
 // DefaultParser is the parser of an asset whose message_parser is empty.
 const DefaultParser = "default"
 
-// Bind resolves the parser named name ("" is DefaultParser) for a poll. It
-// is ENOTFOUND when no bundled or stored parser has that name.
-func (s *Service) Bind(ctx context.Context, name string) (*Bound, error) {
+// Bind resolves the parser named name ("" is DefaultParser) for a poll of
+// asset: a user parser runs in workers that serve that asset only. It is
+// ENOTFOUND when no bundled or stored parser has that name.
+func (s *Service) Bind(ctx context.Context, asset, name string) (*Bound, error) {
 	if name == "" {
 		name = DefaultParser
 	}
@@ -329,6 +330,6 @@ func (s *Service) Bind(ctx context.Context, name string) (*Bound, error) {
 	}
 	file := p.Name + ".go"
 	return &Bound{Name: name, Version: p.Version, run: func(ctx context.Context, topic string, msgs []soar.Message) (Run, error) {
-		return s.engine.RunSource(ctx, file, p.Source, topic, msgs)
+		return s.engine.RunSourceFor(ctx, asset, file, p.Source, topic, msgs)
 	}}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ import (
 func TestPollOverKerberosAndIAM(t *testing.T) {
 	certs := testenv.NewTLSCerts(t)
 	db := openStore(t, testenv.SQLiteURL(t))
-	poller := poll.New(db, newParsers(t, db), nil)
+	poller := poll.New(db, newParsers(t, db), nil, poll.WithAccess(tempAccess(t)))
 
 	kdc := testenv.NewKDC(t)
 	kdc.AddUser("alice", "alice-pw")
@@ -80,11 +81,22 @@ func TestPollOverKerberosAndIAM(t *testing.T) {
 	}
 }
 
+// tempAccess allows every host and the files under the temporary
+// directory, where testenv writes certificates.
+func tempAccess(t *testing.T) kafka.Access {
+	t.Helper()
+	files, err := kafka.NewFilePolicy([]string{os.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kafka.Access{Files: files}
+}
+
 // produceWithAsset produces n messages to the asset's topic with a client
 // built from the asset itself (its TLS and SASL).
 func produceWithAsset(t *testing.T, cfg assets.Config, n int) {
 	t.Helper()
-	cl, err := kafka.NewClient(cfg, nil, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	cl, err := tempAccess(t).NewClient(cfg, nil, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}

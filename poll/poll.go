@@ -43,9 +43,10 @@ type Store interface {
 	ingest.StateRepository
 }
 
-// Parsers binds an asset's parser by name; parsers.Service does.
+// Parsers binds an asset's parser by name, for that asset only;
+// parsers.Service does.
 type Parsers interface {
-	Bind(ctx context.Context, name string) (*parsers.Bound, error)
+	Bind(ctx context.Context, asset, name string) (*parsers.Bound, error)
 }
 
 // Recorder receives what polls do, for metrics; *metrics.Metrics is one.
@@ -111,6 +112,7 @@ type Poller struct {
 	saveTimeout time.Duration
 	fault       func(point string)
 	kafkaOpts   []kgo.Opt
+	access      kafka.Access
 }
 
 // Option configures a Poller.
@@ -137,6 +139,10 @@ func WithLease(ttl, wait time.Duration) Option {
 // WithFaultHook calls hook at each fault point; tests stop the process
 // there to prove that a crash loses and duplicates nothing.
 func WithFaultHook(hook func(point string)) Option { return func(p *Poller) { p.fault = hook } }
+
+// WithAccess connects and reads the assets' files through a (the host and
+// file policies); the zero kafka.Access by default.
+func WithAccess(a kafka.Access) Option { return func(p *Poller) { p.access = a } }
 
 // WithKafkaOptions adds kgo options to the clients polls build (tests
 // shorten timeouts with it).
@@ -333,15 +339,18 @@ func (p *Poller) poll(ctx context.Context, req Request, res *Result) error {
 		}
 	}()
 
-	bound, err := p.parsers.Bind(ctx, req.Config.MessageParser)
+	bound, err := p.parsers.Bind(ctx, req.Asset, req.Config.MessageParser)
 	if err != nil {
 		return fmt.Errorf("asset %q: message_parser: %w", req.Asset, err)
 	}
 	res.Parser = bound.Name
 
 	brokerErrs := &brokerErrors{}
-	cl, err := kafka.NewClient(req.Config, p.logger, append([]kgo.Opt{
+	cl, err := p.access.NewClient(req.Config, p.logger, append([]kgo.Opt{
 		kgo.WithHooks(brokerErrs),
+		// A broker that does not answer fails the poll within the
+		// asset's timeout, not after kgo's retries.
+		kgo.RetryTimeout(kafka.StepTimeout(req.Config)),
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.FetchMaxWait(500 * time.Millisecond),
 		// Bounds memory: a fetch holds at most this much, whatever the
@@ -524,7 +533,7 @@ func (r *run) run(ctx context.Context) error {
 // listOffsets returns each partition's log start and end.
 func (r *run) listOffsets(ctx context.Context) (starts, ends map[int32]int64, err error) {
 	topic := r.req.Config.Topic
-	lctx, cancel := context.WithTimeout(ctx, kafka.DefaultRetryTimeout)
+	lctx, cancel := context.WithTimeout(ctx, kafka.StepTimeout(r.req.Config))
 	defer cancel()
 	so, err := r.adm.ListStartOffsets(lctx, topic)
 	if err == nil {

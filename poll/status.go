@@ -9,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/soarkafka/soarkafka/assets"
-	"github.com/soarkafka/soarkafka/kafka"
 )
 
 // Status is where an asset's ingest stands: per partition the stored
@@ -132,7 +131,7 @@ func (p *Poller) Status(ctx context.Context, asset string, cfg assets.Config) (*
 // logEnds lists the log-end offsets of the asset's topic, within a few
 // seconds: a status page must answer even when Kafka does not.
 func (p *Poller) logEnds(ctx context.Context, cfg assets.Config) (map[int32]int64, error) {
-	cl, err := kafka.NewClient(cfg, p.logger, p.kafkaOpts...)
+	cl, err := p.access.NewClient(cfg, p.logger, p.kafkaOpts...)
 	if err != nil {
 		return nil, err
 	}

@@ -66,6 +66,11 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if err := bodyText("asset", req.Asset); err != nil {
+		h.bufs.put(body)
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
 	paramSets, list, err := req.Parameters.sets(h.bufs)
 	// Nothing refers to the body past this point: the parameters are
 	// decoded into values of their own.

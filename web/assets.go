@@ -23,6 +23,10 @@ func (h *Handler) createAsset(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
+	if err := bodyText("name", in.Name, "description", in.Description); err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
 	v, err := h.opts.Assets.Create(r.Context(), in)
 	if err != nil {
 		writeError(w, r, h.opts.Logger, err)
@@ -45,6 +49,10 @@ func (h *Handler) getAsset(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) updateAsset(w http.ResponseWriter, r *http.Request) {
 	var in assets.Input
 	if err := decodeJSON(r, h.opts.MaxBodyBytes, &in); err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
+	if err := bodyText("name", in.Name, "description", in.Description); err != nil {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}

@@ -26,7 +26,7 @@ func jsonResponse(desc string, schema map[string]any) map[string]any {
 // errorResponses are the error answers every /v1 operation may give.
 func errorResponses(codes ...string) map[string]any {
 	desc := map[string]string{
-		"400": "The request is bad: malformed JSON, wrong types, or invalid fields (all listed in error.fields).",
+		"400": "The request is bad: malformed JSON, wrong types, invalid fields, or a query parameter the route does not take (all listed in error.fields).",
 		"401": "Missing or invalid API token.",
 		"404": "Unknown asset or action.",
 		"409": "The asset exists already.",
@@ -99,15 +99,7 @@ func OpenAPI(version string) map[string]any {
 					errorResponses("401", "404"))},
 		},
 		"/v1/assets/{name}/records": map[string]any{
-			"parameters": []any{nameParam,
-				map[string]any{"name": "topic", "in": "query", "schema": map[string]any{"type": "string"}, "description": "Topic to produce to; the asset's topic when absent."},
-				map[string]any{"name": "format", "in": "query", "schema": map[string]any{"type": "string", "enum": []string{"events", "envelope"}, "default": "events"},
-					"description": "events: each line is a JSON event sent as is. envelope: each line is {\"value\", \"key\", \"headers\", \"partition\", \"timestamp\", \"topic\"}."},
-				map[string]any{"name": "validate", "in": "query", "schema": map[string]any{"type": "string", "enum": []string{"light", "full"}, "default": "light"},
-					"description": "light: each events line must be valid UTF-8 opening and closing as a JSON object or array. full: each line is parsed (about half the throughput)."},
-				map[string]any{"name": "results", "in": "query", "schema": map[string]any{"type": "string", "enum": []string{"all", "failed"}, "default": "all"},
-					"description": "Answer a line for every record (all) or for failed records only (failed); the summary line comes last either way."},
-			},
+			"parameters": append([]any{nameParam}, routeQueries["POST /v1/assets/{name}/records"]...),
 			"post": map[string]any{"summary": "Produce an NDJSON body, streamed, one record a line (gzip accepted; a Cribl header line is checked against the records)", "operationId": "postRecords",
 				"requestBody": map[string]any{"required": true, "content": map[string]any{
 					"application/x-ndjson": map[string]any{"schema": map[string]any{"type": "string"}}}},
@@ -155,17 +147,10 @@ func OpenAPI(version string) map[string]any {
 		"/v1/containers": map[string]any{
 			"get": map[string]any{"summary": "List the containers polls stored, in id order, a page at a time as the SOAR REST API pages",
 				"description": "Pull new containers incrementally with since_id set to the highest id already pulled, and their new artifacts with GET /v1/artifacts?since_id= (a container that receives artifacts later keeps its id). " +
-					"With a PostgreSQL store, pull per asset (asset=): batches of different assets commit concurrently, so a lower id of one asset can appear after a higher id of another. Unknown parameters are ignored, as SOAR's; bad ones are a 400 naming each.",
+					"With a PostgreSQL store, pull per asset (asset=): batches of different assets commit concurrently, so a lower id of one asset can appear after a higher id of another. Unknown or repeated parameters and bad values are a 400 naming each.",
 				"operationId": "listContainers",
-				"parameters": append([]any{
-					queryParam("asset", "string", "Only the containers of this asset (kafka_asset), exactly."),
-					queryParam("label", "string", "Only containers with this label, exactly."),
-					queryParam("severity", "string", "Only containers with this severity, exactly (case-sensitive)."),
-					queryParam("since_id", "integer", "Only containers whose id is greater."),
-					map[string]any{"name": "start_time", "in": "query", "schema": map[string]any{"type": "string", "format": "date-time"}, "description": "Only containers stored at or after this RFC 3339 time (inclusive)."},
-					map[string]any{"name": "end_time", "in": "query", "schema": map[string]any{"type": "string", "format": "date-time"}, "description": "Only containers stored before this RFC 3339 time (exclusive); must be after start_time."},
-				}, pageParams()...),
-				"responses": merge(map[string]any{"200": jsonResponse("One page of the matching containers.", listOf("Container"))}, errorResponses("400", "401"), storeUnavailable())},
+				"parameters":  routeQueries["GET /v1/containers"],
+				"responses":   merge(map[string]any{"200": jsonResponse("One page of the matching containers.", listOf("Container"))}, errorResponses("400", "401"), storeUnavailable())},
 		},
 		"/v1/containers/{id}": map[string]any{
 			"parameters": []any{map[string]any{"name": "id", "in": "path", "required": true, "schema": map[string]any{"type": "integer", "minimum": 1}}},
@@ -175,12 +160,8 @@ func OpenAPI(version string) map[string]any {
 		},
 		"/v1/artifacts": map[string]any{
 			"get": map[string]any{"summary": "List the artifacts polls stored, in id order, a page at a time as the SOAR REST API pages", "operationId": "listArtifacts",
-				"parameters": append([]any{
-					queryParam("container_id", "integer", "Only the artifacts of this container."),
-					queryParam("asset", "string", "Only the artifacts of this asset (kafka_asset), exactly."),
-					queryParam("since_id", "integer", "Only artifacts whose id is greater."),
-				}, pageParams()...),
-				"responses": merge(map[string]any{"200": jsonResponse("One page of the matching artifacts.", listOf("Artifact"))}, errorResponses("400", "401"), storeUnavailable())},
+				"parameters": routeQueries["GET /v1/artifacts"],
+				"responses":  merge(map[string]any{"200": jsonResponse("One page of the matching artifacts.", listOf("Artifact"))}, errorResponses("400", "401"), storeUnavailable())},
 		},
 		"/v1/actions/{identifier}": map[string]any{
 			"parameters": []any{idParam},

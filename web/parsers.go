@@ -17,7 +17,6 @@ import (
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
-	"github.com/soarkafka/soarkafka/kafka"
 	"github.com/soarkafka/soarkafka/parsers"
 	"github.com/soarkafka/soarkafka/soar"
 )
@@ -35,6 +34,14 @@ func (h *Handler) listParsers(w http.ResponseWriter, r *http.Request) {
 // with the source uploaded as a .go file in the field "file" (or "source")
 // and name and description as form fields.
 func (h *Handler) parserInput(r *http.Request) (parsers.Input, error) {
+	in, err := h.readParserInput(r)
+	if err != nil {
+		return in, err
+	}
+	return in, bodyText("name", in.Name, "description", in.Description, "source", in.Source)
+}
+
+func (h *Handler) readParserInput(r *http.Request) (parsers.Input, error) {
 	var in parsers.Input
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "multipart/form-data" {
@@ -168,6 +175,10 @@ func (h *Handler) testParser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
+	if err := bodyText("parser", req.Parser, "asset", req.Asset); err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
 	in := parsers.TestInput{Name: req.Parser, Source: req.Source, Topic: req.Topic}
 	var assetDeadline time.Duration
 	switch {
@@ -189,7 +200,7 @@ func (h *Handler) testParser(w http.ResponseWriter, r *http.Request) {
 				s.Count = req.Sample.Count
 			}
 		}
-		msgs, err := kafka.Sample(r.Context(), cfg, h.opts.Logger, s.From, s.Count)
+		msgs, err := h.opts.Runner.Access().Sample(r.Context(), cfg, h.opts.Logger, s.From, s.Count)
 		if err != nil {
 			if soarkafka.ErrorCode(err) == soarkafka.EINTERNAL {
 				err = soarkafka.Errorf(soarkafka.EUNAVAILABLE, "asset %q: %v", req.Asset, err)

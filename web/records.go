@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -97,6 +98,9 @@ func (h *Handler) postRecords(w http.ResponseWriter, r *http.Request) {
 	s := &recordStream{topic: topic, envelope: format == "envelope", fullCheck: validate == "full", limit: cfg.Producer.MaxMessageBytes, out: out,
 		ackWait: h.opts.Runner.DeliveryWait(), blocks: h.blocks}
 	readErr := s.run(r.Context(), cl, body)
+	if readErr != nil {
+		closeAfterAnswer(w)
+	}
 	stopFlush()
 	out.summary(s, readErr)
 	s.mu.Lock()
@@ -271,6 +275,9 @@ func (s *recordStream) read(body io.Reader, batches chan<- []lineItem, free <-ch
 		}
 		if errors.Is(err, io.EOF) {
 			return nil
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("reading the body after line %d: nothing more came within the server's server.idle_read_timeout", line-1)
 		}
 		if err != nil {
 			return fmt.Errorf("reading the body after line %d: %w", line-1, err)

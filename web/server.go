@@ -15,13 +15,16 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
@@ -62,6 +65,18 @@ type Options struct {
 	// MetricsPublic serves /metrics without the API token, for a scraper
 	// in a trusted network; false requires the token as /v1 does.
 	MetricsPublic bool
+	// ReadTimeout bounds the time a request's body takes to arrive, on
+	// every route but the records endpoint; 0: no bound.
+	ReadTimeout time.Duration
+	// IdleReadTimeout bounds each wait for more of a records body; 0: no
+	// bound.
+	IdleReadTimeout time.Duration
+	// BodyMemoryBudget is how many bytes of request bodies (by their
+	// declared length) are admitted at once; 0: no budget.
+	BodyMemoryBudget int64
+	// BodyWait is how long a body waits for room in the budget before it
+	// is answered 503.
+	BodyWait time.Duration
 }
 
 // Handler serves the REST API.
@@ -71,14 +86,25 @@ type Handler struct {
 	blocks   *blockPool // the records endpoint's record values
 	tokenSum [32]byte
 	router   chi.Router
+	budget   *bodyBudget // nil: bodies are admitted without a budget
+	// idleFree gives memory back once large bodies are done (see
+	// freeIdleMemory); nil without a budget.
+	idleFree    *time.Timer
+	streams     atomic.Int64 // records requests running
+	memoryFreed atomic.Int64 // times freeIdleMemory gave memory back
 }
 
 // NewHandler returns the API handler.
 func NewHandler(opts Options) *Handler {
 	h := &Handler{opts: opts, tokenSum: sha256.Sum256([]byte(opts.APIToken)), bufs: newBufPool(4),
 		blocks: newBlockPool(64)} // 16 MiB at most kept free
+	if opts.BodyMemoryBudget > 0 {
+		h.budget = &bodyBudget{sem: semaphore.NewWeighted(opts.BodyMemoryBudget), size: opts.BodyMemoryBudget, wait: opts.BodyWait}
+		h.idleFree = time.AfterFunc(time.Hour, h.freeIdleMemory)
+		h.idleFree.Stop()
+	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.RealIP, h.logRequests, h.recoverPanics)
+	r.Use(middleware.RequestID, middleware.RealIP, h.logRequests, h.recoverPanics, h.bodyDeadline, h.checkText)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.ENOTFOUND, "no route %s %s (the API is described at /openapi.json)", r.Method, r.URL.Path))
 	})
@@ -96,30 +122,36 @@ func NewHandler(opts Options) *Handler {
 	})
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(h.authenticate)
+		// Routed first, so that the query is checked against the route's.
 		r.Group(func(r chi.Router) {
-			r.Use(h.limitBody)
-			r.Get("/assets", h.listAssets)
-			r.Post("/assets", h.createAsset)
-			r.Get("/assets/{name}", h.getAsset)
-			r.Put("/assets/{name}", h.updateAsset)
-			r.Delete("/assets/{name}", h.deleteAsset)
-			r.Get("/assets/{name}/ingest", h.ingestStatus)
-			r.Get("/containers", h.listContainers)
-			r.Get("/containers/{id}", h.getContainer)
-			r.Get("/artifacts", h.listArtifacts)
-			r.Post("/actions/{identifier}", h.runAction)
-			r.Get("/parsers", h.listParsers)
-			r.Post("/parsers", h.createParser)
-			r.Post("/parsers/test", h.testParser)
-			r.Get("/parsers/{name}", h.getParser)
-			r.Put("/parsers/{name}", h.updateParser)
-			r.Delete("/parsers/{name}", h.deleteParser)
-			r.Get("/parsers/{name}/versions", h.parserVersions)
-			r.Get("/parsers/{name}/versions/{version}", h.parserVersion)
+			r.Use(h.checkQuery)
+			r.Group(func(r chi.Router) {
+				r.Use(h.limitBody, h.admitBody)
+				r.Get("/assets", h.listAssets)
+				r.Post("/assets", h.createAsset)
+				r.Get("/assets/{name}", h.getAsset)
+				r.Put("/assets/{name}", h.updateAsset)
+				r.Delete("/assets/{name}", h.deleteAsset)
+				r.Get("/assets/{name}/ingest", h.ingestStatus)
+				r.Get("/containers", h.listContainers)
+				r.Get("/containers/{id}", h.getContainer)
+				r.Get("/artifacts", h.listArtifacts)
+				r.Post("/actions/{identifier}", h.runAction)
+				r.Get("/parsers", h.listParsers)
+				r.Post("/parsers", h.createParser)
+				r.Post("/parsers/test", h.testParser)
+				r.Get("/parsers/{name}", h.getParser)
+				r.Put("/parsers/{name}", h.updateParser)
+				r.Delete("/parsers/{name}", h.deleteParser)
+				r.Get("/parsers/{name}/versions", h.parserVersions)
+				r.Get("/parsers/{name}/versions/{version}", h.parserVersion)
+			})
+			// Streamed, so limited per record (producer.max_message_bytes),
+			// not as a whole; bounded in time per read
+			// (server.idle_read_timeout), not in all; and outside the body
+			// budget: the producer's buffer bounds its memory.
+			r.With(h.streamReads).Post("/assets/{name}/records", h.postRecords)
 		})
-		// Streamed, so limited per record (producer.max_message_bytes),
-		// not as a whole.
-		r.Post("/assets/{name}/records", h.postRecords)
 	})
 	h.router = r
 	return h
@@ -150,12 +182,12 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 			}
 		}
 		if tok == "" {
-			writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.EUNAUTHORIZED, "missing API token: send it in the ph-auth-token header or as Authorization: Bearer <token>"))
+			h.refuseBody(w, r, soarkafka.Errorf(soarkafka.EUNAUTHORIZED, "missing API token: send it in the ph-auth-token header or as Authorization: Bearer <token>"))
 			return
 		}
 		sum := sha256.Sum256([]byte(tok))
 		if h.opts.APIToken == "" || subtle.ConstantTimeCompare(sum[:], h.tokenSum[:]) != 1 {
-			writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.EUNAUTHORIZED, "invalid API token"))
+			h.refuseBody(w, r, soarkafka.Errorf(soarkafka.EUNAUTHORIZED, "invalid API token"))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -167,7 +199,7 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 func (h *Handler) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > h.opts.MaxBodyBytes {
-			writeError(w, r, h.opts.Logger, tooLarge(h.opts.MaxBodyBytes))
+			h.refuseBody(w, r, tooLarge(h.opts.MaxBodyBytes))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
@@ -274,6 +306,9 @@ func readBody(r *http.Request, limit int64, bufs *bufPool) ([]byte, error) {
 		if errors.As(err, &maxErr) {
 			return nil, tooLarge(limit)
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, soarkafka.Errorf(soarkafka.EINVALID, "request body: not received in full within the server's server.read_timeout")
+		}
 		return nil, soarkafka.Errorf(soarkafka.EINVALID, "request body: %v", err)
 	}
 	return body, nil
@@ -302,6 +337,17 @@ func (p *bufPool) get(n int) []byte {
 		}
 	}
 	return make([]byte, n)
+}
+
+// drain lets every kept buffer go, for the memory to be given back.
+func (p *bufPool) drain() {
+	for {
+		select {
+		case <-p.free:
+		default:
+			return
+		}
+	}
 }
 
 // put gives b back; nothing may use it afterwards.
@@ -407,11 +453,23 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 			body["fields"] = e.Fields
 		}
 	}
-	if code == soarkafka.EUNAUTHORIZED {
+	switch code {
+	case soarkafka.EUNAUTHORIZED:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="soarkafka"`)
+	case soarkafka.EUNAVAILABLE:
+		// Every 503 is a temporary refusal (a full memory budget, every
+		// parser worker busy, the store away): say when to come back, unless
+		// the refusal knew better.
+		if w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", defaultRetryAfter)
+		}
 	}
 	writeJSON(w, statusOf(code), map[string]any{"error": body})
 }
+
+// defaultRetryAfter is the Retry-After, in seconds, of a 503 whose cause set
+// none: about the time a parser call waits for a busy worker.
+const defaultRetryAfter = "5"
 
 func writeErrorStatus(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": msg}})

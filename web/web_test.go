@@ -58,6 +58,12 @@ func newEnv(t *testing.T, url string) *env {
 // newEnvLimit is newEnv with another request body limit.
 func newEnvLimit(t *testing.T, url string, maxBody int64) *env {
 	t.Helper()
+	return newEnvWith(t, url, func(o *web.Options) { o.MaxBodyBytes = maxBody })
+}
+
+// newEnvWith is newEnv with the handler's options changed by set.
+func newEnvWith(t *testing.T, url string, set func(*web.Options)) *env {
+	t.Helper()
 	ctx := context.Background()
 	logs := &testenv.LogBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -81,11 +87,15 @@ func newEnvLimit(t *testing.T, url string, maxBody int64) *env {
 	poller := poll.New(db, parserService, logger, poll.WithLease(poll.DefaultLeaseTTL, time.Second))
 	runner := actions.NewRunner(logger, actions.WithPoller(poller))
 	t.Cleanup(runner.Close)
-	h := web.NewHandler(web.Options{
+	opts := web.Options{
 		Poller: poller,
 		Logger: logger, Assets: assets.NewService(db, sealer, assets.WithParserCheck(parserService.Exists)), Runner: runner, Parsers: parserService,
-		Store: db, APIToken: token, MaxBodyBytes: maxBody, Version: "test",
-	})
+		Store: db, APIToken: token, MaxBodyBytes: 64 << 10, Version: "test",
+		// The server's defaults, so that every test runs within them.
+		ReadTimeout: time.Minute, IdleReadTimeout: time.Minute, BodyMemoryBudget: 64 << 20, BodyWait: 2 * time.Second,
+	}
+	set(&opts)
+	h := web.NewHandler(opts)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, runner: runner, srv: srv, h: h, db: db, logs: logs}

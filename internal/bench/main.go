@@ -27,6 +27,11 @@
 //     body generated on the fly and the answer read as a stream, in a fresh
 //     server process: messages/s against Produce + Flush (target >= 70% of
 //     raw) and the server's peak RSS (VmHWM, target < 150 MB).
+//  4. -concurrent-posts (20) post data lists of -concurrent-bytes (5 MB)
+//     each, sent at once to a fresh server (with -concurrent-budget as its
+//     server.body_memory_budget when given): how many succeeded and how
+//     many were answered 503, the server's peak RSS, and its RSS 3 s later,
+//     once idle (information only).
 //
 // Every run is checked: soarkafka's answer says success for every message,
 // and the topic's end offsets moved by exactly the records sent. Progress,

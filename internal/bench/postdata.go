@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,10 @@ type postDataFlags struct {
 	serverBin       string
 	cpuProfileDir   string
 	blackhole       bool
+	// case 4
+	concurrentPosts  int
+	concurrentBytes  int
+	concurrentBudget int64
 }
 
 func runPostData(args []string) error {
@@ -61,6 +66,9 @@ func runPostData(args []string) error {
 	fs.IntVar(&f.partitions, "partitions", 4, "partitions of the bench topic")
 	fs.StringVar(&f.serverBin, "server-bin", "", "soarkafka binary to run (default: go build ./cmd/soarkafka)")
 	fs.BoolVar(&f.blackhole, "blackhole", true, "kfake.BlackholeProduce: the broker stores nothing, so the raw figure is the client's alone; false stores every record (as a user's broker does; the 1M NDJSON case then holds ~1 GB in the bench process)")
+	fs.IntVar(&f.concurrentPosts, "concurrent-posts", 20, "case 4: post data lists sent at once to a fresh server (0 skips the case)")
+	fs.IntVar(&f.concurrentBytes, "concurrent-bytes", 5_000_000, "case 4: size of each list")
+	fs.Int64Var(&f.concurrentBudget, "concurrent-budget", 0, "case 4: the server's server.body_memory_budget (0: its default)")
 	fs.StringVar(&f.cpuProfileDir, "cpuprofile-dir", "", "write a CPU profile of each server process into this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -167,6 +175,26 @@ func runPostData(args []string) error {
 	if b.ndjsonRan {
 		b.rows = append(b.rows, row{name: "ndjson server peak RSS", ours: mb(rss), raw: "-", ratio: "-",
 			target: "< 150 MB", result: passFail(rss < 150<<20)})
+	}
+
+	if f.concurrentPosts > 0 {
+		var extra []string
+		if f.concurrentBudget > 0 {
+			extra = []string{"--server-body-memory-budget", strconv.FormatInt(f.concurrentBudget, 10)}
+		}
+		srv, err = startServer(ctx, "concurrent", bin, tmp, profile("concurrent"), maxBody+int64(f.concurrentBytes)*2, extra...)
+		if err != nil {
+			return err
+		}
+		if err := srv.createAsset(ctx, brokers, benchTopic); err != nil {
+			return srv.fail(err)
+		}
+		if err := b.concurrent(ctx, srv); err != nil {
+			return srv.fail(err)
+		}
+		if _, err := srv.stop(); err != nil {
+			return fmt.Errorf("stop server: %w", err)
+		}
 	}
 
 	fmt.Println()
@@ -704,4 +732,58 @@ func (b *bench) postRecords(ctx context.Context, srv *server, n int, framing bod
 			return fmt.Errorf("reading the answer: %w", err)
 		}
 	}
+}
+
+// concurrent is case 4: concurrentPosts post data lists of about
+// concurrentBytes each, sent at once, and what the server holds at its peak
+// and once idle again. Answers are 200 with every message sent, or 503
+// (over the server's body memory budget); anything else fails the run.
+func (b *bench) concurrent(ctx context.Context, srv *server) error {
+	n, size := b.flags.concurrentPosts, b.flags.concurrentBytes
+	msgs := max(1, size/(b.pool.avg+1))
+	body := postDataBody(b.pool.jsonList(msgs), 0, "compact")
+	before, _ := srv.rss()
+	logf("case 4: %d post_data lists of %d messages (%.1f MB body) at once; server RSS before %s", n, msgs, float64(len(body))/1e6, mb(before))
+	var ok, busy atomic.Int64
+	errc := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			resp, err := srv.do(ctx, http.MethodPost, "/v1/actions/post_data", "application/json", bytes.NewReader(body))
+			if err != nil {
+				errc <- err
+				return
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+				busy.Add(1)
+			case resp.StatusCode == http.StatusOK && bytes.Contains(raw, []byte(`"status":"success"`)):
+				ok.Add(1)
+			default:
+				errc <- fmt.Errorf("post_data: %s: %.300s", resp.Status, raw)
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return err
+	}
+	peak, err := srv.peakRSS()
+	if err != nil {
+		return err
+	}
+	time.Sleep(3 * time.Second) // the server gives memory back after 1 s idle
+	idle, err := srv.rss()
+	if err != nil {
+		return err
+	}
+	logf("case 4: %d succeeded, %d answered 503; peak RSS %s, RSS 3 s after %s", ok.Load(), busy.Load(), mb(peak), mb(idle))
+	name := fmt.Sprintf("post_data %d x %.0f MB at once", n, float64(len(body))/1e6)
+	b.rows = append(b.rows,
+		row{name: name + ": peak RSS", ours: mb(peak), raw: "-", ratio: "-", target: "info", result: fmt.Sprintf("%d ok, %d 503", ok.Load(), busy.Load())},
+		row{name: "  same, RSS 3 s after", ours: mb(idle), raw: "-", ratio: "-", target: "info", result: "-"})
+	return nil
 }

@@ -54,11 +54,12 @@ func buildServer(ctx context.Context, dir string) (string, error) {
 // startServer runs `soarkafka serve` on a free loopback port with its own
 // data directory under dir and waits for it to listen. With cpuProfile set
 // the bench re-executes itself as the server, profiling it.
-func startServer(ctx context.Context, name, bin, dir, cpuProfile string, maxBody int64) (*server, error) {
+func startServer(ctx context.Context, name, bin, dir, cpuProfile string, maxBody int64, extra ...string) (*server, error) {
 	dataDir := filepath.Join(dir, name)
 	token := "bench-token-0123456789abcdef"
 	args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--api-token", token,
 		"--log-format", "json", "--log-level", "info", "--max-body-bytes", strconv.FormatInt(maxBody, 10)}
+	args = append(args, extra...)
 	var cmd *exec.Cmd
 	if cpuProfile != "" {
 		self, err := os.Executable()
@@ -189,6 +190,21 @@ func (s *server) peakRSS() (int64, error) {
 		}
 	}
 	return 0, errors.New("no VmHWM in /proc/<pid>/status")
+}
+
+// rss is the process's resident set now, in bytes (VmRSS).
+func (s *server) rss() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc/<pid>/status")
 }
 
 // stop reads the peak RSS (VmHWM), sends SIGTERM and waits for the

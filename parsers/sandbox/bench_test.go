@@ -175,7 +175,7 @@ func BenchmarkPoolCall(b *testing.B) {
 	done := make(chan error, 2)
 	for range 2 {
 		go func() {
-			_, err := p.Call(ctx, "default.go", defaultparser.Source, "events", msgs)
+			_, err := p.Call(ctx, "bench", "default.go", defaultparser.Source, "events", msgs)
 			done <- err
 		}()
 	}
@@ -189,7 +189,7 @@ func BenchmarkPoolCall(b *testing.B) {
 		for range 10 { // 2 callers x 10 batches x 500 = 10,000 messages
 			for range 2 {
 				go func() {
-					_, err := p.Call(ctx, "default.go", defaultparser.Source, "events", msgs)
+					_, err := p.Call(ctx, "bench", "default.go", defaultparser.Source, "events", msgs)
 					done <- err
 				}()
 			}

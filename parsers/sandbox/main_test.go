@@ -1,10 +1,13 @@
 package sandbox
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -21,11 +24,51 @@ const envTestWorker = "SANDBOX_TEST_WORKER"
 // such hook: a production worker never writes files.
 const envTestWorkerProfile = "SANDBOX_TEST_WORKER_CPUPROFILE"
 
+// envTestUnboundedWorker makes the test binary a worker that does not
+// bound its fault texts, as a worker a script subverted might not: the
+// parent must bound them itself.
+const envTestUnboundedWorker = "SANDBOX_TEST_UNBOUNDED_WORKER"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(envTestUnboundedWorker) == "1" {
+		os.Exit(unboundedWorkerMain())
+	}
 	if os.Getenv(envTestWorker) == "1" {
 		os.Exit(testWorkerMain())
 	}
 	os.Exit(m.Run())
+}
+
+// unboundedWorkerMain speaks the protocol: ready, a load answered OK, then
+// every call answered with a fault of 1 MiB texts and a 1 MiB log.
+func unboundedWorkerMain() int {
+	limit, _ := strconv.ParseInt(os.Getenv(EnvMemoryLimit), 10, 64)
+	var ready enc
+	ready.int(limit)
+	if writeFrame(os.Stdout, kindReady, ready.b) != nil {
+		return 2
+	}
+	r := bufio.NewReader(os.Stdin)
+	for {
+		kind, _, err := readFrame(r, maxRequest)
+		if err != nil {
+			return 0
+		}
+		if kind == kindLoad {
+			var ok enc
+			ok.string("")
+			ok.int(0)
+			writeFrame(os.Stdout, kindOK, ok.b)
+			continue
+		}
+		big := strings.Repeat("x", 1<<20)
+		var e enc
+		for _, s := range []string{faultReturned, big, big, big} {
+			e.string(s)
+		}
+		e.uint(0)
+		writeFrame(os.Stdout, kindError, e.b)
+	}
 }
 
 func testWorkerMain() int {

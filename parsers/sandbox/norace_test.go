@@ -39,3 +39,38 @@ func TestWorkerResultTooLarge(t *testing.T) {
 		t.Error("worker gone after a result fault")
 	}
 }
+
+// Not under -race: the 200 MiB the script keeps, with ThreadSanitizer's
+// shadow, is near the worker's RLIMIT_DATA.
+// TestPoolRecyclesByRSS: a worker whose resident memory grew past
+// MaxMemory is stopped after its call; one that stays under is kept.
+func TestPoolRecyclesByRSS(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Timeout = 20 * time.Second
+	p := NewPool(PoolConfig{Worker: cfg, MaxMemory: 140 << 20})
+	t.Cleanup(func() { p.Close() })
+	ctx := context.Background()
+	src := "package parser\nimport (\n\t\"bytes\"\n\t\"github.com/soarkafka/soarkafka/soar\"\n)\nvar keep []byte\n" +
+		"func ParseMessages(topic string, messages []soar.Message) ([]soar.Result, error) {\n" +
+		"\tif len(messages) == 2 { keep = bytes.Repeat([]byte(\"x\"), 200<<20) }\n\treturn nil, nil\n}\n"
+	if _, err := p.Call(ctx, "a", "big.go", src, "events", sampleMessages(1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	pids := idlePids(p)
+	if len(pids) != 1 {
+		t.Fatalf("idle %v, want the worker kept", pids)
+	}
+	p.mu.Lock()
+	small := rss(p.idle[0].w)
+	p.mu.Unlock()
+	t.Logf("RSS of a worker after a small batch: %d MiB", small>>20)
+	if small <= 0 || small > 140<<20 {
+		t.Fatalf("RSS of a fresh worker %d, want between 0 and 140 MiB", small)
+	}
+	if _, err := p.Call(ctx, "a", "big.go", src, "events", sampleMessages(2, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if p.Idle() != 0 || processExists(pids[0]) || p.Workers() != 0 {
+		t.Errorf("worker %d with 200 MiB resident still there (idle %d, exists %v)", pids[0], p.Idle(), processExists(pids[0]))
+	}
+}

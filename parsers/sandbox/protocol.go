@@ -261,12 +261,14 @@ type scriptFault struct {
 	Broken  bool   // the worker must not be used again
 }
 
+// encode bounds each text of the fault (see MaxErrorText) as it encodes
+// it: every fault leaves the worker through here.
 func (f scriptFault) encode() []byte {
 	var e enc
 	e.string(f.Kind)
-	e.string(f.Message)
-	e.string(f.Trace)
-	e.string(f.Log)
+	e.string(BoundText(f.Message, MaxErrorText))
+	e.string(BoundText(f.Trace, MaxErrorText))
+	e.string(f.Log) // bounded by its buffer, to Config.MaxLog
 	if f.Broken {
 		e.uint(1)
 	} else {

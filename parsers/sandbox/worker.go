@@ -40,6 +40,10 @@ type Config struct {
 	// GOMAXPROCS=1 and the memory limit: nothing of the server's
 	// environment (secrets) is inherited.
 	Env []string
+	// MaxLog bounds the script's fmt output returned with each call, in
+	// bytes; what is over it is cut, and a marker says how much. Default
+	// MaxLogSize; at most 1 MiB.
+	MaxLog int
 }
 
 func (c Config) withDefaults() Config {
@@ -49,6 +53,10 @@ func (c Config) withDefaults() Config {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.MaxLog <= 0 {
+		c.MaxLog = MaxLogSize
+	}
+	c.MaxLog = min(c.MaxLog, maxLogLimit)
 	return c
 }
 
@@ -108,7 +116,8 @@ type CallResult struct {
 	// Results is the []soar.Result as JSON, encoded by the worker: a JSON
 	// array of {"container": {...}, "artifacts": [...]}.
 	Results json.RawMessage
-	// Log is the script's fmt output, at most MaxLogSize bytes.
+	// Log is the script's fmt output, at most Config.MaxLog bytes and a
+	// marker saying how much was cut.
 	Log string
 	// Duration is the round trip.
 	Duration time.Duration
@@ -278,6 +287,7 @@ func (w *Worker) load(ctx context.Context, name, source string) error {
 	e := newFrame(nil)
 	e.string(name)
 	e.string(source)
+	e.int(int64(w.cfg.MaxLog))
 	_, _, _, err := w.request(ctx, "load", e.frame(kindLoad))
 	return err
 }
@@ -318,11 +328,16 @@ func (w *Worker) request(ctx context.Context, op string, frame []byte) (log stri
 		d := dec{b: reply}
 		log, mem = d.string(), d.int()
 		if d.err == nil {
-			return log, d.b, mem, nil
+			return BoundText(log, w.cfg.MaxLog+markerRoom), d.b, mem, nil
 		}
 	case kindError:
 		f, derr := decodeFault(reply)
 		if derr == nil {
+			// The worker bounds these; a worker that does not (a
+			// script that subverted it) is bounded here all the same.
+			f.Message = BoundText(f.Message, MaxErrorText+markerRoom)
+			f.Trace = BoundText(f.Trace, MaxErrorText+markerRoom)
+			f.Log = BoundText(f.Log, w.cfg.MaxLog+markerRoom)
 			if f.Broken {
 				w.crash(op, errors.New("the worker ended after a script fault"))
 			}
@@ -359,7 +374,7 @@ func (w *Worker) exchange(ctx context.Context, op string, frame []byte) (byte, [
 	var rk byte
 	var reply []byte
 	if err == nil {
-		rk, reply, err = readFrame(w.br, MaxResultSize+MaxLogSize+1<<10)
+		rk, reply, err = readFrame(w.br, MaxResultSize+w.cfg.MaxLog+2*MaxErrorText+1<<10)
 	}
 	if err == nil {
 		return rk, reply, nil

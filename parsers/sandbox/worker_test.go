@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -110,8 +111,11 @@ func ParseMessages(topic string, messages []soar.Message) ([]soar.Result, error)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(res.Log, "to stderr, not the protocol\nraw print3:100@2023\n3:101@2023\nspam ") || !strings.HasSuffix(res.Log, "[output truncated]\n") || len(res.Log) > MaxLogSize+100 {
-		t.Errorf("log %q…", res.Log[:min(len(res.Log), 60)])
+	// The log is cut at MaxLogSize, and says how much was cut.
+	head := "to stderr, not the protocol\nraw print3:100@2023\n3:101@2023\n"
+	cut := fmt.Sprintf("\n… [cut %d bytes]\n", len(head)+5*100000-MaxLogSize)
+	if !strings.HasPrefix(res.Log, head+"spam ") || !strings.HasSuffix(res.Log, cut) || len(res.Log) != MaxLogSize+len(cut) {
+		t.Errorf("log %q…%q (%d bytes)", res.Log[:min(len(res.Log), 60)], res.Log[max(0, len(res.Log)-40):], len(res.Log))
 	}
 	if string(res.Results) != `[{"container":{"name":"c","ingest":1},"artifacts":[]}]` {
 		t.Errorf("results %s", res.Results)
@@ -258,5 +262,48 @@ func TestWorkerCheckBeforeLoad(t *testing.T) {
 	var ce *CheckError
 	if !errors.As(err, &ce) || !w.Alive() {
 		t.Fatalf("err %v alive %v", err, w.Alive())
+	}
+}
+
+func TestBoundText(t *testing.T) {
+	tests := []struct {
+		s    string
+		max  int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"0123456789abc", 10, "0123456789… [cut 3 bytes]"},
+		{"aé", 2, "a… [cut 2 bytes]"}, // not inside a UTF-8 sequence
+	}
+	for _, tc := range tests {
+		if got := BoundText(tc.s, tc.max); got != tc.want {
+			t.Errorf("BoundText(%q, %d) = %q, want %q", tc.s, tc.max, got, tc.want)
+		}
+	}
+}
+
+// TestWorkerBoundsFaultsItself: a worker that sends unbounded texts (a
+// subverted one) has them bounded by the parent all the same.
+func TestWorkerBoundsFaultsItself(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Env = []string{envTestUnboundedWorker + "=1"}
+	w := startWorker(t, cfg)
+	ctx := context.Background()
+	if err := w.Load(ctx, "p.go", body("return nil, nil")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.Call(ctx, "events", nil)
+	var se *ScriptError
+	if !errors.As(err, &se) {
+		t.Fatalf("err %v", err)
+	}
+	for name, s := range map[string]string{"message": se.Message, "trace": se.Trace} {
+		if len(s) > MaxErrorText+2*markerRoom || !strings.HasSuffix(s, "bytes]") {
+			t.Errorf("%s of %d bytes, want at most %d and cut", name, len(s), MaxErrorText+2*markerRoom)
+		}
+	}
+	if len(se.Log) > MaxLogSize+2*markerRoom || !strings.HasSuffix(se.Log, "bytes]") {
+		t.Errorf("log of %d bytes, want at most %d and cut", len(se.Log), MaxLogSize+2*markerRoom)
 	}
 }

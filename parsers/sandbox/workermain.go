@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"testing/fstest"
+	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 
@@ -43,8 +44,41 @@ const DefaultMemoryLimit = 512 << 20
 // a Go process with yaegi needs at start, the runtime segfaults.
 const minMemoryLimit = 192 << 20
 
-// MaxLogSize bounds the parser log (fmt output) returned with each reply.
+// MaxLogSize bounds the parser log (fmt output) returned with each reply
+// when Config.MaxLog is not set.
 const MaxLogSize = 64 << 10
+
+// MaxErrorText bounds each text of a script fault (the error ParseMessages
+// returned, a panic's message, the interpreter's trace) as it leaves the
+// worker: a script can make them as large as its memory, and they go on
+// into API answers, the ingest status, the database and the log.
+const MaxErrorText = 64 << 10
+
+// maxLogLimit is the largest Config.MaxLog.
+const maxLogLimit = 1 << 20
+
+// maxTrace bounds what the interpreter writes to its stderr during a call.
+const maxTrace = 16 << 10
+
+// BoundText returns s cut to at most max bytes, at a UTF-8 boundary, and
+// followed by a marker saying how many bytes were cut; s itself when it
+// fits.
+func BoundText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + cutMarker(len(s)-i)
+}
+
+// markerRoom is more than cutMarker ever adds: the parent allows it over
+// each bound, so that it does not cut a text the worker already cut.
+const markerRoom = 64
+
+func cutMarker(n int) string { return fmt.Sprintf("… [cut %d bytes]", n) }
 
 // Bounds of one call's results: a parser that returns more is at fault
 // (a runaway loop), not a batch to store.
@@ -118,7 +152,7 @@ func WorkerMain(stdin io.Reader, stdout io.Writer, stderr io.Writer) int {
 		return 2
 	}
 
-	s := &session{log: &boundedBuffer{max: MaxLogSize}, trace: &boundedBuffer{max: 16 << 10}}
+	s := &session{log: &boundedBuffer{max: MaxLogSize}, trace: &boundedBuffer{max: maxTrace}}
 	for {
 		kind, payload, err := readFrame(r, maxRequest)
 		if errors.Is(err, io.EOF) {
@@ -134,6 +168,9 @@ func WorkerMain(stdin io.Reader, stdout io.Writer, stderr io.Writer) int {
 		case kindLoad:
 			d := dec{b: payload}
 			name, source := d.string(), d.string()
+			if len(d.b) > 0 {
+				s.log.max = int(min(max(d.int(), 1<<10), maxLogLimit))
+			}
 			if d.err != nil {
 				fmt.Fprintf(stderr, "parser worker: load request: %v\n", d.err)
 				return 2
@@ -421,13 +458,13 @@ func memoryInUse() int64 {
 	return int64(total - released)
 }
 
-// boundedBuffer keeps the first max bytes written to it. Script goroutines
-// could write concurrently, hence the lock.
+// boundedBuffer keeps the first max bytes written to it, and counts the
+// rest. Script goroutines could write concurrently, hence the lock.
 type boundedBuffer struct {
-	mu        sync.Mutex
-	buf       []byte
-	max       int
-	truncated bool
+	mu  sync.Mutex
+	buf []byte
+	max int
+	cut int64 // bytes written past max
 }
 
 func (b *boundedBuffer) Write(p []byte) (int, error) {
@@ -435,21 +472,22 @@ func (b *boundedBuffer) Write(p []byte) (int, error) {
 	defer b.mu.Unlock()
 	room := b.max - len(b.buf)
 	if len(p) > room {
-		b.truncated = true
-		if room > 0 {
-			b.buf = append(b.buf, p[:room]...)
-		}
+		room = max(room, 0)
+		b.buf = append(b.buf, p[:room]...)
+		b.cut += int64(len(p) - room)
 		return len(p), nil
 	}
 	b.buf = append(b.buf, p...)
 	return len(p), nil
 }
 
+// String is what was kept, and when more was written, a marker saying how
+// much was cut.
 func (b *boundedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.truncated {
-		return string(b.buf) + "\n[output truncated]\n"
+	if b.cut > 0 {
+		return string(b.buf) + "\n" + cutMarker(int(b.cut)) + "\n"
 	}
 	return string(b.buf)
 }
@@ -457,5 +495,5 @@ func (b *boundedBuffer) String() string {
 func (b *boundedBuffer) Reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.buf, b.truncated = b.buf[:0], false
+	b.buf, b.cut = b.buf[:0], 0
 }
