@@ -18,6 +18,8 @@ test:
 	# The sandbox's memory-limit tests cannot run under ThreadSanitizer (its
 	# shadow memory counts against the workers' RLIMIT_DATA): run them plain.
 	$(GO) test -count=1 ./parsers/sandbox/
+	# Every fuzz target for a short time (FUZZTIME, default 3s each).
+	GO=$(GO) ./scripts/fuzz.sh
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/soarkafka ./cmd/soarkafka

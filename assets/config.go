@@ -593,6 +593,12 @@ func flatten(prefix string, doc map[string]any, out map[string]any, errs *fieldE
 			}
 			continue
 		}
+		if _, dup := out[name]; dup {
+			// "kerberos.realm" given as a dotted key and inside the
+			// kerberos block: which one won would depend on map order.
+			errs.add(name, "given twice, as a dotted key and inside its block; give it once")
+			continue
+		}
 		out[name] = v
 	}
 }
@@ -626,10 +632,11 @@ func (e fieldErrors) err() error {
 	return &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid asset configuration", Fields: e}
 }
 
-// fieldOrder sorts errors in registry order, unknown fields last.
+// fieldOrder sorts errors in registry order, a block where its first field
+// is, unknown fields last (in the order they were reported: sorted).
 func fieldOrder(name string) int {
 	for i, f := range Fields {
-		if f.Name == name {
+		if f.Name == name || strings.HasPrefix(f.Name, name+".") {
 			return i
 		}
 	}

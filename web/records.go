@@ -385,6 +385,9 @@ func (s *recordStream) parseHeader(line []byte) bool {
 	if dec.Decode(&h) != nil || h.Format != "ndjson" || h.Count == nil {
 		return false
 	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return false // more on the line: a record, not the header
+	}
 	s.header = &h
 	return true
 }
@@ -403,7 +406,13 @@ type envelope struct {
 func (s *recordStream) record(line []byte) (*kgo.Record, error) {
 	if !s.envelope {
 		if s.fullCheck {
-			if !jsontext.Value(line).IsValid() {
+			// As strict as the light check on bytes (UTF-8), no stricter
+			// on JSON than post data and the consumers' decoders:
+			// duplicate names and escaped lone surrogates are valid JSON.
+			if !utf8.Valid(line) {
+				return nil, errors.New("not valid UTF-8")
+			}
+			if !jsontext.Value(line).IsValid(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)) {
 				return nil, errors.New("not valid JSON")
 			}
 		} else if msg := shapeProblem(line); msg != "" {
@@ -416,6 +425,10 @@ func (s *recordStream) record(line []byte) (*kgo.Record, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
 		return nil, fmt.Errorf("not a record envelope ({\"value\", \"key\", \"headers\", \"partition\", \"timestamp\", \"topic\"}): %v", err)
+	}
+	// A second value on the line would be dropped unseen: one record a line.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one JSON value on the line; give one record envelope a line")
 	}
 	if len(e.Value) == 0 || string(e.Value) == "null" {
 		return nil, errors.New("envelope has no value")
