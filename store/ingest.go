@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -50,6 +51,7 @@ var _ ingest.Repository = (*DB)(nil)
 // A batch that is not well formed is an EINVALID error naming every bad
 // field, and nothing is stored.
 func (db *DB) SaveBatch(ctx context.Context, b *ingest.Batch) (*ingest.Outcome, error) {
+	replaceNUL(b)
 	heads, err := checkBatch(b)
 	if err != nil {
 		return nil, err
@@ -519,4 +521,59 @@ func bodyText(b json.RawMessage) string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
+}
+
+// nulEscape is how JSON text carries U+0000: it has no other way.
+var nulEscape = []byte(`\u0000`)
+
+// replaceNUL replaces U+0000 with U+FFFD in the batch's identifiers and
+// bodies, in place. PostgreSQL holds no NUL in text or jsonb (and SOAR
+// keeps its containers in PostgreSQL), so a Kafka message with a NUL byte
+// would fail its batch at every poll and stop the asset's ingest on it for
+// good. SQLite does the same, so both dialects store the same thing. The
+// scan is one bytes.Index per body; only a body that has the escape is
+// rewritten.
+func replaceNUL(b *ingest.Batch) {
+	for i := range b.Containers {
+		c := &b.Containers[i]
+		c.SourceDataIdentifier = strings.ReplaceAll(c.SourceDataIdentifier, "\x00", "\uFFFD")
+		c.Body = bodyWithoutNUL(c.Body)
+		for j := range c.Artifacts {
+			a := &c.Artifacts[j]
+			a.SourceDataIdentifier = strings.ReplaceAll(a.SourceDataIdentifier, "\x00", "\uFFFD")
+			a.Body = bodyWithoutNUL(a.Body)
+		}
+	}
+}
+
+// bodyWithoutNUL rewrites the strings of a JSON body that hold U+0000, token
+// by token, so that escaped text that only looks like the escape ("\\u0000")
+// is kept. A body that does not parse is returned as it is, for checkBatch
+// (or the database) to refuse.
+func bodyWithoutNUL(b json.RawMessage) json.RawMessage {
+	if bytes.Index(b, nulEscape) < 0 {
+		return b
+	}
+	opts := []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+	dec := jsontext.NewDecoder(bytes.NewReader(b), opts...)
+	var out bytes.Buffer
+	enc := jsontext.NewEncoder(&out, opts...)
+	for {
+		tok, err := dec.ReadToken()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return b
+		}
+		if tok.Kind() == '"' {
+			if s := tok.String(); strings.Contains(s, "\x00") {
+				tok = jsontext.String(strings.ReplaceAll(s, "\x00", "\uFFFD"))
+			}
+		}
+		if err := enc.WriteToken(tok); err != nil {
+			return b
+		}
+	}
+	return bytes.TrimRight(out.Bytes(), "\n")
 }
