@@ -272,6 +272,10 @@ func (p *Poller) Poll(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		status = ingest.PollFailed
 	}
+	// Metrics first: whoever sees the poll's record (the ingest status) then
+	// sees its counts in /metrics too.
+	p.rec.PollFinished(req.Asset, req.Kind, status, res.Duration)
+	p.rec.Ingested(req.Asset, res.MessagesRead, res.ContainersCreated, res.ArtifactsCreated, res.DuplicatesSkipped)
 	if !isBusy(err) { // a poll that never ran leaves the last one's record
 		rec := ingest.PollRecord{Asset: req.Asset, Topic: req.Config.Topic, Kind: req.Kind, StartedAt: start,
 			Duration: res.Duration, Status: status, MessagesRead: int64(res.MessagesRead),
@@ -286,8 +290,6 @@ func (p *Poller) Poll(ctx context.Context, req Request) (*Result, error) {
 		}
 		cancel()
 	}
-	p.rec.PollFinished(req.Asset, req.Kind, status, res.Duration)
-	p.rec.Ingested(req.Asset, res.MessagesRead, res.ContainersCreated, res.ArtifactsCreated, res.DuplicatesSkipped)
 	level := slog.LevelInfo
 	if err != nil {
 		level = slog.LevelWarn
