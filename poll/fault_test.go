@@ -65,8 +65,9 @@ func faultMain() int {
 	engine := parsers.NewEngine(sandbox.PoolConfig{})
 	defer engine.Close()
 	// A short lease, so that the restart does not wait long for the
-	// crashed holder's to expire.
-	p := poll.New(db, parsers.NewService(db, engine), nil, poll.WithFaultHook(hook), poll.WithLease(time.Second, time.Second))
+	// crashed holder's to expire; long enough that the heartbeat keeps it
+	// on a busy machine under -race, where 1s was lost once.
+	p := poll.New(db, parsers.NewService(db, engine), nil, poll.WithFaultHook(hook), poll.WithLease(3*time.Second, time.Second))
 	if _, err := p.Poll(ctx, poll.Request{Asset: "prod", Config: cfg, Kind: ingest.PollScheduled}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
@@ -118,7 +119,7 @@ func TestSIGKILLAtEveryFaultPointLosesAndDuplicatesNothing(t *testing.T) {
 				if before > 100 {
 					t.Fatalf("%d artifacts before the restart", before)
 				}
-				// The restart waits for the crashed poll's lease (1s) to
+				// The restart waits for the crashed poll's lease (3s) to
 				// expire, as another replica would.
 				p := poll.New(e.db, e.parsers, nil, poll.WithLease(poll.DefaultLeaseTTL, 10*time.Second))
 				cfg := e.config(map[string]any{"read_from_beginning": true, "ingest.batch_size": 10})

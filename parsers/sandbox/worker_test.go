@@ -89,7 +89,9 @@ func TestWorkerDefaultParser(t *testing.T) {
 }
 
 func TestWorkerLogAndStdout(t *testing.T) {
-	w := startWorker(t, testConfig(t))
+	cfg := testConfig(t)
+	cfg.Timeout = 10 * time.Second // 100,000 interpreted prints, slow under -race on a busy machine
+	w := startWorker(t, cfg)
 	ctx := context.Background()
 	src := `package parser
 import (
