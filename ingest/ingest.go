@@ -1,8 +1,3 @@
-// Package ingest owns the ingest model: what a poll stores (containers and
-// their artifacts, as SOAR REST bodies, with the Kafka position they were
-// read up to) and where each asset's poll stands (the next offset per
-// partition). The store implements Repository; the poll that reads Kafka and
-// runs parsers builds on it.
 package ingest
 
 import (
