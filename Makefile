@@ -24,6 +24,7 @@ test:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/soarkafka ./cmd/soarkafka
 
-# Regenerate the README's tables from the field registry and the config keys.
+# Regenerate the docs' generated tables (asset fields, configuration keys; in
+# docs/api.md, as app.RenderDocs says) from the field registry and the config keys.
 readme:
-	$(GO) run ./internal/readmegen README.md
+	$(GO) run ./internal/readmegen .

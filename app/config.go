@@ -120,7 +120,7 @@ type DevBroker struct {
 }
 
 // setting is one configuration key: its default and its help text. The
-// table drives the viper defaults, the flags and the README's reference.
+// table drives the viper defaults, the flags and the reference in docs/api.md.
 type setting struct {
 	key   string
 	def   any
@@ -393,7 +393,7 @@ func redactURLError(err error) string {
 	return "malformed"
 }
 
-// ConfigReference renders the configuration keys as the README's table.
+// ConfigReference renders the configuration keys as the table of docs/api.md.
 func ConfigReference() string {
 	var b strings.Builder
 	b.WriteString("| key (YAML) | environment | flag | default | meaning |\n| --- | --- | --- | --- | --- |\n")

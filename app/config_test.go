@@ -141,17 +141,54 @@ func TestConfigMissingFile(t *testing.T) {
 	}
 }
 
-func TestReadmeIsGenerated(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
+// TestDocTablesAreGenerated checks that every generated table of the docs
+// (the asset fields and the configuration keys, wherever generatedDocs puts
+// them) says what the code says now.
+func TestDocTablesAreGenerated(t *testing.T) {
+	docs, err := RenderDocs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := RenderReadme(string(b))
+	if len(docs) == 0 {
+		t.Fatal("no generated tables found")
+	}
+	for file, want := range docs {
+		b, err := os.ReadFile(filepath.Join("..", filepath.FromSlash(file)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want != string(b) {
+			t.Errorf("%s: generated tables are stale: run `make readme`", file)
+		}
+	}
+}
+
+// TestRenderDocsNeedsItsMarkers checks that a table whose markers went
+// missing (a doc rewritten without them) is an error, not silently skipped.
+func TestRenderDocsNeedsItsMarkers(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	doc := "# API\n<!-- asset-fields:begin -->\nold\n<!-- asset-fields:end -->\n"
+	if err := os.WriteFile(filepath.Join(root, "docs", "api.md"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := RenderDocs(root)
+	if err == nil || !strings.Contains(err.Error(), "config-keys:begin") {
+		t.Fatalf("error %v should name the missing config-keys markers", err)
+	}
+	doc += "<!-- config-keys:begin -->\n<!-- config-keys:end -->\n"
+	if err := os.WriteFile(filepath.Join(root, "docs", "api.md"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	docs, err := RenderDocs(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want != string(b) {
-		t.Fatal("README.md's generated tables are stale: run `make readme`")
+	got := docs["docs/api.md"]
+	if strings.Contains(got, "\nold\n") || !strings.Contains(got, "| `hosts` |") || !strings.Contains(got, "| `listen` |") {
+		t.Fatalf("tables not rendered:\n%s", got)
 	}
 }
 

@@ -2,7 +2,7 @@
 // Kafka cluster as the SOAR app knows it. One field registry (Fields) is the
 // single source of truth for every field's name, type, default, whether it is
 // required or secret, and its description; validation, the REST API's schema,
-// the UI form and the README's asset table are all derived from it.
+// the UI form and the asset fields table of docs/api.md are all derived from it.
 package assets
 
 import (
@@ -55,7 +55,7 @@ const (
 
 func i64(v int64) *int64 { return &v }
 
-// Fields is the registry. Order is the order of the README table and the UI
+// Fields is the registry. Order is the order of the docs' table and the UI
 // form.
 var Fields = []Field{
 	{Name: "hosts", Type: TypeString, Required: true, Seed: true,
@@ -201,7 +201,7 @@ func SecretFields() []string {
 	return names
 }
 
-// MarkdownTable renders the registry as the README's asset table.
+// MarkdownTable renders the registry as the asset fields table of docs/api.md.
 func MarkdownTable() string {
 	var b strings.Builder
 	b.WriteString("| field | type | required | default | secret | description |\n")

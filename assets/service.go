@@ -24,8 +24,8 @@ type Service struct {
 	// with the id and version it was resolved from. Resolve reads the row
 	// every time (so an update by any replica is seen at once) but opens
 	// the secrets and decodes the document again only when the row is a
-	// new one: decoding was a third of a one-message post data's handling
-	// time.
+	// new one: decoding is a large share of a one-message post data's
+	// handling time.
 	mu       sync.Mutex
 	resolved map[string]resolvedConfig
 }

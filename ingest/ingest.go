@@ -1,8 +1,3 @@
-// Package ingest owns the ingest model: what a poll stores (containers and
-// their artifacts, as SOAR REST bodies, with the Kafka position they were
-// read up to) and where each asset's poll stands (the next offset per
-// partition). The store implements Repository; the poll that reads Kafka and
-// runs parsers builds on it.
 package ingest
 
 import (
@@ -34,8 +29,7 @@ type Batch struct {
 	// caller encoded it with a JSON encoder or cut it out of input that a
 	// validating JSON decoder read, as the poll does in its parse workers.
 	// The store then does not check the bodies again on its one writer,
-	// where checking a thousand 1 KB bodies cost a fifth of a batch's
-	// store time. Without it SaveBatch checks each one, and a body that is
+	// whose time per artifact sets the ingest rate. Without it SaveBatch checks each one, and a body that is
 	// not valid JSON fails the batch (EINVALID, naming the field).
 	BodiesValid bool
 }

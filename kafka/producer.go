@@ -92,7 +92,7 @@ var ExplicitPartition = context.WithValue(context.Background(), explicitKey{}, t
 // isExplicit reports whether r's Context is ExplicitPartition itself. It
 // compares, rather than looking the key up: kgo gives a record without a
 // Context the one it was produced under, and looking a key up in a request's
-// context walks its whole chain, a twentieth of the records endpoint's CPU.
+// context walks its whole chain, once per record.
 func isExplicit(r *kgo.Record) bool {
 	return r.Context == ExplicitPartition
 }

@@ -92,8 +92,8 @@ func messages(texts ...string) []soar.Message {
 	return out
 }
 
-// TestPlaygroundKeepsNoWorkers is issue 12's scenario: 40 playground calls
-// at once, with slightly different sources, left 55 workers. Now they
+// TestPlaygroundKeepsNoWorkers: 40 playground calls at once, with slightly
+// different sources, used to leave dozens of workers behind. They must
 // never run more than parser.max_workers at once and leave none.
 func TestPlaygroundKeepsNoWorkers(t *testing.T) {
 	const cap = 4
@@ -157,8 +157,8 @@ func TestBusyIsUnavailable(t *testing.T) {
 	}
 }
 
-// seenParser is issue 12's parser: it keeps every message in a package
-// variable and returns them all.
+// seenParser keeps every message in a package variable and returns them
+// all, the way a parser leaked one asset's messages into another's.
 const seenParser = `package seen
 
 import "github.com/soarkafka/soarkafka/soar"

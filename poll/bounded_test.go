@@ -15,7 +15,7 @@ import (
 )
 
 // hugeErrorParser returns a 20 MB error on a message that says "boom": it
-// went whole into ingest_polls.error (issue 12).
+// used to go whole into ingest_polls.error.
 const hugeErrorParser = `package parser
 
 import (

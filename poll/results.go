@@ -28,8 +28,9 @@ var errResult = errors.New("results cannot be stored")
 // deterministic. An error wraps errResult.
 //
 // It reads the list in one pass and the bodies are slices of results, not
-// copies: results is a frame of its own for every parser call, and this
-// was a fifth of a sandboxed poll's CPU when it decoded twice and copied.
+// copies: results is a frame of its own for every parser call, and
+// decoding twice and copying showed in a sandboxed poll's CPU profile
+// (docs/performance.md).
 func Containers(results []byte) ([]ingest.Container, error) {
 	r := resultReader{in: results, dec: jsontext.NewDecoder(bytes.NewReader(results),
 		jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))}

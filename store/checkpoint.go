@@ -10,8 +10,8 @@ import (
 // SQLite's WAL grows with every commit until a checkpoint copies its pages
 // back into the database file. Left to SQLite (wal_autocheckpoint), the
 // commit that crosses the threshold runs the checkpoint itself: it writes
-// and fsyncs some 16 MB while the poll that committed waits, a quarter of a
-// poll's store time. The checkpointer runs them on a connection of its own
+// and fsyncs the whole log while the poll that committed waits, on the one
+// writer's path. The checkpointer runs them on a connection of its own
 // instead, after the batches that grew the WAL, while the next batch is
 // being written: a PASSIVE checkpoint does not block writers, and the
 // writer starts the WAL over once a checkpoint has copied all of it.

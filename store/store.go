@@ -76,8 +76,8 @@ type DB struct {
 //     the checkpoints off the writers' path (checkpoint.go);
 //   - temp_store MEMORY: a multi-row INSERT … ON CONFLICT keeps a statement
 //     journal of the pages it changes (to undo itself on a failed row); in
-//     a temp file that was a pwrite per page, about a sixth of a poll's
-//     store CPU; in memory it is a copy.
+//     a temp file that is a pwrite per page, on the one writer's path; in
+//     memory it is a copy.
 //
 // _txlock=immediate makes BEGIN take the write lock up front: a deferred
 // transaction that reads then writes gets SQLITE_BUSY without waiting when

@@ -8,7 +8,7 @@ import "sync/atomic"
 // zeroing a gigabyte for a gigabyte of NDJSON, and a garbage collection
 // every few hundred megabytes; each collection also empties the producer's
 // own buffer pool, which then regrew its request buffers by copying. Those
-// three were about a quarter of the endpoint's CPU.
+// three were a large share of the endpoint's CPU (docs/performance.md).
 
 // blockSize is the size of a block; a longer record gets a block of its own,
 // which is not reused.

@@ -62,7 +62,7 @@ func TestPathAndQueryTextRefused(t *testing.T) {
 
 // slowPost sends a request's head declaring a 100 KB body, then the body a
 // byte every interval until the server closes the connection or the test
-// ends: the trickling client of the issue.
+// ends: a trickling client that holds a connection open.
 func slowPost(t *testing.T, srvURL, method, path, header string, every time.Duration) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(srvURL, "http://"))

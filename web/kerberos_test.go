@@ -8,7 +8,7 @@ import (
 	"github.com/soarkafka/soarkafka/internal/testenv"
 )
 
-// kerberosAsset is the asset: Kerberos, scheduled, with the
+// kerberosAsset is a scheduled Kerberos asset, with the
 // kerberos values of krb.
 func kerberosAsset(krb map[string]any) map[string]any {
 	k := map[string]any{"principal": "alice", "password": "alice-pw"}

@@ -56,7 +56,7 @@ const (
 	ingestRSSTarget = 250 << 20
 )
 
-// ingestCase is one way of running the poll, with its issue 6 target.
+// ingestCase is one way of running the poll, with its target.
 type ingestCase struct {
 	name   string
 	store  string // sqlite or postgres

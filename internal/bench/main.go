@@ -1,13 +1,13 @@
 // Command bench measures soarkafka against the raw franz-go client in the
-// same run, so every figure comes with a ratio, and checks each against the
-// target of its issue.
+// same run, so every figure comes with a ratio, and checks each against its
+// target. The figures and how they were measured are in docs/performance.md.
 //
 // Usage, from the module root:
 //
 //	go run ./internal/bench postdata [flags]
 //	go run ./internal/bench ingest [flags]
 //
-// postdata (issue 4, "Speed") runs an in-process kfake broker on loopback
+// postdata runs an in-process kfake broker on loopback
 // (one broker, the topic seeded up front, kfake.BlackholeProduce so broker
 // storage neither dominates nor fills memory; the raw client talks to the
 // same broker) and a soarkafka server as its own process (built from
@@ -50,7 +50,7 @@
 // and DIR/server-ndjson.pprof; read them with
 // `go tool pprof -top DIR/server-ndjson.pprof`.
 //
-// ingest (issue 6, "Speed") seeds an in-process kfake broker (one broker,
+// ingest seeds an in-process kfake broker (one broker,
 // one topic of 4 partitions, -partitions) with -messages (default 100,000)
 // CloudTrail-like events of about -size bytes (default 1024), produced in
 // full batches, and measures one scheduled poll that reads them all

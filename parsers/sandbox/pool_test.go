@@ -97,7 +97,7 @@ func watchChildren(t *testing.T) (stop func() int) {
 	return func() int { close(done); return <-most }
 }
 
-// TestPoolCapsWorkers is issue 12's scenario: 40 playground calls with
+// TestPoolCapsWorkers: 40 playground calls with
 // slightly different sources, at once, never have more than MaxWorkers
 // processes alive and leave none; 40 kept calls for different assets
 // leave at most MaxWorkers.
@@ -269,8 +269,8 @@ func TestPoolBusy(t *testing.T) {
 }
 
 // seenParser keeps every message it was given in a package variable and
-// returns them all: issue 12's parser that leaked one asset's messages
-// into another's artifacts.
+// returns them all: a parser that, in a shared worker, leaked one asset's
+// messages into another's artifacts.
 const seenParser = `package seen
 
 import "github.com/soarkafka/soarkafka/soar"

@@ -4,7 +4,7 @@
 // (Worker, Pool) with the yaegi interpreter, an allow-list of standard
 // library packages, a memory limit and a deadline on every request.
 //
-// yaegi cannot be contained in-process (see shared/notes/yaegi-sandbox.md):
+// yaegi cannot be contained in-process:
 // a script can change the host's package variables, start goroutines that
 // outlive a call, block in compiled stdlib code, exhaust memory or crash
 // yaegi's own compiler. A worker process that is killed at the deadline, or

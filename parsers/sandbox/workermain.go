@@ -40,8 +40,9 @@ const EnvMemoryLimit = "SOARKAFKA_PARSER_WORKER_MEMORY"
 // DefaultMemoryLimit is the worker memory limit when none is configured.
 const DefaultMemoryLimit = 512 << 20
 
-// minMemoryLimit is the smallest limit a worker accepts: below the ~110 MiB
-// a Go process with yaegi needs at start, the runtime segfaults.
+// minMemoryLimit is the smallest limit a worker accepts, with headroom over
+// what a Go process with yaegi needs at start: below that the runtime
+// segfaults.
 const minMemoryLimit = 192 << 20
 
 // MaxLogSize bounds the parser log (fmt output) returned with each reply
