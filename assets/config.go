@@ -211,10 +211,35 @@ func Decode(doc map[string]any, opts DecodeOptions) (Config, error) {
 	return c, nil
 }
 
-// validate applies the rules between fields and resolves the security
-// protocol from the SOAR app's use_ssl when it is not given.
+// validate applies the rules between fields, one block at a time as each
+// Caddy module validates itself: the security settings are resolved first
+// (the blocks' rules depend on the protocol and mechanism they give), then
+// each block checks itself. Errors come out in registry order whatever
+// order the blocks run in (fieldErrors.err sorts them).
 func (c *Config) validate(errs *fieldErrors) {
-	// use_kerberos is the Splunk app's way to say GSSAPI.
+	c.resolveMechanism(errs)
+	c.resolveProtocol(errs)
+	c.validateSASL(errs)
+	c.Kerberos.validate(c.SASLMechanism, c.SASL(), errs)
+	c.AWSIAM.validate(c.SASLMechanism, c.SASL(), errs)
+	c.Ingest.validate(c.Topic, errs)
+	c.Producer.validate(errs)
+	c.validateTLS(errs)
+}
+
+// validateUnused refuses values that nothing would read: a setting given
+// without the one that gives it meaning is a mistake the user learns of at
+// save, not after wondering why it has no effect. (The kerberos, aws_iam
+// and TLS blocks have the same rule in validate.)
+func (c *Config) validateUnused(errs *fieldErrors) {
+	c.validateSASLUnused(errs)
+	c.Kerberos.validateUnused(c.SASLMechanism, errs)
+	c.AWSIAM.validateUnused(c.SASLMechanism, errs)
+}
+
+// resolveMechanism reads use_kerberos, the Splunk app's way to say GSSAPI,
+// into sasl_mechanism, and mirrors the result back into it.
+func (c *Config) resolveMechanism(errs *fieldErrors) {
 	if c.UseKerberos {
 		switch c.SASLMechanism {
 		case "":
@@ -225,7 +250,11 @@ func (c *Config) validate(errs *fieldErrors) {
 		}
 	}
 	c.UseKerberos = c.SASLMechanism == MechanismGSSAPI
+}
 
+// resolveProtocol sets security_protocol from the SOAR app's use_ssl and
+// the mechanism when it is not given, and mirrors it back into use_ssl.
+func (c *Config) resolveProtocol(errs *fieldErrors) {
 	if c.SecurityProtocol == "" {
 		switch {
 		case c.SASLMechanism == MechanismAWSMSKIAM:
@@ -245,48 +274,62 @@ func (c *Config) validate(errs *fieldErrors) {
 	}
 	// use_ssl mirrors the resolved protocol, so both read the same in a GET.
 	c.UseSSL = c.TLS()
+}
 
-	if c.SASL() {
+// validateSASL checks the SASL settings: sasl_mechanism against the
+// protocol, and username and password for the mechanisms that use them.
+// They are top-level fields, as in the SOAR app's asset form, hence a
+// method of Config; GSSAPI and AWS_MSK_IAM have their own blocks.
+func (c *Config) validateSASL(errs *fieldErrors) {
+	if !c.SASL() {
+		if c.SASLMechanism != "" {
+			errs.add("sasl_mechanism", fmt.Sprintf("is set but security_protocol %s does not use SASL; set security_protocol to SASL_PLAINTEXT or SASL_SSL", c.SecurityProtocol))
+		}
+		return
+	}
+	switch c.SASLMechanism {
+	case "":
+		errs.add("sasl_mechanism", fmt.Sprintf("required with security_protocol %s (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI or AWS_MSK_IAM)", c.SecurityProtocol))
+	case MechanismGSSAPI:
+	case MechanismAWSMSKIAM:
+		if c.SecurityProtocol != ProtocolSASLSSL {
+			errs.add("security_protocol", fmt.Sprintf("is %s but AWS_MSK_IAM needs SASL_SSL: MSK's IAM listener is TLS only", c.SecurityProtocol))
+		}
+	default:
+		if c.Username == "" {
+			errs.add("username", fmt.Sprintf("required for SASL %s", c.SASLMechanism))
+		}
+		if c.Password == "" {
+			errs.add("password", fmt.Sprintf("required for SASL %s", c.SASLMechanism))
+		}
+	}
+}
+
+// validateSASLUnused refuses username and password where no mechanism
+// reads them.
+func (c *Config) validateSASLUnused(errs *fieldErrors) {
+	for _, f := range []struct{ name, v string }{{"username", c.Username}, {"password", c.Password}} {
+		if f.v == "" {
+			continue
+		}
 		switch c.SASLMechanism {
 		case "":
-			errs.add("sasl_mechanism", fmt.Sprintf("required with security_protocol %s (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI or AWS_MSK_IAM)", c.SecurityProtocol))
+			if !c.SASL() { // with a SASL protocol, sasl_mechanism's own error says it
+				errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism is not, so nothing would use it; set sasl_mechanism to PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, or remove %s", f.name))
+			}
 		case MechanismGSSAPI:
-			c.Kerberos.validate(errs)
+			errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism GSSAPI does not use it; give the principal's credentials in the kerberos block (kerberos.password, kerberos.keytab), or remove %s", f.name))
 		case MechanismAWSMSKIAM:
-			if c.SecurityProtocol != ProtocolSASLSSL {
-				errs.add("security_protocol", fmt.Sprintf("is %s but AWS_MSK_IAM needs SASL_SSL: MSK's IAM listener is TLS only", c.SecurityProtocol))
-			}
-			c.AWSIAM.validate(errs)
-		default:
-			if c.Username == "" {
-				errs.add("username", fmt.Sprintf("required for SASL %s", c.SASLMechanism))
-			}
-			if c.Password == "" {
-				errs.add("password", fmt.Sprintf("required for SASL %s", c.SASLMechanism))
-			}
-		}
-	} else if c.SASLMechanism != "" {
-		errs.add("sasl_mechanism", fmt.Sprintf("is set but security_protocol %s does not use SASL; set security_protocol to SASL_PLAINTEXT or SASL_SSL", c.SecurityProtocol))
-	}
-	if c.SASLMechanism != MechanismGSSAPI {
-		for _, f := range c.Kerberos.set() {
-			errs.add(f, fmt.Sprintf("is set but sasl_mechanism is %q, not GSSAPI; set sasl_mechanism to GSSAPI (or use_kerberos to true), or remove the kerberos block", c.SASLMechanism))
+			errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism AWS_MSK_IAM does not use it; give the AWS credentials in the aws_iam block, or remove %s", f.name))
 		}
 	}
-	if c.SASLMechanism != MechanismAWSMSKIAM {
-		for _, f := range c.AWSIAM.set() {
-			errs.add(f, fmt.Sprintf("is set but sasl_mechanism is %q, not AWS_MSK_IAM; set sasl_mechanism to AWS_MSK_IAM, or remove the aws_iam block", c.SASLMechanism))
-		}
-	}
+}
 
-	if c.Ingest.DeadLetterTopic != "" && c.Ingest.DeadLetterTopic == c.Topic {
-		errs.add("ingest.dead_letter_topic", fmt.Sprintf("is the ingested topic %q itself: a failing message would come back to the poll; name another topic", c.Topic))
-	}
-
-	if c.Producer.Idempotent && c.Producer.Acks != AcksAll {
-		errs.add("producer.idempotent", fmt.Sprintf("needs producer.acks all (it is %s); set producer.idempotent to false, or producer.acks to all", c.Producer.Acks))
-	}
-
+// validateTLS checks the TLS settings: none without a TLS protocol, one
+// source of each file, a certificate and its key together. They are
+// top-level fields, as in the SOAR app's asset form, hence a method of
+// Config.
+func (c *Config) validateTLS(errs *fieldErrors) {
 	if !c.TLS() {
 		for _, f := range []struct{ name, v string }{{"cert_file", c.CertFile}, {"key_file", c.KeyFile}, {"ca_cert", c.CACert},
 			{"cert_pem", c.CertPEM}, {"key_pem", c.KeyPEM}, {"ca_pem", c.CAPEM}, {"key_password", c.KeyPassword},
@@ -313,50 +356,17 @@ func (c *Config) validate(errs *fieldErrors) {
 	}
 }
 
-// validateUnused refuses values that nothing would read: a setting given
-// without the one that gives it meaning is a mistake the user learns of at
-// save, not after wondering why it has no effect. (The kerberos, aws_iam
-// and TLS blocks have the same rule in validate.)
-func (c *Config) validateUnused(errs *fieldErrors) {
-	for _, f := range []struct{ name, v string }{{"username", c.Username}, {"password", c.Password}} {
-		if f.v == "" {
-			continue
-		}
-		switch c.SASLMechanism {
-		case "":
-			if !c.SASL() { // with a SASL protocol, sasl_mechanism's own error says it
-				errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism is not, so nothing would use it; set sasl_mechanism to PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, or remove %s", f.name))
-			}
-		case MechanismGSSAPI:
-			errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism GSSAPI does not use it; give the principal's credentials in the kerberos block (kerberos.password, kerberos.keytab), or remove %s", f.name))
-		case MechanismAWSMSKIAM:
-			errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism AWS_MSK_IAM does not use it; give the AWS credentials in the aws_iam block, or remove %s", f.name))
-		}
+// validate checks the ingest block against the asset's topic.
+func (i *Ingest) validate(topic string, errs *fieldErrors) {
+	if i.DeadLetterTopic != "" && i.DeadLetterTopic == topic {
+		errs.add("ingest.dead_letter_topic", fmt.Sprintf("is the ingested topic %q itself: a failing message would come back to the poll; name another topic", topic))
 	}
-	// Settings with a default, which set() leaves out: a value other than
-	// the default is a choice that needs its mechanism.
-	if c.SASLMechanism != MechanismGSSAPI {
-		for _, f := range []struct {
-			name string
-			set  bool
-		}{{"kerberos.service_name", c.Kerberos.ServiceName != "" && c.Kerberos.ServiceName != "kafka"}, {"kerberos.canonicalize_hostname", c.Kerberos.CanonicalizeHostname}} {
-			if f.set {
-				errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism is %q, not GSSAPI; set sasl_mechanism to GSSAPI (or use_kerberos to true), or remove it", c.SASLMechanism))
-			}
-		}
-	}
-	a := c.AWSIAM
-	for _, f := range []struct {
-		name string
-		set  bool
-	}{{"aws_iam.session_name", a.SessionName != "" && a.SessionName != "soarkafka"}, {"aws_iam.session_duration", a.SessionDuration != 0 && a.SessionDuration != 3600}} {
-		switch {
-		case !f.set:
-		case c.SASLMechanism != MechanismAWSMSKIAM:
-			errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism is %q, not AWS_MSK_IAM; set sasl_mechanism to AWS_MSK_IAM, or remove it", c.SASLMechanism))
-		case a.AssumeRole == "":
-			errs.add(f.name, "is set but aws_iam.assume_role is not: it applies to the session of an assumed role; set aws_iam.assume_role, or remove it")
-		}
+}
+
+// validate checks the producer block.
+func (p *Producer) validate(errs *fieldErrors) {
+	if p.Idempotent && p.Acks != AcksAll {
+		errs.add("producer.idempotent", fmt.Sprintf("needs producer.acks all (it is %s); set producer.idempotent to false, or producer.acks to all", p.Acks))
 	}
 }
 
@@ -693,7 +703,39 @@ func (k Kerberos) set() []string {
 	return out
 }
 
-func (k *Kerberos) validate(errs *fieldErrors) {
+// validate checks the kerberos block against the asset's mechanism: with
+// GSSAPI over SASL, that the principal can log in; with another mechanism,
+// that the block is empty.
+func (k *Kerberos) validate(mechanism string, sasl bool, errs *fieldErrors) {
+	switch {
+	case mechanism != MechanismGSSAPI:
+		for _, f := range k.set() {
+			errs.add(f, fmt.Sprintf("is set but sasl_mechanism is %q, not GSSAPI; set sasl_mechanism to GSSAPI (or use_kerberos to true), or remove the kerberos block", mechanism))
+		}
+	case sasl:
+		k.validateLogin(errs)
+	}
+}
+
+// validateUnused refuses the settings with a default, which set() leaves
+// out, when GSSAPI is not the mechanism: a value other than the default is
+// a choice that needs its mechanism.
+func (k *Kerberos) validateUnused(mechanism string, errs *fieldErrors) {
+	if mechanism == MechanismGSSAPI {
+		return
+	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"kerberos.service_name", k.ServiceName != "" && k.ServiceName != "kafka"}, {"kerberos.canonicalize_hostname", k.CanonicalizeHostname}} {
+		if f.set {
+			errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism is %q, not GSSAPI; set sasl_mechanism to GSSAPI (or use_kerberos to true), or remove it", mechanism))
+		}
+	}
+}
+
+// validateLogin checks that the block says how to log in to the KDC.
+func (k *Kerberos) validateLogin(errs *fieldErrors) {
 	var sources []string
 	for _, f := range []struct{ name, v string }{{"kerberos.keytab", k.Keytab}, {"kerberos.keytab_path", k.KeytabPath},
 		{"kerberos.password", k.Password}, {"kerberos.ccache_path", k.CCachePath}} {
@@ -754,7 +796,40 @@ var awsRegion = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
 var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/.+$`)
 
-func (a *AWSIAM) validate(errs *fieldErrors) {
+// validate checks the aws_iam block against the asset's mechanism: with
+// AWS_MSK_IAM over SASL, its credentials and role; with another mechanism,
+// that the block is empty.
+func (a *AWSIAM) validate(mechanism string, sasl bool, errs *fieldErrors) {
+	switch {
+	case mechanism != MechanismAWSMSKIAM:
+		for _, f := range a.set() {
+			errs.add(f, fmt.Sprintf("is set but sasl_mechanism is %q, not AWS_MSK_IAM; set sasl_mechanism to AWS_MSK_IAM, or remove the aws_iam block", mechanism))
+		}
+	case sasl:
+		a.validateLogin(errs)
+	}
+}
+
+// validateUnused refuses the session settings with a default, which set()
+// leaves out, when nothing would read them: without AWS_MSK_IAM, or
+// without a role to assume.
+func (a *AWSIAM) validateUnused(mechanism string, errs *fieldErrors) {
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"aws_iam.session_name", a.SessionName != "" && a.SessionName != "soarkafka"}, {"aws_iam.session_duration", a.SessionDuration != 0 && a.SessionDuration != 3600}} {
+		switch {
+		case !f.set:
+		case mechanism != MechanismAWSMSKIAM:
+			errs.add(f.name, fmt.Sprintf("is set but sasl_mechanism is %q, not AWS_MSK_IAM; set sasl_mechanism to AWS_MSK_IAM, or remove it", mechanism))
+		case a.AssumeRole == "":
+			errs.add(f.name, "is set but aws_iam.assume_role is not: it applies to the session of an assumed role; set aws_iam.assume_role, or remove it")
+		}
+	}
+}
+
+// validateLogin checks the credentials and the role to assume.
+func (a *AWSIAM) validateLogin(errs *fieldErrors) {
 	if a.Region == "" {
 		errs.add("aws_iam.region", "required for AWS_MSK_IAM: the region of the MSK cluster (e.g. eu-west-1)")
 	} else if !awsRegion.MatchString(a.Region) {

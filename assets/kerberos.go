@@ -158,7 +158,7 @@ func principalProblem(p string) string {
 	return ""
 }
 
-// validateValues checks the kerberos values one by one (validate checks
+// validateValues checks the kerberos values one by one (validateLogin checks
 // how they go together): realm, KDCs and principal are printable names that
 // cannot carry configuration; krb5.conf text parses; a keytab is a keytab.
 // A krb5_conf or keytab_path that is a path is read where it is used (the

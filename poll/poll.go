@@ -670,81 +670,61 @@ func (r *run) pipeline(ctx context.Context, ends map[int32]int64, limit int) err
 	return nil
 }
 
-// fetch reads the topic from r.positions and emits batches of at most
+// fetch reads the topic from r.starts and emits batches of at most
 // ingest.batch_size until every partition reached its end at the poll's
-// start, limit messages were read, or the asset's timeout passed.
+// start, limit messages were read, or the asset's timeout passed. A
+// continuing poll emits batches as they arrive; poll now reads first and
+// emits the chosen messages at the end.
 func (r *run) fetch(ctx context.Context, ends map[int32]int64, limit int, emit func([]soar.Message) bool) error {
-	cfg := r.req.Config
+	remaining := r.consume(ends)
+	if len(remaining) == 0 {
+		r.fetchStopped = StoppedCaughtUp
+		return nil
+	}
+	readCtx, cancel := context.WithTimeout(ctx, r.req.Config.PollTimeout())
+	defer cancel()
+	if r.pollNow() {
+		return r.fetchNow(ctx, readCtx, ends, remaining, limit, emit)
+	}
+	return r.fetchOn(ctx, readCtx, ends, remaining, limit, emit)
+}
+
+// consume starts consuming every partition that has messages before its
+// end, and returns those partitions.
+func (r *run) consume(ends map[int32]int64) (remaining map[int32]bool) {
 	offsets := map[int32]kgo.Offset{}
-	remaining := map[int32]bool{}
+	remaining = map[int32]bool{}
 	for part, from := range r.starts {
 		if from < ends[part] {
 			offsets[part] = kgo.NewOffset().At(from)
 			remaining[part] = true
 		}
 	}
-	if len(offsets) == 0 {
-		r.fetchStopped = StoppedCaughtUp
-		return nil
+	if len(offsets) > 0 {
+		r.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{r.req.Config.Topic: offsets})
 	}
-	r.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: offsets})
-	readCtx, cancel := context.WithTimeout(ctx, cfg.PollTimeout())
-	defer cancel()
-	lastProgress := time.Now() // the last fetch that brought messages
+	return remaining
+}
 
+// fetchOn is the fetch of a continuing poll: each batch is emitted as it
+// is read, and the poll stops at limit messages.
+func (r *run) fetchOn(ctx, readCtx context.Context, ends map[int32]int64, remaining map[int32]bool, limit int, emit func([]soar.Message) bool) error {
+	cfg := r.req.Config
 	batchSize := int(cfg.Ingest.BatchSize)
-	var nowMsgs []soar.Message // poll now: everything, chosen at the end
-	perPartition := map[int32]int{}
+	lastProgress := time.Now() // the last fetch that brought messages
 	read := 0
 	for len(remaining) > 0 && read < limit {
-		max := batchSize
-		if left := limit - read; !r.pollNow() && left < max {
-			max = left
-		}
-		t0 := time.Now()
-		fs := r.cl.PollRecords(readCtx, max)
-		r.res.Timing.Fetch += time.Since(t0)
-		if ctx.Err() != nil {
-			return nil
-		}
-		var ferr error
-		fs.EachError(func(t string, part int32, err error) {
-			switch {
-			case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-			case errors.Is(err, kerr.OffsetOutOfRange):
-				// Retention deleted the next messages while this poll
-				// ran; the next poll records the gap and goes on.
-				delete(remaining, part)
-				r.res.Warnings = append(r.res.Warnings, fmt.Sprintf(
-					"partition %d: the next messages were deleted by retention during the poll; the next poll records the gap", part))
-				r.cl.PauseFetchPartitions(map[string][]int32{t: {part}})
-			default:
-				ferr = &soarkafka.Error{Code: soarkafka.EUNAVAILABLE, Message: fmt.Sprintf(
-					"asset %q: read partition %d of topic %s: %v", r.req.Asset, part, t, err)}
-			}
-		})
-		if ferr != nil {
-			return ferr
+		fs, done, err := r.pollRecords(ctx, readCtx, min(batchSize, limit-read), remaining)
+		if done {
+			return err
 		}
 		var msgs []soar.Message
 		fs.EachRecord(func(rec *kgo.Record) {
 			if !remaining[rec.Partition] {
 				return
 			}
-			if r.pollNow() {
-				if perPartition[rec.Partition] < limit {
-					perPartition[rec.Partition]++
-					nowMsgs = append(nowMsgs, kafka.MessageOf(rec))
-				}
-				if perPartition[rec.Partition] >= limit {
-					delete(remaining, rec.Partition)
-				}
-			} else {
-				msgs = append(msgs, kafka.MessageOf(rec))
-			}
-			if rec.Offset+1 >= ends[rec.Partition] {
-				delete(remaining, rec.Partition)
-			}
+			msgs = append(msgs, kafka.MessageOf(rec))
+			reached(rec, ends, remaining)
 		})
 		if readCtx.Err() != nil && len(msgs) == 0 {
 			break
@@ -759,7 +739,6 @@ func (r *run) fetch(ctx context.Context, ends map[int32]int64, limit int, emit f
 		}
 	}
 	switch {
-	case r.pollNow():
 	case read >= limit:
 		r.fetchStopped = StoppedMaxMessages
 	case len(remaining) == 0:
@@ -776,33 +755,102 @@ func (r *run) fetch(ctx context.Context, ends map[int32]int64, limit int, emit f
 				r.req.Asset, cfg.Topic, cfg.PollTimeout(), err)}
 		}
 	}
-	if r.pollNow() {
-		// Poll now reads "from the beginning": the first limit messages
-		// by partition then offset, the same ones on every call.
-		sort.Slice(nowMsgs, func(i, j int) bool {
-			a, b := nowMsgs[i], nowMsgs[j]
-			return a.Partition < b.Partition || a.Partition == b.Partition && a.Offset < b.Offset
+	return nil
+}
+
+// fetchNow is the fetch of poll now: it reads up to limit messages per
+// partition, keeps the first limit by partition then offset (the same
+// ones on every call, as if read "from the beginning"), and emits them
+// in batches once reading ended.
+func (r *run) fetchNow(ctx, readCtx context.Context, ends map[int32]int64, remaining map[int32]bool, limit int, emit func([]soar.Message) bool) error {
+	batchSize := int(r.req.Config.Ingest.BatchSize)
+	var msgs []soar.Message
+	perPartition := map[int32]int{}
+	for len(remaining) > 0 {
+		fs, done, err := r.pollRecords(ctx, readCtx, batchSize, remaining)
+		if done {
+			return err
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			if !remaining[rec.Partition] {
+				return
+			}
+			if perPartition[rec.Partition] < limit {
+				perPartition[rec.Partition]++
+				msgs = append(msgs, kafka.MessageOf(rec))
+			}
+			if perPartition[rec.Partition] >= limit {
+				delete(remaining, rec.Partition)
+			}
+			reached(rec, ends, remaining)
 		})
-		if len(nowMsgs) > limit {
-			nowMsgs = nowMsgs[:limit]
-		}
-		r.fetchStopped = StoppedMaxMessages
-		if len(nowMsgs) < limit {
-			r.fetchStopped = StoppedCaughtUp
-			if len(remaining) > 0 {
-				r.fetchStopped = StoppedTimeout
-			}
-		}
-		r.res.MessagesRead = len(nowMsgs)
-		for len(nowMsgs) > 0 {
-			n := min(batchSize, len(nowMsgs))
-			if !emit(nowMsgs[:n:n]) {
-				return nil
-			}
-			nowMsgs = nowMsgs[n:]
+		if readCtx.Err() != nil {
+			break
 		}
 	}
+	sort.Slice(msgs, func(i, j int) bool {
+		a, b := msgs[i], msgs[j]
+		return a.Partition < b.Partition || a.Partition == b.Partition && a.Offset < b.Offset
+	})
+	if len(msgs) > limit {
+		msgs = msgs[:limit]
+	}
+	r.fetchStopped = StoppedMaxMessages
+	if len(msgs) < limit {
+		r.fetchStopped = StoppedCaughtUp
+		if len(remaining) > 0 {
+			r.fetchStopped = StoppedTimeout
+		}
+	}
+	r.res.MessagesRead = len(msgs)
+	for len(msgs) > 0 {
+		n := min(batchSize, len(msgs))
+		if !emit(msgs[:n:n]) {
+			return nil
+		}
+		msgs = msgs[n:]
+	}
 	return nil
+}
+
+// pollRecords fetches up to max records and handles the partitions'
+// errors. done says the fetch must end: with err, or with nil when the
+// poll was cancelled.
+func (r *run) pollRecords(ctx, readCtx context.Context, max int, remaining map[int32]bool) (fs kgo.Fetches, done bool, err error) {
+	t0 := time.Now()
+	fs = r.cl.PollRecords(readCtx, max)
+	r.res.Timing.Fetch += time.Since(t0)
+	if ctx.Err() != nil {
+		return nil, true, nil
+	}
+	var ferr error
+	fs.EachError(func(t string, part int32, err error) {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		case errors.Is(err, kerr.OffsetOutOfRange):
+			// Retention deleted the next messages while this poll
+			// ran; the next poll records the gap and goes on.
+			delete(remaining, part)
+			r.res.Warnings = append(r.res.Warnings, fmt.Sprintf(
+				"partition %d: the next messages were deleted by retention during the poll; the next poll records the gap", part))
+			r.cl.PauseFetchPartitions(map[string][]int32{t: {part}})
+		default:
+			ferr = &soarkafka.Error{Code: soarkafka.EUNAVAILABLE, Message: fmt.Sprintf(
+				"asset %q: read partition %d of topic %s: %v", r.req.Asset, part, t, err)}
+		}
+	})
+	if ferr != nil {
+		return nil, true, ferr
+	}
+	return fs, false, nil
+}
+
+// reached drops rec's partition from remaining once rec is the last
+// message before the partition's end at the poll's start.
+func reached(rec *kgo.Record, ends map[int32]int64, remaining map[int32]bool) {
+	if rec.Offset+1 >= ends[rec.Partition] {
+		delete(remaining, rec.Partition)
+	}
 }
 
 // containedParse is parse on a worker goroutine: a panic there (the

@@ -59,97 +59,28 @@ func (db *DB) SaveBatch(ctx context.Context, b *ingest.Batch) (*ingest.Outcome, 
 	now := db.dialect.timeArg(db.now())
 	var out *ingest.Outcome
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		out = &ingest.Outcome{}
-		if db.dialect.name == "postgres" {
-			// Batches run one after the other, as SQLite has it from
-			// _txlock=immediate (one writer at a time): the lookup then
-			// insert of a container cannot race another batch, two batches
-			// with overlapping identifiers cannot deadlock on each other's
-			// unique index entries, and ids commit in the order they are
-			// given, so a client pulling containers with ?since_id= never
-			// sees a higher id before a lower one commits. The lock is
-			// per schema, so separate deployments in one database do not
-			// wait for each other.
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, ingestLockKey(db.schema)); err != nil {
-				return err
-			}
-		}
-		if b.LeaseHolder != "" {
-			if err := db.checkLeaseHeld(ctx, tx, b.Asset, b.LeaseHolder); err != nil {
-				return err
-			}
+		w := batchWrite{db: db, tx: tx, b: b, now: now, out: &ingest.Outcome{}}
+		out = w.out
+		if err := w.fence(ctx); err != nil {
+			return err
 		}
 		s, err := db.prepareIngest(ctx, tx)
 		if err != nil {
 			return err
 		}
 		defer s.close()
-
-		refs := map[int64]int{} // container id: its index in out.Containers
-		var updated []int64
-		for i, c := range b.Containers {
-			id, name, inserted, err := s.container(ctx, b.Asset, c.SourceDataIdentifier, heads[i], now)
-			if err != nil {
-				return err
-			}
-			added, err := db.insertArtifacts(ctx, tx, id, b.Asset, c.Artifacts, now)
-			if err != nil {
-				return err
-			}
-			out.DuplicatesSkipped += len(c.Artifacts) - added
-			out.ArtifactsCreated += added
-			if inserted && c.SourceDataIdentifier == "" && len(c.Artifacts) > 0 && added == 0 {
-				if _, err := s.deleteContainer.ExecContext(ctx, id); err != nil {
-					return err
-				}
-				continue
-			}
-			if k, ok := refs[id]; ok {
-				out.Containers[k].Artifacts += added
-				continue
-			}
-			if !inserted && added == 0 {
-				continue
-			}
-			refs[id] = len(out.Containers)
-			out.Containers = append(out.Containers, ingest.ContainerRef{ID: id, Name: name, Artifacts: added, Created: inserted})
-			if inserted {
-				out.ContainersCreated++
-			} else {
-				out.ContainersUpdated++
-				updated = append(updated, id)
-			}
-		}
-		for _, id := range updated {
-			if _, err := tx.ExecContext(ctx, db.dialect.rebind(`UPDATE containers SET updated_at = $1 WHERE id = $2`), now, id); err != nil {
-				return err
-			}
+		w.s = s
+		if err := w.containers(ctx, heads); err != nil {
+			return err
 		}
 		db.fault(FaultMidTransaction)
-		for _, o := range b.Offsets {
-			if _, err := s.upsertOffset.ExecContext(ctx, b.Asset, b.Topic, o.Partition, o.Next, now); err != nil {
-				return err
-			}
+		if err := w.offsets(ctx); err != nil {
+			return err
 		}
-		for _, g := range b.Gaps {
-			if _, err := tx.ExecContext(ctx, db.dialect.rebind(`
-				INSERT INTO ingest_gaps (asset, topic, partition, from_offset, to_offset, count, detected_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)
-				ON CONFLICT (asset, topic, partition, from_offset) DO NOTHING`),
-				b.Asset, b.Topic, g.Partition, g.From, g.To, g.Count, now); err != nil {
-				return err
-			}
+		if err := w.gaps(ctx); err != nil {
+			return err
 		}
-		for _, d := range b.DeadLetters {
-			if _, err := tx.ExecContext(ctx, db.dialect.rebind(`
-				INSERT INTO ingest_dead_letters (asset, topic, partition, message_offset, dead_letter_topic, parser, error, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-				ON CONFLICT (asset, topic, partition, message_offset) DO NOTHING`),
-				b.Asset, b.Topic, d.Partition, d.Offset, d.Topic, d.Parser, d.Error, now); err != nil {
-				return err
-			}
-		}
-		return nil
+		return w.deadLetters(ctx)
 	})
 	if err != nil {
 		if invalidJSON(err) {
@@ -163,6 +94,127 @@ func (db *DB) SaveBatch(ctx context.Context, b *ingest.Batch) (*ingest.Outcome, 
 	}
 	db.checkpoints.request()
 	return out, nil
+}
+
+// batchWrite is one SaveBatch transaction: the batch, the statements
+// prepared for it and the outcome it adds up. Its steps run in the order
+// SaveBatch calls them, inside the one transaction.
+type batchWrite struct {
+	db  *DB
+	tx  *sql.Tx
+	s   *ingestStatements
+	b   *ingest.Batch
+	now any
+	out *ingest.Outcome
+}
+
+// fence serialises batches on PostgreSQL and checks the batch's lease.
+func (w *batchWrite) fence(ctx context.Context) error {
+	if w.db.dialect.name == "postgres" {
+		// Batches run one after the other, as SQLite has it from
+		// _txlock=immediate (one writer at a time): the lookup then
+		// insert of a container cannot race another batch, two batches
+		// with overlapping identifiers cannot deadlock on each other's
+		// unique index entries, and ids commit in the order they are
+		// given, so a client pulling containers with ?since_id= never
+		// sees a higher id before a lower one commits. The lock is
+		// per schema, so separate deployments in one database do not
+		// wait for each other.
+		if _, err := w.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, ingestLockKey(w.db.schema)); err != nil {
+			return err
+		}
+	}
+	if w.b.LeaseHolder != "" {
+		return w.db.checkLeaseHeld(ctx, w.tx, w.b.Asset, w.b.LeaseHolder)
+	}
+	return nil
+}
+
+// containers stores the batch's containers and their artifacts (heads[i]
+// is what checkBatch copied out of container i's body), then touches the
+// containers that gained artifacts.
+func (w *batchWrite) containers(ctx context.Context, heads []containerHead) error {
+	b, out, s := w.b, w.out, w.s
+	refs := map[int64]int{} // container id: its index in out.Containers
+	var updated []int64
+	for i, c := range b.Containers {
+		id, name, inserted, err := s.container(ctx, b.Asset, c.SourceDataIdentifier, heads[i], w.now)
+		if err != nil {
+			return err
+		}
+		added, err := w.db.insertArtifacts(ctx, w.tx, id, b.Asset, c.Artifacts, w.now)
+		if err != nil {
+			return err
+		}
+		out.DuplicatesSkipped += len(c.Artifacts) - added
+		out.ArtifactsCreated += added
+		if inserted && c.SourceDataIdentifier == "" && len(c.Artifacts) > 0 && added == 0 {
+			if _, err := s.deleteContainer.ExecContext(ctx, id); err != nil {
+				return err
+			}
+			continue
+		}
+		if k, ok := refs[id]; ok {
+			out.Containers[k].Artifacts += added
+			continue
+		}
+		if !inserted && added == 0 {
+			continue
+		}
+		refs[id] = len(out.Containers)
+		out.Containers = append(out.Containers, ingest.ContainerRef{ID: id, Name: name, Artifacts: added, Created: inserted})
+		if inserted {
+			out.ContainersCreated++
+		} else {
+			out.ContainersUpdated++
+			updated = append(updated, id)
+		}
+	}
+	for _, id := range updated {
+		if _, err := w.tx.ExecContext(ctx, w.db.dialect.rebind(`UPDATE containers SET updated_at = $1 WHERE id = $2`), w.now, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// offsets stores the batch's next offsets; the statement keeps a higher
+// stored one.
+func (w *batchWrite) offsets(ctx context.Context) error {
+	for _, o := range w.b.Offsets {
+		if _, err := w.s.upsertOffset.ExecContext(ctx, w.b.Asset, w.b.Topic, o.Partition, o.Next, w.now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gaps records the batch's gaps, once each.
+func (w *batchWrite) gaps(ctx context.Context) error {
+	for _, g := range w.b.Gaps {
+		if _, err := w.tx.ExecContext(ctx, w.db.dialect.rebind(`
+			INSERT INTO ingest_gaps (asset, topic, partition, from_offset, to_offset, count, detected_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (asset, topic, partition, from_offset) DO NOTHING`),
+			w.b.Asset, w.b.Topic, g.Partition, g.From, g.To, g.Count, w.now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deadLetters records the batch's dead-lettered messages, once each.
+func (w *batchWrite) deadLetters(ctx context.Context) error {
+	for _, d := range w.b.DeadLetters {
+		if _, err := w.tx.ExecContext(ctx, w.db.dialect.rebind(`
+			INSERT INTO ingest_dead_letters (asset, topic, partition, message_offset, dead_letter_topic, parser, error, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (asset, topic, partition, message_offset) DO NOTHING`),
+			w.b.Asset, w.b.Topic, d.Partition, d.Offset, d.Topic, d.Parser, d.Error, w.now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Offsets returns the stored next offset of each partition of the asset's

@@ -354,16 +354,3 @@ func pageParams() []any {
 				"page through them, or pull only new ones with since_id.", maxPageSize, maxPageSize)},
 	}
 }
-
-// listOf documents a list body as the SOAR REST API writes one.
-func listOf(schema string) map[string]any {
-	return map[string]any{"type": "object", "properties": map[string]any{
-		"count":     map[string]any{"type": "integer", "description": "How many items match, on all pages."},
-		"num_pages": map[string]any{"type": "integer", "description": "How many pages of page_size they fill: 0 when none match, 1 for page_size 0."},
-		"data":      map[string]any{"type": "array", "items": ref(schema)}}}
-}
-
-// storeUnavailable documents the 503 of a server without an ingest store.
-func storeUnavailable() map[string]any {
-	return map[string]any{"503": jsonResponse("This server was started without an ingest store.", ref("Error"))}
-}
