@@ -411,7 +411,7 @@ func (db *DB) insertArtifacts(ctx context.Context, tx *sql.Tx, containerID int64
 // PostgreSQL (pgx caches its statements itself), or when preparing fails
 // (the caller then runs the text). A transaction reuses its connection's
 // preparation of it: preparing the 500 rows' text anew for every statement
-// was a tenth of a poll's store time.
+// showed in a poll's store time (docs/performance.md).
 func (db *DB) fullArtifactInsert(ctx context.Context, n int) *sql.Stmt {
 	if n != artifactRows || db.dialect.name != "sqlite" {
 		return nil
@@ -566,8 +566,9 @@ func invalidJSON(err error) bool {
 
 // bodyText passes a body to the driver as text without copying it: the
 // driver copies it into the statement's binding, and the batch is not
-// changed while SaveBatch runs. A copy per artifact was a tenth of the
-// store's time.
+// changed while SaveBatch runs (replaceNUL, which may change it, runs
+// before). A copy per artifact showed in the store's time
+// (docs/performance.md).
 func bodyText(b json.RawMessage) string {
 	if len(b) == 0 {
 		return ""
