@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/ingest"
 )
 
 // Status is where an asset's ingest stands: per partition the stored
@@ -74,24 +75,11 @@ type GapView struct {
 
 // Status returns where the asset's ingest stands.
 func (p *Poller) Status(ctx context.Context, asset string, cfg assets.Config) (*Status, error) {
-	st, err := p.store.Status(ctx, asset, cfg.Topic)
+	out, st, err := p.storedStatus(ctx, asset, cfg.Topic)
 	if err != nil {
-		return nil, fmt.Errorf("ingest status of asset %q: %w", asset, err)
+		return nil, err
 	}
-	out := &Status{Asset: asset, Topic: cfg.Topic, GroupID: cfg.GroupID(asset), Scheduled: cfg.Scheduled(), Interval: cfg.Ingest.Interval,
-		GapCount: st.GapCount, GapMessages: st.GapMessages, DeadLettered: st.DeadLettered, Gaps: []GapView{}}
-	if r := st.LastPoll; r != nil {
-		out.LastPoll = &PollView{Kind: r.Kind, StartedAt: r.StartedAt, DurationMS: float64(r.Duration.Microseconds()) / 1000,
-			Status: r.Status, Error: r.Error, MessagesRead: r.MessagesRead, ContainersCreated: r.ContainersCreated,
-			ArtifactsCreated: r.ArtifactsCreated, DuplicatesSkipped: r.DuplicatesSkipped, DeadLettered: r.DeadLettered, Gaps: r.Gaps}
-	}
-	if !st.LastSuccess.IsZero() {
-		t := st.LastSuccess
-		out.LastSuccess = &t
-	}
-	for _, g := range st.Gaps {
-		out.Gaps = append(out.Gaps, GapView{Topic: g.Topic, Partition: g.Partition, From: g.From, To: g.To, Count: g.Count, DetectedAt: g.DetectedAt})
-	}
+	out.GroupID, out.Scheduled, out.Interval = cfg.GroupID(asset), cfg.Scheduled(), cfg.Ingest.Interval
 
 	ends, kerr := p.logEnds(ctx, cfg)
 	if kerr != nil {
@@ -132,16 +120,14 @@ func (p *Poller) Status(ctx context.Context, asset string, cfg assets.Config) (*
 	return out, nil
 }
 
-// BrokenStatus is the status of an asset whose stored configuration cannot
-// be used (cfgErr says why): what the store holds, without asking Kafka,
-// which the configuration cannot reach.
-func (p *Poller) BrokenStatus(ctx context.Context, asset, topic string, cfgErr error) (*Status, error) {
+// storedStatus is the part of an asset's status the store holds: the last
+// poll, the last success, the gaps and dead letters.
+func (p *Poller) storedStatus(ctx context.Context, asset, topic string) (*Status, *ingest.Status, error) {
 	st, err := p.store.Status(ctx, asset, topic)
 	if err != nil {
-		return nil, fmt.Errorf("ingest status of asset %q: %w", asset, err)
+		return nil, nil, fmt.Errorf("ingest status of asset %q: %w", asset, err)
 	}
-	out := &Status{Asset: asset, Topic: topic, ConfigError: cfgErr.Error(), Partitions: []PartitionStatus{}, Gaps: []GapView{},
-		GapCount: st.GapCount, GapMessages: st.GapMessages, DeadLettered: st.DeadLettered}
+	out := &Status{Asset: asset, Topic: topic, GapCount: st.GapCount, GapMessages: st.GapMessages, DeadLettered: st.DeadLettered, Gaps: []GapView{}}
 	if r := st.LastPoll; r != nil {
 		out.LastPoll = &PollView{Kind: r.Kind, StartedAt: r.StartedAt, DurationMS: float64(r.Duration.Microseconds()) / 1000,
 			Status: r.Status, Error: r.Error, MessagesRead: r.MessagesRead, ContainersCreated: r.ContainersCreated,
@@ -154,6 +140,19 @@ func (p *Poller) BrokenStatus(ctx context.Context, asset, topic string, cfgErr e
 	for _, g := range st.Gaps {
 		out.Gaps = append(out.Gaps, GapView{Topic: g.Topic, Partition: g.Partition, From: g.From, To: g.To, Count: g.Count, DetectedAt: g.DetectedAt})
 	}
+	return out, st, nil
+}
+
+// BrokenStatus is the status of an asset whose stored configuration cannot
+// be used (cfgErr says why): what the store holds, without asking Kafka,
+// which the configuration cannot reach.
+func (p *Poller) BrokenStatus(ctx context.Context, asset, topic string, cfgErr error) (*Status, error) {
+	out, st, err := p.storedStatus(ctx, asset, topic)
+	if err != nil {
+		return nil, err
+	}
+	out.ConfigError = cfgErr.Error()
+	out.Partitions = []PartitionStatus{}
 	for part, v := range st.Offsets {
 		out.Partitions = append(out.Partitions, PartitionStatus{Partition: part, StoredOffset: &v})
 	}
