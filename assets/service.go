@@ -3,6 +3,7 @@ package assets
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -28,6 +29,10 @@ type Service struct {
 	// time.
 	mu       sync.Mutex
 	resolved map[string]resolvedConfig
+
+	logger      *slog.Logger // nil: nothing logged
+	subMu       sync.Mutex
+	subscribers []Subscriber // see Subscribe
 }
 
 type resolvedConfig struct {
@@ -106,6 +111,7 @@ func (s *Service) Create(ctx context.Context, in Input) (*View, error) {
 	if err := s.repo.CreateAsset(ctx, a); err != nil {
 		return nil, err
 	}
+	s.announce(ctx, Change{Name: a.Name})
 	return s.view(a), nil
 }
 
@@ -153,6 +159,7 @@ func (s *Service) Update(ctx context.Context, name string, in Input) (*View, err
 	if err := s.repo.UpdateAsset(ctx, a); err != nil {
 		return nil, err
 	}
+	s.announce(ctx, Change{Name: name})
 	return s.view(a), nil
 }
 
@@ -182,7 +189,11 @@ func (s *Service) List(ctx context.Context) ([]*View, error) {
 func (s *Service) Delete(ctx context.Context, name string) error {
 	err := s.repo.DeleteAsset(ctx, name)
 	s.forget(name)
-	return err
+	if err != nil {
+		return err
+	}
+	s.announce(ctx, Change{Name: name, Deleted: true})
+	return nil
 }
 
 // forget drops the resolved configuration of an asset that is gone: its
