@@ -93,7 +93,7 @@ type View struct {
 // Create validates and stores a new asset.
 func (s *Service) Create(ctx context.Context, in Input) (*View, error) {
 	var errs fieldErrors
-	if msg := NameProblem(in.Name); msg != "" {
+	if msg := soarkafka.NameProblem(in.Name); msg != "" {
 		errs.add("name", msg)
 	}
 	cfg, err := Decode(in.Config, DecodeOptions{})
