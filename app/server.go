@@ -104,7 +104,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 		logger.Info("/metrics is served without the API token (metrics.public)")
 	}
 	parserService := parsers.NewService(s.db, s.engine)
-	assetService := assets.NewService(s.db, sealer, assets.WithParserCheck(parserService.Exists), assets.WithLogger(logger))
+	assetService := assets.NewService(s.db, sealer, assets.WithParsers(parserService), assets.WithLogger(logger))
 	s.assets = assetService
 	pollOpts := []poll.Option{poll.WithRecorder(s.metrics)}
 	if cfg.ReplicaName != "" {

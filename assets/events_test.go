@@ -2,17 +2,20 @@ package assets_test
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/internal/testenv"
+	"github.com/soarkafka/soarkafka/parsers"
 	"github.com/soarkafka/soarkafka/store"
 )
 
-// newService returns a service on a SQLite database of its own, with opts.
-func newService(t *testing.T, opts ...assets.ServiceOption) *assets.Service {
+// newStore returns a migrated SQLite store of the test's own.
+func newStore(t *testing.T) *store.DB {
 	t.Helper()
 	db, err := store.Open(t.Context(), testenv.SQLiteURL(t), nil)
 	if err != nil {
@@ -22,6 +25,17 @@ func newService(t *testing.T, opts ...assets.ServiceOption) *assets.Service {
 	if err := db.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	return db
+}
+
+// newService returns a service on a store of its own, with opts.
+func newService(t *testing.T, opts ...assets.ServiceOption) *assets.Service {
+	t.Helper()
+	return newServiceOn(t, newStore(t), opts...)
+}
+
+func newServiceOn(t *testing.T, db *store.DB, opts ...assets.ServiceOption) *assets.Service {
+	t.Helper()
 	key, err := assets.NewKey()
 	if err != nil {
 		t.Fatal(err)
@@ -133,5 +147,35 @@ func TestServiceContainsASubscribersPanic(t *testing.T) {
 	log := logs.String()
 	if strings.Count(log, "subscriber bug") != 2 || !strings.Contains(log, `"in":"asset change subscriber"`) || !strings.Contains(log, `"asset":"a"`) {
 		t.Fatalf("the panics were not logged with the asset:\n%s", log)
+	}
+}
+
+// With the parsers given, a save names only a parser that exists, bundled
+// or stored: another name is refused on message_parser, and not announced.
+func TestServiceChecksMessageParser(t *testing.T) {
+	db := newStore(t)
+	svc := newServiceOn(t, db, assets.WithParsers(parsers.NewService(db, nil)))
+	var got []assets.Change
+	svc.Subscribe(func(_ context.Context, c assets.Change) { got = append(got, c) })
+	doc := func(parser string) map[string]any {
+		return map[string]any{"hosts": "b:9092", "topic": "t", "message_parser": parser}
+	}
+	refused := func(step string, err error) {
+		t.Helper()
+		var e *soarkafka.Error
+		if !errors.As(err, &e) || e.Code != soarkafka.EINVALID || len(e.Fields) != 1 || e.Fields[0].Field != "message_parser" ||
+			!strings.Contains(e.Fields[0].Message, `no parser named "nope"`) {
+			t.Fatalf("%s: %v, want message_parser refused", step, err)
+		}
+	}
+	_, err := svc.Create(t.Context(), assets.Input{Name: "a", Config: doc("nope")})
+	refused("create", err)
+	if _, err := svc.Create(t.Context(), assets.Input{Name: "a", Config: doc("ndjson")}); err != nil {
+		t.Fatalf("create with a bundled parser: %v", err)
+	}
+	_, err = svc.Update(t.Context(), "a", assets.Input{Config: doc("nope")})
+	refused("update", err)
+	if want := []assets.Change{{Name: "a"}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("announced %+v, want %+v", got, want)
 	}
 }

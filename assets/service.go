@@ -17,9 +17,9 @@ import (
 // configuration is resolved for a connection. Nothing else sees sealed
 // values or handles plaintext secrets at rest.
 type Service struct {
-	repo        Repository
-	sealer      *Sealer
-	parserCheck func(ctx context.Context, name string) error
+	repo    Repository
+	sealer  *Sealer
+	parsers Parsers // nil: message_parser is not checked
 
 	// resolved keeps each asset's last resolved configuration, by name,
 	// with the id and version it was resolved from. Resolve reads the row
@@ -43,10 +43,19 @@ type resolvedConfig struct {
 // ServiceOption configures a Service.
 type ServiceOption func(*Service)
 
-// WithParserCheck has every save check that message_parser names a parser
-// that exists: check returns an ENOTFOUND error for an unknown name.
-func WithParserCheck(check func(ctx context.Context, name string) error) ServiceOption {
-	return func(s *Service) { s.parserCheck = check }
+// Parsers is what the service asks of the parsers: whether one exists.
+// *parsers.Service is one; the interface is the service's own so that the
+// asset types stay free of the parser engine that parsers brings.
+type Parsers interface {
+	// Exists returns nil for a parser of that name, bundled or stored,
+	// and an ENOTFOUND *soarkafka.Error for an unknown name.
+	Exists(ctx context.Context, name string) error
+}
+
+// WithParsers has every save check that message_parser names one of ps's
+// parsers. Without it, any name is stored.
+func WithParsers(ps Parsers) ServiceOption {
+	return func(s *Service) { s.parsers = ps }
 }
 
 // NewService returns a Service over repo that seals with sealer.
@@ -60,10 +69,10 @@ func NewService(repo Repository, sealer *Sealer, opts ...ServiceOption) *Service
 
 // checkParser reports a message_parser that names no parser.
 func (s *Service) checkParser(ctx context.Context, cfg Config) error {
-	if s.parserCheck == nil || cfg.MessageParser == "" {
+	if s.parsers == nil || cfg.MessageParser == "" {
 		return nil
 	}
-	err := s.parserCheck(ctx, cfg.MessageParser)
+	err := s.parsers.Exists(ctx, cfg.MessageParser)
 	if soarkafka.ErrorCode(err) == soarkafka.ENOTFOUND {
 		return &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid asset", Fields: []soarkafka.FieldError{{Field: "message_parser",
 			Message: fmt.Sprintf("no parser named %q; GET /v1/parsers lists them (empty means the bundled default)", cfg.MessageParser)}}}

@@ -87,7 +87,7 @@ func newEnvWith(t *testing.T, url string, set func(*web.Options)) *env {
 	poller := poll.New(db, parserService, logger, poll.WithLease(poll.DefaultLeaseTTL, time.Second))
 	runner := actions.NewRunner(logger, actions.WithPoller(poller))
 	t.Cleanup(runner.Close)
-	assetService := assets.NewService(db, sealer, assets.WithParserCheck(parserService.Exists), assets.WithLogger(logger))
+	assetService := assets.NewService(db, sealer, assets.WithParsers(parserService), assets.WithLogger(logger))
 	// As the server wires it: a changed asset's pooled producer goes.
 	assetService.Subscribe(func(_ context.Context, c assets.Change) { runner.Forget(c.Name) })
 	opts := web.Options{
