@@ -197,8 +197,7 @@ func Decode(doc map[string]any, opts DecodeOptions) (Config, error) {
 	}
 
 	var c Config
-	b, _ := json.Marshal(unflatten(values))
-	if err := json.Unmarshal(b, &c); err != nil {
+	if err := c.setValues(values); err != nil {
 		return Config{}, fmt.Errorf("assets: decode normalised config: %w", err)
 	}
 	c.validate(&errs)
@@ -573,14 +572,6 @@ func isBlock(name string) bool {
 		}
 	}
 	return false
-}
-
-func unflatten(flat map[string]any) map[string]any {
-	root := map[string]any{}
-	for k, v := range flat {
-		set(root, k, v)
-	}
-	return root
 }
 
 type fieldErrors []soarkafka.FieldError
