@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/soarkafka/soarkafka"
-	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/ingest"
 	"github.com/soarkafka/soarkafka/poll"
 )
@@ -59,7 +58,7 @@ func ParseOnPollParams(params map[string]any) (OnPollParams, error) {
 		}
 		p.PollNow = b
 	default:
-		bad("poll_now", "must be true or false, got %s", assets.JSONType(v))
+		bad("poll_now", "must be true or false, got %s", soarkafka.JSONType(v))
 	}
 	p.ArtifactCount = count("artifact_count", 1, MaxPollNowCount)
 	p.ContainerCount = count("container_count", 0, math.MaxInt32)

@@ -22,7 +22,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soarkafka/soarkafka"
-	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/kafka"
 )
 
@@ -63,7 +62,7 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 			bad("data_type", "%q is not a data type; use string or JSON", dt)
 		}
 	default:
-		bad("data_type", "must be a string (string or JSON), got %s", assets.JSONType(dt))
+		bad("data_type", "must be a string (string or JSON), got %s", soarkafka.JSONType(dt))
 	}
 
 	switch d := params["data"].(type) {
@@ -86,7 +85,7 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 			}
 			p.Data = bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 		} else {
-			bad("data", "must be a string for data_type string, got %s", assets.JSONType(d))
+			bad("data", "must be a string for data_type string, got %s", soarkafka.JSONType(d))
 		}
 	}
 
@@ -94,19 +93,19 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 	case nil:
 		bad("topic", "required: the topic to post the data to")
 	case string:
-		if msg := assets.TopicNameProblem(t); msg != "" {
+		if msg := soarkafka.TopicNameProblem(t); msg != "" {
 			bad("topic", "%s", msg)
 		}
 		p.Topic = t
 	default:
-		bad("topic", "must be a string, got %s", assets.JSONType(t))
+		bad("topic", "must be a string, got %s", soarkafka.JSONType(t))
 	}
 
 	if v, ok := params["timeout"]; ok && v != nil && v != "" {
 		secs, ok := number(v)
 		switch {
 		case !ok:
-			bad("timeout", "must be a number of seconds, got %s", assets.JSONType(v))
+			bad("timeout", "must be a number of seconds, got %s", soarkafka.JSONType(v))
 		case secs < 0:
 			bad("timeout", "%v is negative; give the seconds to wait for acknowledgement, or 0 not to report per-message details", secs)
 		case secs > 3600:
@@ -131,7 +130,7 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 	case string:
 		p.Key = []byte(k)
 	default:
-		bad("key", "must be a string, got %s", assets.JSONType(k))
+		bad("key", "must be a string, got %s", soarkafka.JSONType(k))
 	}
 
 	switch h := params["headers"].(type) {
@@ -140,13 +139,13 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 		for _, name := range sortedKeys(h) {
 			s, ok := h[name].(string)
 			if !ok {
-				bad("headers", "header %q must be a string, got %s", name, assets.JSONType(h[name]))
+				bad("headers", "header %q must be a string, got %s", name, soarkafka.JSONType(h[name]))
 				continue
 			}
 			p.Headers = append(p.Headers, kgo.RecordHeader{Key: name, Value: []byte(s)})
 		}
 	default:
-		bad("headers", "must be an object of string values, got %s", assets.JSONType(h))
+		bad("headers", "must be an object of string values, got %s", soarkafka.JSONType(h))
 	}
 
 	if v, ok := params["partition"]; ok && v != nil && v != "" {

@@ -39,6 +39,7 @@ type Server struct {
 	db     *store.DB
 	broker *devbroker.Broker
 	runner *actions.Runner
+	assets *assets.Service
 	engine *parsers.Engine
 	// metrics is this server's own registry, served on /metrics.
 	metrics *metrics.Metrics
@@ -103,7 +104,8 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 		logger.Info("/metrics is served without the API token (metrics.public)")
 	}
 	parserService := parsers.NewService(s.db, s.engine)
-	assetService := assets.NewService(s.db, sealer, assets.WithParserCheck(parserService.Exists))
+	assetService := assets.NewService(s.db, sealer, assets.WithParsers(parserService), assets.WithLogger(logger))
+	s.assets = assetService
 	pollOpts := []poll.Option{poll.WithRecorder(s.metrics)}
 	if cfg.ReplicaName != "" {
 		pollOpts = append(pollOpts, poll.WithReplica(cfg.ReplicaName))
@@ -121,10 +123,9 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 	if cfg.Scheduler.Enabled {
 		s.scheduler = poll.NewScheduler(poller, assetService, logger, 0)
 	}
+	s.subscribeAssetChanges()
 	handler := web.NewHandler(web.Options{
 		Poller:       poller,
-		Scheduler:    s.scheduler,
-		AssetDeleted: s.metrics.ForgetAsset,
 		Logger:       logger,
 		Assets:       assetService,
 		Parsers:      parserService,

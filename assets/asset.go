@@ -2,8 +2,6 @@ package assets
 
 import (
 	"context"
-	"fmt"
-	"regexp"
 	"time"
 )
 
@@ -37,18 +35,4 @@ type Repository interface {
 	UpdateAsset(ctx context.Context, a *Asset) error
 	// DeleteAsset removes the asset with that name.
 	DeleteAsset(ctx context.Context, name string) error
-}
-
-var nameRule = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
-
-// NameProblem returns what is wrong with an asset name, or "" when it is
-// valid. Names appear in URLs, logs and consumer group ids, hence the rule.
-func NameProblem(name string) string {
-	if name == "" {
-		return "required"
-	}
-	if !nameRule.MatchString(name) {
-		return fmt.Sprintf("%q: use 1 to 128 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit", name)
-	}
-	return ""
 }

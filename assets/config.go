@@ -197,8 +197,7 @@ func Decode(doc map[string]any, opts DecodeOptions) (Config, error) {
 	}
 
 	var c Config
-	b, _ := json.Marshal(unflatten(values))
-	if err := json.Unmarshal(b, &c); err != nil {
+	if err := c.setValues(values); err != nil {
 		return Config{}, fmt.Errorf("assets: decode normalised config: %w", err)
 	}
 	c.validate(&errs)
@@ -408,7 +407,7 @@ var fieldChecks = map[string]func(v any) []string{
 	},
 	"ingest.dead_letter_topic": func(v any) []string {
 		if s := v.(string); s != "" {
-			if msg := TopicNameProblem(s); msg != "" {
+			if msg := soarkafka.TopicNameProblem(s); msg != "" {
 				return []string{msg}
 			}
 		}
@@ -421,30 +420,11 @@ var fieldChecks = map[string]func(v any) []string{
 		return nil
 	},
 	"topic": func(v any) []string {
-		if msg := TopicNameProblem(v.(string)); msg != "" {
+		if msg := soarkafka.TopicNameProblem(v.(string)); msg != "" {
 			return []string{msg}
 		}
 		return nil
 	},
-}
-
-var topicChars = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
-
-// TopicNameProblem returns what is wrong with a Kafka topic name, or "" when
-// it is valid. Kafka's rule: 1 to 249 characters of ASCII letters, digits,
-// '.', '_' and '-', and not "." or "..".
-func TopicNameProblem(name string) string {
-	switch {
-	case name == "":
-		return "empty; a topic name has 1 to 249 characters"
-	case len(name) > 249:
-		return fmt.Sprintf("%d characters long; a topic name has at most 249", len(name))
-	case name == "." || name == "..":
-		return fmt.Sprintf("%q is not allowed as a topic name", name)
-	case !topicChars.MatchString(name):
-		return fmt.Sprintf("%q has characters Kafka does not allow; use only ASCII letters, digits, '.', '_' and '-'", name)
-	}
-	return ""
 }
 
 // coerce checks a raw JSON value against a field's type and returns the
@@ -456,7 +436,7 @@ func coerce(f Field, raw any) (any, string) {
 	case TypeString:
 		s, ok := raw.(string)
 		if !ok {
-			return nil, fmt.Sprintf("must be a string, got %s", JSONType(raw))
+			return nil, fmt.Sprintf("must be a string, got %s", soarkafka.JSONType(raw))
 		}
 		s = strings.TrimSpace(s)
 		if strings.ContainsRune(s, 0) {
@@ -505,7 +485,7 @@ func coerce(f Field, raw any) (any, string) {
 			}
 			return b, ""
 		}
-		return nil, fmt.Sprintf("must be true or false, got %s", JSONType(raw))
+		return nil, fmt.Sprintf("must be true or false, got %s", soarkafka.JSONType(raw))
 	}
 	return nil, fmt.Sprintf("field type %q unknown", f.Type)
 }
@@ -534,7 +514,7 @@ func wholeNumber(raw any) (n int64, over int, msg string) {
 	case string:
 		return parseWhole(strings.TrimSpace(v), strconv.Quote(v))
 	}
-	return 0, 0, fmt.Sprintf("must be a whole number, got %s", JSONType(raw))
+	return 0, 0, fmt.Sprintf("must be a whole number, got %s", soarkafka.JSONType(raw))
 }
 
 // parseWhole parses decimal integer text; quoted is the value as the
@@ -567,25 +547,6 @@ func numberText(raw any) string {
 	return fmt.Sprint(raw)
 }
 
-// JSONType names the JSON type of a decoded value for messages: "a string".
-func JSONType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case float64, json.Number, int, int64:
-		return "a number"
-	case string:
-		return "a string"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
 // flatten turns nested objects into dotted keys. An object where the registry
 // expects a value (or the reverse) is reported by the type check; an object
 // under a name that is a registry block is walked.
@@ -599,7 +560,7 @@ func flatten(prefix string, doc map[string]any, out map[string]any, errs *fieldE
 			if m, ok := v.(map[string]any); ok {
 				flatten(name, m, out, errs)
 			} else if v != nil {
-				errs.add(name, fmt.Sprintf("must be an object, got %s", JSONType(v)))
+				errs.add(name, fmt.Sprintf("must be an object, got %s", soarkafka.JSONType(v)))
 			}
 			continue
 		}
@@ -621,14 +582,6 @@ func isBlock(name string) bool {
 		}
 	}
 	return false
-}
-
-func unflatten(flat map[string]any) map[string]any {
-	root := map[string]any{}
-	for k, v := range flat {
-		set(root, k, v)
-	}
-	return root
 }
 
 type fieldErrors []soarkafka.FieldError

@@ -322,14 +322,6 @@ func TestSchemaAndTableFromRegistry(t *testing.T) {
 	}
 }
 
-func TestNameProblem(t *testing.T) {
-	for name, ok := range map[string]bool{"prod": true, "prod-eu.1_a": true, "": false, "-x": false, "a b": false, "a/b": false, strings.Repeat("a", 129): false} {
-		if got := assets.NameProblem(name) == ""; got != ok {
-			t.Errorf("NameProblem(%q) ok=%v, want %v", name, got, ok)
-		}
-	}
-}
-
 func TestIngestSettings(t *testing.T) {
 	cfg, err := assets.Decode(with("ingest", map[string]any{"interval": "5m", "group_id": "soc"}), assets.DecodeOptions{})
 	if err != nil {

@@ -3,6 +3,7 @@ package assets
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -16,9 +17,9 @@ import (
 // configuration is resolved for a connection. Nothing else sees sealed
 // values or handles plaintext secrets at rest.
 type Service struct {
-	repo        Repository
-	sealer      *Sealer
-	parserCheck func(ctx context.Context, name string) error
+	repo    Repository
+	sealer  *Sealer
+	parsers Parsers // nil: message_parser is not checked
 
 	// resolved keeps each asset's last resolved configuration, by name,
 	// with the id and version it was resolved from. Resolve reads the row
@@ -28,6 +29,10 @@ type Service struct {
 	// handling time.
 	mu       sync.Mutex
 	resolved map[string]resolvedConfig
+
+	logger      *slog.Logger // nil: nothing logged
+	subMu       sync.Mutex
+	subscribers []Subscriber // see Subscribe
 }
 
 type resolvedConfig struct {
@@ -38,10 +43,19 @@ type resolvedConfig struct {
 // ServiceOption configures a Service.
 type ServiceOption func(*Service)
 
-// WithParserCheck has every save check that message_parser names a parser
-// that exists: check returns an ENOTFOUND error for an unknown name.
-func WithParserCheck(check func(ctx context.Context, name string) error) ServiceOption {
-	return func(s *Service) { s.parserCheck = check }
+// Parsers is what the service asks of the parsers: whether one exists.
+// *parsers.Service is one; the interface is the service's own so that the
+// asset types stay free of the parser engine that parsers brings.
+type Parsers interface {
+	// Exists returns nil for a parser of that name, bundled or stored,
+	// and an ENOTFOUND *soarkafka.Error for an unknown name.
+	Exists(ctx context.Context, name string) error
+}
+
+// WithParsers has every save check that message_parser names one of ps's
+// parsers. Without it, any name is stored.
+func WithParsers(ps Parsers) ServiceOption {
+	return func(s *Service) { s.parsers = ps }
 }
 
 // NewService returns a Service over repo that seals with sealer.
@@ -55,10 +69,10 @@ func NewService(repo Repository, sealer *Sealer, opts ...ServiceOption) *Service
 
 // checkParser reports a message_parser that names no parser.
 func (s *Service) checkParser(ctx context.Context, cfg Config) error {
-	if s.parserCheck == nil || cfg.MessageParser == "" {
+	if s.parsers == nil || cfg.MessageParser == "" {
 		return nil
 	}
-	err := s.parserCheck(ctx, cfg.MessageParser)
+	err := s.parsers.Exists(ctx, cfg.MessageParser)
 	if soarkafka.ErrorCode(err) == soarkafka.ENOTFOUND {
 		return &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid asset", Fields: []soarkafka.FieldError{{Field: "message_parser",
 			Message: fmt.Sprintf("no parser named %q; GET /v1/parsers lists them (empty means the bundled default)", cfg.MessageParser)}}}
@@ -88,7 +102,7 @@ type View struct {
 // Create validates and stores a new asset.
 func (s *Service) Create(ctx context.Context, in Input) (*View, error) {
 	var errs fieldErrors
-	if msg := NameProblem(in.Name); msg != "" {
+	if msg := soarkafka.NameProblem(in.Name); msg != "" {
 		errs.add("name", msg)
 	}
 	cfg, err := Decode(in.Config, DecodeOptions{})
@@ -106,6 +120,7 @@ func (s *Service) Create(ctx context.Context, in Input) (*View, error) {
 	if err := s.repo.CreateAsset(ctx, a); err != nil {
 		return nil, err
 	}
+	s.announce(ctx, Change{Name: a.Name})
 	return s.view(a), nil
 }
 
@@ -153,6 +168,7 @@ func (s *Service) Update(ctx context.Context, name string, in Input) (*View, err
 	if err := s.repo.UpdateAsset(ctx, a); err != nil {
 		return nil, err
 	}
+	s.announce(ctx, Change{Name: name})
 	return s.view(a), nil
 }
 
@@ -182,7 +198,11 @@ func (s *Service) List(ctx context.Context) ([]*View, error) {
 func (s *Service) Delete(ctx context.Context, name string) error {
 	err := s.repo.DeleteAsset(ctx, name)
 	s.forget(name)
-	return err
+	if err != nil {
+		return err
+	}
+	s.announce(ctx, Change{Name: name, Deleted: true})
+	return nil
 }
 
 // forget drops the resolved configuration of an asset that is gone: its

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/soarkafka/soarkafka"
-	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/parsers/bundled"
 	"github.com/soarkafka/soarkafka/parsers/sandbox"
 	"github.com/soarkafka/soarkafka/soar"
@@ -51,7 +50,7 @@ var reservedNames = map[string]bool{"test": true}
 
 func (s *Service) validate(ctx context.Context, in Input) error {
 	var fields []soarkafka.FieldError
-	if msg := assets.NameProblem(in.Name); msg != "" {
+	if msg := soarkafka.NameProblem(in.Name); msg != "" {
 		fields = append(fields, soarkafka.FieldError{Field: "name", Message: msg})
 	} else if _, ok := bundled.Get(in.Name); ok || reservedNames[in.Name] {
 		return soarkafka.Errorf(soarkafka.ECONFLICT, "%q is the name of a bundled parser or a reserved word; choose another name", in.Name)

@@ -314,5 +314,5 @@ func soarAssetID(v any) (string, error) {
 		}
 		return strconv.FormatInt(int64(id), 10), nil
 	}
-	return "", soarkafka.Errorf(soarkafka.EINVALID, "asset_id must be a number or a string, got %s", assets.JSONType(v))
+	return "", soarkafka.Errorf(soarkafka.EINVALID, "asset_id must be a number or a string, got %s", soarkafka.JSONType(v))
 }

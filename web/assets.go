@@ -32,7 +32,6 @@ func (h *Handler) createAsset(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
-	h.wakeScheduler()
 	w.Header().Set("Location", "/v1/assets/"+v.Name)
 	writeJSON(w, http.StatusCreated, v)
 }
@@ -61,8 +60,6 @@ func (h *Handler) updateAsset(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
-	h.opts.Runner.Forget(v.Name)
-	h.wakeScheduler()
 	writeJSON(w, http.StatusOK, v)
 }
 
@@ -72,17 +69,5 @@ func (h *Handler) deleteAsset(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
-	h.opts.Runner.Forget(name)
-	h.wakeScheduler()
-	if h.opts.AssetDeleted != nil {
-		h.opts.AssetDeleted(name)
-	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// wakeScheduler makes an asset change take effect on the schedule at once.
-func (h *Handler) wakeScheduler() {
-	if h.opts.Scheduler != nil {
-		h.opts.Scheduler.Wake()
-	}
 }

@@ -84,7 +84,7 @@ func fuzzHandler(f *testing.F) http.Handler {
 	runner := actions.NewRunner(logger)
 	f.Cleanup(runner.Close)
 	return web.NewHandler(web.Options{
-		Logger: logger, Assets: assets.NewService(db, sealer, assets.WithParserCheck(parserService.Exists)),
+		Logger: logger, Assets: assets.NewService(db, sealer, assets.WithParsers(parserService)),
 		Runner: runner, Parsers: parserService, Store: db, APIToken: token, MaxBodyBytes: 64 << 10, Version: "fuzz",
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/soarkafka/soarkafka"
-	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/parsers/sandbox"
 )
 
@@ -52,7 +51,7 @@ func FuzzParserBody(f *testing.F) {
 				t.Fatalf("%q: %v (code %q)", body, err, c)
 			}
 		} else {
-			_ = assets.NameProblem(in.Name)
+			_ = soarkafka.NameProblem(in.Name)
 			checkSource(t, in.Name+".go", in.Source)
 		}
 		if multipart {

@@ -27,7 +27,6 @@ import (
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
-	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/kafka"
 )
 
@@ -57,7 +56,7 @@ func (h *Handler) postRecords(w http.ResponseWriter, r *http.Request) {
 	validate := queryChoice(q, "validate", &errs, "light", "full")
 	topic := q.Get("topic")
 	if topic != "" {
-		if msg := assets.TopicNameProblem(topic); msg != "" {
+		if msg := soarkafka.TopicNameProblem(topic); msg != "" {
 			errs = append(errs, soarkafka.FieldError{Field: "topic", Message: msg})
 		}
 	}
@@ -448,7 +447,7 @@ func (s *recordStream) record(line []byte) (*kgo.Record, error) {
 		rec.Value = buf.Bytes()
 	}
 	if e.Topic != "" {
-		if msg := assets.TopicNameProblem(e.Topic); msg != "" {
+		if msg := soarkafka.TopicNameProblem(e.Topic); msg != "" {
 			return nil, fmt.Errorf("topic: %s", msg)
 		}
 		rec.Topic = e.Topic

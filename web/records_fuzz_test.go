@@ -9,7 +9,7 @@ import (
 	"testing/iotest"
 	"unicode/utf8"
 
-	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/kafka"
 )
 
@@ -143,7 +143,7 @@ func FuzzRecordsLine(f *testing.F) {
 			}
 			return
 		}
-		if msg := assets.TopicNameProblem(rec.Topic); msg != "" {
+		if msg := soarkafka.TopicNameProblem(rec.Topic); msg != "" {
 			t.Fatalf("%q: record for topic %q: %s", line, rec.Topic, msg)
 		}
 		if kafka.RecordSize(rec) < len(rec.Value) {

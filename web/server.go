@@ -41,7 +41,9 @@ type Pinger interface {
 
 // Options are what the handler serves and how.
 type Options struct {
-	Logger       *slog.Logger
+	Logger *slog.Logger
+	// Assets serves the asset routes; what follows a write (the producer
+	// pool, the scheduler, the metrics) hears of it from the service.
 	Assets       *assets.Service
 	Parsers      *parsers.Service
 	Runner       *actions.Runner
@@ -54,12 +56,6 @@ type Options struct {
 	// Ingest serves the stored containers and artifacts (GET
 	// /v1/containers, /v1/artifacts); nil answers 503.
 	Ingest ingest.QueryRepository
-	// Scheduler, when set, is woken when an asset changes so the change
-	// takes effect at once.
-	Scheduler *poll.Scheduler
-	// AssetDeleted, when set, is called with a deleted asset's name, so
-	// nothing kept for it outlives it (its metric series).
-	AssetDeleted func(name string)
 	// Metrics serves GET /metrics (Prometheus); nil answers 404.
 	Metrics http.Handler
 	// MetricsPublic serves /metrics without the API token, for a scraper

@@ -87,9 +87,12 @@ func newEnvWith(t *testing.T, url string, set func(*web.Options)) *env {
 	poller := poll.New(db, parserService, logger, poll.WithLease(poll.DefaultLeaseTTL, time.Second))
 	runner := actions.NewRunner(logger, actions.WithPoller(poller))
 	t.Cleanup(runner.Close)
+	assetService := assets.NewService(db, sealer, assets.WithParsers(parserService), assets.WithLogger(logger))
+	// As the server wires it: a changed asset's pooled producer goes.
+	assetService.Subscribe(func(_ context.Context, c assets.Change) { runner.Forget(c.Name) })
 	opts := web.Options{
 		Poller: poller,
-		Logger: logger, Assets: assets.NewService(db, sealer, assets.WithParserCheck(parserService.Exists)), Runner: runner, Parsers: parserService,
+		Logger: logger, Assets: assetService, Runner: runner, Parsers: parserService,
 		Store: db, APIToken: token, MaxBodyBytes: 64 << 10, Version: "test",
 		// The server's defaults, so that every test runs within them.
 		ReadTimeout: time.Minute, IdleReadTimeout: time.Minute, BodyMemoryBudget: 64 << 20, BodyWait: 2 * time.Second,
