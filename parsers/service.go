@@ -3,6 +3,7 @@ package parsers
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -20,6 +21,33 @@ type Service struct {
 	repo   Repository
 	engine *Engine
 	now    func() time.Time
+	live   liveSample
+}
+
+// AssetResolver finds an asset's configuration by name (assets.Service).
+type AssetResolver interface {
+	Resolve(ctx context.Context, name string) (assets.Config, *assets.Asset, error)
+}
+
+// TopicSampler reads up to count messages of an asset's topic from
+// "latest" or "earliest", committing nothing (kafka.Access).
+type TopicSampler interface {
+	Sample(ctx context.Context, cfg assets.Config, logger *slog.Logger, from string, count int) ([]soar.Message, error)
+}
+
+type liveSample struct {
+	assets  AssetResolver
+	sampler TopicSampler
+	logger  *slog.Logger
+}
+
+// UseLiveSample lets Test sample an asset's topic: assets resolves the
+// asset, sampler reads its topic, logging to logger. It is called once
+// while wiring, before Test runs: the assets service is built after this
+// one (it checks parser names with Exists), so it cannot be an argument of
+// NewService. Without it a test with an asset is refused.
+func (s *Service) UseLiveSample(assets AssetResolver, sampler TopicSampler, logger *slog.Logger) {
+	s.live = liveSample{assets: assets, sampler: sampler, logger: logger}
 }
 
 // NewService returns a Service over repo that runs parsers with engine.
@@ -180,13 +208,27 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 }
 
 // TestInput is a playground request: a parser (source, or the name of a
-// bundled or stored one) and the messages to run it on.
+// bundled or stored one) and the messages to run it on, or the asset whose
+// topic to sample live for them.
 type TestInput struct {
 	Name     string
 	Source   string
 	Topic    string
 	Messages []soar.Message
+
+	// Asset names the asset whose topic is sampled (nothing committed):
+	// Count messages (default DefaultSampleCount) From "latest" (the
+	// default) or "earliest". The asset's parser deadline bounds the run.
+	Asset string
+	From  string
+	Count int
 }
+
+// Defaults of a live sample.
+const (
+	DefaultSampleFrom  = "latest"
+	DefaultSampleCount = 20
+)
 
 // TestOutput is what the playground answers: the results, or the error,
 // never both.
@@ -202,6 +244,23 @@ type TestOutput struct {
 // failure is part of the output, not an error: the error is for a request
 // that cannot run (unknown parser name).
 func (s *Service) Test(ctx context.Context, in TestInput) (*TestOutput, error) {
+	if in.Asset != "" {
+		if len(in.Messages) > 0 {
+			return nil, soarkafka.Errorf(soarkafka.EINVALID, "give messages or asset with sample, not both")
+		}
+		cfg, msgs, err := s.sample(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		in.Messages = msgs
+		if in.Topic == "" {
+			in.Topic = cfg.Topic
+		}
+		// The asset's own deadline for its parser applies to its sample.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.ParserDeadline())
+		defer cancel()
+	}
 	if in.Topic == "" {
 		in.Topic = "playground"
 	}
@@ -246,6 +305,32 @@ func (s *Service) Test(ctx context.Context, in TestInput) (*TestOutput, error) {
 	out.Run = &run
 	out.DurationMS = float64(run.Duration.Microseconds()) / 1000
 	return out, nil
+}
+
+// sample resolves in.Asset and reads the sample of its topic.
+func (s *Service) sample(ctx context.Context, in TestInput) (assets.Config, []soar.Message, error) {
+	if s.live.assets == nil || s.live.sampler == nil {
+		return assets.Config{}, nil, soarkafka.Errorf(soarkafka.EUNAVAILABLE, "asset %q: live samples are not available on this server", in.Asset)
+	}
+	cfg, _, err := s.live.assets.Resolve(ctx, in.Asset)
+	if err != nil {
+		return assets.Config{}, nil, err
+	}
+	from, count := in.From, in.Count
+	if from == "" {
+		from = DefaultSampleFrom
+	}
+	if count == 0 {
+		count = DefaultSampleCount
+	}
+	msgs, err := s.live.sampler.Sample(ctx, cfg, s.live.logger, from, count)
+	if err != nil {
+		if soarkafka.ErrorCode(err) == soarkafka.EINTERNAL {
+			err = soarkafka.Errorf(soarkafka.EUNAVAILABLE, "asset %q: %v", in.Asset, err)
+		}
+		return assets.Config{}, nil, err
+	}
+	return cfg, msgs, nil
 }
 
 // SampleMessages is the built-in batch every saved parser must handle: a
