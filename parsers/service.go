@@ -9,6 +9,7 @@ import (
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/ingest"
 	"github.com/soarkafka/soarkafka/parsers/bundled"
 	"github.com/soarkafka/soarkafka/parsers/sandbox"
 	"github.com/soarkafka/soarkafka/soar"
@@ -376,18 +377,39 @@ type Bound struct {
 	native  func(topic string, msgs []soar.Message) ([]soar.Result, error)
 }
 
-// RunNative runs a bundled parser and returns its results as values; ok is
-// false for a user parser (use Run).
-func (b *Bound) RunNative(topic string, msgs []soar.Message) (results []soar.Result, ok bool, err error) {
-	if b.native == nil {
-		return nil, false, nil
+// Containers runs the parser on one batch and returns the containers to
+// store: a bundled parser natively, its results encoded straight from the
+// values; a user parser in its sandbox workers, its JSON results read and
+// validated in one pass. ctx bounds a user parser's run (the asset's
+// parser deadline). An error IsParserFailure reports is the parser's
+// failure on this batch; any other is the server's own.
+func (b *Bound) Containers(ctx context.Context, topic string, msgs []soar.Message) ([]ingest.Container, error) {
+	if b.native != nil {
+		results, err := b.native(topic, msgs)
+		if err != nil {
+			return nil, err
+		}
+		containers, err := containersOf(results)
+		if err != nil {
+			return nil, fmt.Errorf("parser %q: %w", b.Name, err)
+		}
+		return containers, nil
 	}
-	results, err = b.native(topic, msgs)
-	return results, true, err
+	run, err := b.run(ctx, topic, msgs)
+	if err != nil {
+		return nil, err
+	}
+	containers, err := containersFromJSON(run.Results)
+	if err != nil {
+		return nil, fmt.Errorf("parser %q: %w", b.Name, err)
+	}
+	return containers, nil
 }
 
-// Run runs the parser on one batch. An error DescribeError describes is
-// the parser's failure on this batch; any other is the server's own.
+// Run runs the parser on one batch and returns its results as the JSON
+// the playground shows; polls use Containers. An error DescribeError
+// describes is the parser's failure on this batch; any other is the
+// server's own.
 func (b *Bound) Run(ctx context.Context, topic string, msgs []soar.Message) (Run, error) {
 	return b.run(ctx, topic, msgs)
 }
