@@ -9,33 +9,26 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/aws/smithy-go"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/kafka"
 )
 
-// Steps of test connectivity, as named in ConnectivityStep.Step.
+// Steps of test connectivity, as named in ConnectivityStep.Step: the
+// steps of kafka.Probe.
 const (
-	StepConfig   = "config"   // TLS files and SASL settings of the asset
-	StepTCP      = "tcp"      // TCP connect to one host of hosts
-	StepTLS      = "tls"      // TLS handshake with that host, and the broker accepting our client certificate
-	StepKafka    = "kafka"    // a Kafka request to that host, after the SASL login
-	StepMetadata = "metadata" // cluster metadata: brokers, controller, cluster id
-	StepTopic    = "topic"    // the asset's topic: partitions, leaders, offsets
+	StepConfig   = kafka.StepConfig
+	StepTCP      = kafka.StepTCP
+	StepTLS      = kafka.StepTLS
+	StepKafka    = kafka.StepKafka
+	StepMetadata = kafka.StepMetadata
+	StepTopic    = kafka.StepTopic
 )
 
 // Statuses of a ConnectivityStep.
@@ -106,11 +99,6 @@ func (f *stepFailure) message() string {
 	return msg
 }
 
-// connectivityStepsPerAction bounds the whole action in step timeouts: per
-// host (checked in parallel) tcp, tls, kafka and the mechanism probe; then
-// cluster metadata, topic metadata, start and end offsets; plus slack.
-const connectivityStepsPerAction = 10
-
 // TestConnectivity checks that the asset's brokers can be reached and
 // logged in to, and that its topic exists, step by step so a failure names
 // the broker, the step and the fix:
@@ -146,64 +134,41 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 		return res.Fail("hosts: no broker given; write host:port pairs separated by commas")
 	}
 
-	// Each step is bounded by the runner's step timeout, and by the
-	// asset's own timeout when that is shorter.
-	step := min(r.stepTimeout, kafka.StepTimeout(cfg))
-	ctx, cancel := context.WithTimeout(ctx, connectivityStepsPerAction*step)
-	defer cancel()
-
-	// Settings the user must fix before anything connects: TLS files, SASL.
-	tlsCfg, err := r.access.TLSConfig(cfg)
-	if err == nil {
-		_, err = r.access.SASLMechanism(cfg)
-	}
-	if err != nil {
-		res.Data = append(res.Data, ConnectivityStep{Step: StepConfig, Status: StepFailed, Error: err.Error()})
-		return res.Fail(err.Error())
-	}
-
-	type hostCheck struct {
-		steps []ConnectivityStep
-		fail  *stepFailure
-	}
-	checks := make([]hostCheck, len(hosts))
-	var wg sync.WaitGroup
-	for i, host := range hosts {
-		wg.Go(func() {
-			defer soarkafka.Recover(ctx, r.logger, "test connectivity", func(e *soarkafka.PanicError) {
-				checks[i].fail = &stepFailure{err: e.Error()}
-			}, "broker", host)
-			checks[i].steps, checks[i].fail = r.checkBroker(ctx, cfg, host, tlsCfg, step)
-		})
-	}
-	wg.Wait()
-
+	steps := r.access.Probe(ctx, cfg, r.stepTimeout, r.logger)
 	var failures []string
-	var okHosts []string
-	for i, c := range checks {
-		for _, s := range c.steps {
-			res.Data = append(res.Data, s)
+	okHosts := 0
+	for _, st := range steps {
+		switch {
+		case st.Name == StepConfig:
+			res.Data = append(res.Data, ConnectivityStep{Step: StepConfig, Status: StepFailed, Error: st.Err.Error()})
+			return res.Fail(st.Err.Error())
+		case st.Kind == kafka.FailPanic: // no entry in data: the broker's steps were lost
+			failures = append(failures, fmt.Sprintf("broker %s: %s", st.Broker, st.Err.Error()))
+			continue
 		}
-		if c.fail != nil && c.fail.named {
-			failures = append(failures, c.fail.message())
-		} else if c.fail != nil {
-			failures = append(failures, fmt.Sprintf("broker %s: %s", hosts[i], c.fail.message()))
-		} else {
-			okHosts = append(okHosts, hosts[i])
+		cs, fail := connectivityStep(st, cfg)
+		res.Data = append(res.Data, cs)
+		switch {
+		case st.Name == StepMetadata && st.OK():
+			res.Summary["cluster_id"] = st.ClusterID
+			res.Summary["controller"] = *st.Controller
+			res.Summary["cluster_brokers"] = len(st.Brokers)
+		case st.Name == StepTopic && (st.OK() || st.Kind == kafka.FailPartitions):
+			res.Summary["partitions"] = len(st.Partitions)
 		}
-	}
-	res.ResultSummary.TotalObjectsSuccessful = len(okHosts)
-	res.Summary["brokers_ok"] = len(okHosts)
-
-	if len(okHosts) > 0 {
-		steps, fail := r.checkCluster(ctx, cfg, okHosts, res.Summary, step)
-		for _, s := range steps {
-			res.Data = append(res.Data, s)
-		}
-		if fail != nil {
+		switch {
+		case fail == nil:
+			if st.Name == StepKafka { // a broker's last step
+				okHosts++
+			}
+		case st.Broker == "" || fail.named:
 			failures = append(failures, fail.message())
+		default:
+			failures = append(failures, fmt.Sprintf("broker %s: %s", st.Broker, fail.message()))
 		}
 	}
+	res.ResultSummary.TotalObjectsSuccessful = okHosts
+	res.Summary["brokers_ok"] = okHosts
 
 	switch {
 	case len(failures) == 1:
@@ -212,7 +177,7 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 		return res.Fail(fmt.Sprintf("%s; and %d more failures: %s", failures[0], len(failures)-1, strings.Join(failures[1:], "; ")))
 	}
 	res.Message = fmt.Sprintf("Connected to %s; topic %q has %s",
-		plural(len(okHosts), "broker"), cfg.Topic, plural(asInt(res.Summary["partitions"]), "partition"))
+		plural(okHosts, "broker"), cfg.Topic, plural(asInt(res.Summary["partitions"]), "partition"))
 	if cfg.TLS() && cfg.InsecureSkipVerify {
 		warning := "insecure_skip_verify is set: the broker certificates are not verified, so anyone on the network path can read and change the traffic; unset it and give ca_cert or ca_pem"
 		res.Summary["warnings"] = []string{warning}
@@ -221,214 +186,78 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 	return res
 }
 
-// checkBroker runs the per-host steps against one host, stopping at the
-// first that fails.
-func (r *Runner) checkBroker(ctx context.Context, cfg assets.Config, host string, tlsCfg *tls.Config, step time.Duration) ([]ConnectivityStep, *stepFailure) {
-	var steps []ConnectivityStep
-	var fail *stepFailure
-	run := func(name string, fn func(ctx context.Context, st *ConnectivityStep) *stepFailure) bool {
-		sctx, cancel := context.WithTimeout(ctx, step)
-		defer cancel()
-		t0 := time.Now()
-		st := ConnectivityStep{Step: name, Broker: host, Status: StepOK}
-		f := fn(sctx, &st)
-		st.DurationMS = time.Since(t0).Milliseconds()
-		if f != nil {
-			st.Status, st.Error, st.Hint = StepFailed, f.err, f.hint
-			fail = f
-		}
-		steps = append(steps, st)
-		return f == nil
+// connectivityStep maps a probe step into the action result's data, with
+// the failure worded for the user (nil when the step passed).
+func connectivityStep(st kafka.Step, cfg assets.Config) (ConnectivityStep, *stepFailure) {
+	cs := ConnectivityStep{
+		Step: st.Name, Broker: st.Broker, Status: StepOK, DurationMS: st.Duration.Milliseconds(),
+		TLSVersion: st.TLSVersion, ClusterID: st.ClusterID, Controller: st.Controller, Topic: st.Topic,
 	}
-
-	var conn net.Conn
-	defer func() {
-		if conn != nil {
-			conn.Close()
-		}
-	}()
-	if !run(StepTCP, func(ctx context.Context, _ *ConnectivityStep) *stepFailure {
-		t0 := time.Now()
-		c, err := r.access.DialBroker(ctx, host)
-		if err != nil {
-			return tcpFailure(ctx, err, time.Since(t0))
-		}
-		conn = c
-		return nil
-	}) {
-		return steps, fail
+	for _, b := range st.Brokers {
+		cs.Brokers = append(cs.Brokers, ConnectivityBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
 	}
-
-	if tlsCfg != nil {
-		if !run(StepTLS, func(ctx context.Context, st *ConnectivityStep) *stepFailure {
-			tc, f := r.tlsHandshake(ctx, conn, cfg, host, tlsCfg, step)
-			if tc != nil {
-				conn = tc
-				st.TLSVersion = tls.VersionName(tc.ConnectionState().Version)
-			}
-			return f
-		}) {
-			return steps, fail
-		}
+	for _, p := range st.Partitions {
+		cs.Partitions = append(cs.Partitions, ConnectivityPartition{Partition: p.Partition, Leader: p.Leader,
+			EarliestOffset: p.EarliestOffset, LatestOffset: p.LatestOffset, Error: p.Error})
 	}
-	conn.Close() // kgo dials its own connection
-	conn = nil
+	if st.OK() {
+		return cs, nil
+	}
+	f := stepFailureOf(st, cfg)
+	cs.Status, cs.Error, cs.Hint = StepFailed, f.err, f.hint
+	return cs, f
+}
 
-	run(StepKafka, func(ctx context.Context, _ *ConnectivityStep) *stepFailure {
-		t0 := time.Now()
-		login := &saslLoginObserver{}
-		cl, err := r.access.NewClient(cfg, r.logger, append(stepClientOpts(ctx, step, host), kgo.WithHooks(login))...)
-		if err != nil {
-			return &stepFailure{what: "Kafka client", err: err.Error()}
+// stepFailureOf words a failed probe step.
+func stepFailureOf(st kafka.Step, cfg assets.Config) *stepFailure {
+	err := st.Err
+	if st.Kind == kafka.FailClient {
+		return &stepFailure{what: "Kafka client", err: err.Error()}
+	}
+	switch st.Name {
+	case StepTCP:
+		return tcpFailure(st.TimedOut, err, st.Waited)
+	case StepTLS:
+		if st.Kind == kafka.FailNotTLS {
+			notTLS := &kafka.TLSNotSpokenError{Broker: st.Broker, Plaintext: plainProtocol(cfg)}
+			return &stepFailure{what: "TLS handshake failed", err: kafka.TLSNotSpoken, hint: notTLS.Hint()}
 		}
-		defer cl.Close()
-		// Ping is one metadata request straight to the seed broker: a
-		// SASL failure comes back as itself at once, where a produce
-		// would only retry until its timeout.
-		err = cl.Ping(ctx)
-		if err == nil {
-			return nil
-		}
-		f := kafkaFailure(ctx, err, cfg, login.cut.Load(), time.Since(t0))
-		if lf := loginFailure(err, cfg, host); lf != nil {
+		return tlsFailure(st.TimedOut, err, cfg, st.ServerName, st.HaveCert, st.CertRequested, st.Waited)
+	case StepKafka:
+		f := kafkaFailure(st.TimedOut, err, cfg, st.LoginCut, st.Waited)
+		if lf := loginFailure(err, cfg, st.Broker); lf != nil {
 			f = lf
 		}
-		if errors.Is(err, kerr.UnsupportedSaslMechanism) {
-			pctx, cancel := context.WithTimeout(context.Background(), step)
-			defer cancel()
-			if offered, perr := r.offeredSASLMechanisms(pctx, host, tlsCfg, cfg.SASLMechanism); perr == nil && len(offered) > 0 {
-				f.err += "; it offers " + strings.Join(offered, ", ")
-			}
+		if len(st.Offered) > 0 {
+			f.err += "; it offers " + strings.Join(st.Offered, ", ")
 		}
 		return f
-	})
-	return steps, fail
-}
-
-// stepClientOpts bound a kgo client used for one step to the step timeout
-// (its dials by the step's context), and point it at hosts only.
-func stepClientOpts(ctx context.Context, step time.Duration, hosts ...string) []kgo.Opt {
-	return []kgo.Opt{
-		kgo.WithContext(ctx),
-		kgo.SeedBrokers(hosts...),
-		kgo.RequestTimeoutOverhead(step),
-		kgo.RetryTimeout(step),
 	}
-}
-
-// checkCluster reads the cluster metadata and the topic through the hosts
-// that passed, and fills the summary.
-func (r *Runner) checkCluster(ctx context.Context, cfg assets.Config, hosts []string, summary map[string]any, step time.Duration) ([]ConnectivityStep, *stepFailure) {
-	var steps []ConnectivityStep
-	cl, err := r.access.NewClient(cfg, r.logger, stepClientOpts(ctx, step, hosts...)...)
-	if err != nil {
-		f := &stepFailure{what: "Kafka client", err: err.Error()}
-		return []ConnectivityStep{{Step: StepMetadata, Status: StepFailed, Error: f.err}}, f
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	stepCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, step) }
-
-	t0 := time.Now()
-	st := ConnectivityStep{Step: StepMetadata, Status: StepOK}
-	sctx, cancel := stepCtx()
-	meta, err := adm.BrokerMetadata(sctx)
-	cancel()
-	st.DurationMS = time.Since(t0).Milliseconds()
-	if err != nil {
-		f := clusterFailure(sctx, "cluster metadata request failed", err, time.Since(t0))
-		st.Status, st.Error, st.Hint = StepFailed, f.err, f.hint
-		return append(steps, st), f
-	}
-	st.ClusterID = meta.Cluster
-	controller := meta.Controller
-	st.Controller = &controller
-	for _, b := range meta.Brokers {
-		cb := ConnectivityBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port}
-		if b.Rack != nil {
-			cb.Rack = *b.Rack
-		}
-		st.Brokers = append(st.Brokers, cb)
-	}
-	steps = append(steps, st)
-	summary["cluster_id"] = meta.Cluster
-	summary["controller"] = meta.Controller
-	summary["cluster_brokers"] = len(meta.Brokers)
-
-	t0 = time.Now()
-	st = ConnectivityStep{Step: StepTopic, Topic: cfg.Topic, Status: StepOK}
-	fail := func(f *stepFailure) ([]ConnectivityStep, *stepFailure) {
-		st.DurationMS = time.Since(t0).Milliseconds()
-		st.Status, st.Error, st.Hint = StepFailed, f.err, f.hint
-		return append(steps, st), f
-	}
-	sctx, cancel = stepCtx()
-	tm, err := adm.Metadata(sctx, cfg.Topic)
-	cancel()
-	if err != nil {
-		return fail(clusterFailure(sctx, fmt.Sprintf("topic %q metadata request failed", cfg.Topic), err, time.Since(t0)))
-	}
-	td, ok := tm.Topics[cfg.Topic]
-	switch {
-	case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
-		return fail(&stepFailure{err: fmt.Sprintf("topic %q does not exist on the cluster", cfg.Topic), hint: "create it or fix topic"})
-	case td.Err != nil:
-		return fail(clusterFailure(sctx, fmt.Sprintf("topic %q", cfg.Topic), td.Err, time.Since(t0)))
-	}
-
-	sctx, cancel = stepCtx()
-	starts, err := adm.ListStartOffsets(sctx, cfg.Topic)
-	cancel()
-	if err != nil {
-		return fail(clusterFailure(sctx, fmt.Sprintf("topic %q: listing earliest offsets failed", cfg.Topic), err, time.Since(t0)))
-	}
-	sctx, cancel = stepCtx()
-	ends, err := adm.ListEndOffsets(sctx, cfg.Topic)
-	cancel()
-	if err != nil {
-		return fail(clusterFailure(sctx, fmt.Sprintf("topic %q: listing latest offsets failed", cfg.Topic), err, time.Since(t0)))
-	}
-	var partErrs []string
-	for _, pd := range td.Partitions.Sorted() {
-		p := ConnectivityPartition{Partition: pd.Partition, Leader: pd.Leader, EarliestOffset: -1, LatestOffset: -1}
-		var errs []string
-		if pd.Err != nil {
-			errs = append(errs, pd.Err.Error())
-		}
-		if o, ok := starts.Lookup(cfg.Topic, pd.Partition); ok {
-			if o.Err != nil {
-				errs = append(errs, "earliest offset: "+o.Err.Error())
-			} else {
-				p.EarliestOffset = o.Offset
-			}
-		}
-		if o, ok := ends.Lookup(cfg.Topic, pd.Partition); ok {
-			if o.Err != nil {
-				errs = append(errs, "latest offset: "+o.Err.Error())
-			} else {
-				p.LatestOffset = o.Offset
-			}
-		}
-		if len(errs) > 0 {
-			p.Error = strings.Join(errs, "; ")
-			partErrs = append(partErrs, fmt.Sprintf("partition %d: %s", p.Partition, p.Error))
-		}
-		st.Partitions = append(st.Partitions, p)
-	}
-	sort.Slice(st.Partitions, func(i, j int) bool { return st.Partitions[i].Partition < st.Partitions[j].Partition })
-	summary["partitions"] = len(st.Partitions)
-	if len(partErrs) > 0 {
-		return fail(&stepFailure{
-			err:  fmt.Sprintf("topic %q: %s", cfg.Topic, strings.Join(partErrs, "; ")),
+	topic := cfg.Topic
+	switch st.Kind {
+	case kafka.FailClusterMetadata:
+		return clusterFailure(st.TimedOut, "cluster metadata request failed", err, st.Waited)
+	case kafka.FailTopicMetadata:
+		return clusterFailure(st.TimedOut, fmt.Sprintf("topic %q metadata request failed", topic), err, st.Waited)
+	case kafka.FailTopicMissing:
+		return &stepFailure{err: fmt.Sprintf("topic %q does not exist on the cluster", topic), hint: "create it or fix topic"}
+	case kafka.FailTopicError:
+		return clusterFailure(st.TimedOut, fmt.Sprintf("topic %q", topic), err, st.Waited)
+	case kafka.FailStartOffsets:
+		return clusterFailure(st.TimedOut, fmt.Sprintf("topic %q: listing earliest offsets failed", topic), err, st.Waited)
+	case kafka.FailEndOffsets:
+		return clusterFailure(st.TimedOut, fmt.Sprintf("topic %q: listing latest offsets failed", topic), err, st.Waited)
+	case kafka.FailPartitions:
+		return &stepFailure{
+			err:  fmt.Sprintf("topic %q: %s", topic, err),
 			hint: "a partition without a leader cannot be read; check the brokers' health",
-		})
+		}
 	}
-	st.DurationMS = time.Since(t0).Milliseconds()
-	return append(steps, st), nil
+	return &stepFailure{err: err.Error()}
 }
 
 // tcpFailure words a failed TCP connect.
-func tcpFailure(ctx context.Context, err error, took time.Duration) *stepFailure {
+func tcpFailure(timedOut bool, err error, took time.Duration) *stepFailure {
 	f := &stepFailure{what: "TCP connection failed", err: err.Error()}
 	var dnsErr *net.DNSError
 	var denied *kafka.HostDeniedError
@@ -438,7 +267,7 @@ func tcpFailure(ctx context.Context, err error, took time.Duration) *stepFailure
 	case errors.Is(err, syscall.ECONNREFUSED):
 		f.err = "connection refused"
 		f.hint = "is a broker listening on that port? check hosts"
-	case isTimeout(ctx, err):
+	case timedOut:
 		f.err = "timed out after " + seconds(took)
 		f.hint = "a firewall drops the connection or the host is wrong; check hosts and the network path"
 	case errors.As(err, &dnsErr):
@@ -453,80 +282,6 @@ func tcpFailure(ctx context.Context, err error, took time.Duration) *stepFailure
 	return f
 }
 
-// tlsHandshake runs the TLS handshake over conn with the broker's host
-// name as ServerName, and when the broker asked for a client certificate,
-// one Kafka round trip to learn whether it accepted ours: with TLS 1.3 the
-// broker's verdict on the client certificate only arrives after the
-// client's side of the handshake is done.
-func (r *Runner) tlsHandshake(ctx context.Context, conn net.Conn, cfg assets.Config, host string, base *tls.Config, step time.Duration) (*tls.Conn, *stepFailure) {
-	t0 := time.Now()
-	name, _, _ := net.SplitHostPort(host)
-	tc := base.Clone()
-	if tc.ServerName == "" { // tls_server_name, when set, is the name to verify
-		tc.ServerName = name
-	} else {
-		name = tc.ServerName
-	}
-	ours := tc.Certificates
-	var requested bool
-	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		requested = true
-		if len(ours) > 0 {
-			return &ours[0], nil
-		}
-		return &tls.Certificate{}, nil // send none; the broker decides
-	}
-	tlsConn := tls.Client(conn, tc)
-	if err := tlsConn.HandshakeContext(ctx); err != nil {
-		took := time.Since(t0)
-		if f := r.notTLSFailure(ctx, err, cfg, host, requested, step); f != nil {
-			return nil, f
-		}
-		return nil, tlsFailure(ctx, err, cfg, name, len(ours) > 0, requested, took)
-	}
-	if !requested {
-		return tlsConn, nil
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		tlsConn.SetDeadline(dl)
-	}
-	req := kmsg.NewPtrApiVersionsRequest()
-	req.Version = 0
-	if _, err := kafka.RoundTrip(kafka.WrapBroker(tlsConn, host), req); err != nil {
-		if isTimeout(ctx, err) {
-			// No verdict: the broker kept the connection. Let the
-			// Kafka step say what the broker does.
-			return tlsConn, nil
-		}
-		return tlsConn, tlsFailure(ctx, err, cfg, name, len(ours) > 0, true, time.Since(t0))
-	}
-	tlsConn.SetDeadline(time.Time{})
-	return tlsConn, nil
-}
-
-// notTLSFailure words a handshake that failed because the port does not
-// speak TLS: its answer is not a TLS record, or, where the handshake got
-// no answer or a closed connection, the port answers plaintext Kafka. Nil
-// for any other failure.
-func (r *Runner) notTLSFailure(ctx context.Context, err error, cfg assets.Config, host string, certRequested bool, step time.Duration) *stepFailure {
-	notTLS := &kafka.TLSNotSpokenError{Broker: host, Plaintext: plainProtocol(cfg)}
-	f := &stepFailure{what: "TLS handshake failed", err: kafka.TLSNotSpoken, hint: notTLS.Hint()}
-	var record tls.RecordHeaderError
-	if errors.As(err, &record) {
-		return f
-	}
-	var verr *tls.CertificateVerificationError
-	if errors.As(err, &verr) || isTLSAlert(err) || certRequested || errors.Is(ctx.Err(), context.Canceled) {
-		return nil
-	}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(step, time.Second))
-	defer cancel()
-	if r.access.SpeaksPlaintextKafka(pctx, host) {
-		return f
-	}
-	return nil
-}
-
 // deniedFailure words a dial the server's network policy refused: the
 // setting, and that the fix is the server administrator's.
 func deniedFailure(denied *kafka.HostDeniedError) *stepFailure {
@@ -536,7 +291,7 @@ func deniedFailure(denied *kafka.HostDeniedError) *stepFailure {
 
 // tlsFailure words a failed TLS handshake (or the broker's rejection of our
 // client certificate right after it) with the fix for each known cause.
-func tlsFailure(ctx context.Context, err error, cfg assets.Config, host string, haveCert, certRequested bool, took time.Duration) *stepFailure {
+func tlsFailure(timedOut bool, err error, cfg assets.Config, host string, haveCert, certRequested bool, took time.Duration) *stepFailure {
 	f := &stepFailure{what: "TLS handshake failed", err: err.Error()}
 	var verr *tls.CertificateVerificationError
 	if errors.As(err, &verr) {
@@ -591,7 +346,7 @@ func tlsFailure(ctx context.Context, err error, cfg assets.Config, host string, 
 			f.err = "the broker rejected the client certificate: " + err.Error()
 			f.hint = "cert_file must be signed by a CA in the broker's truststore, be valid now and allow client authentication"
 		}
-	case isTimeout(ctx, err):
+	case timedOut:
 		f.err = "no answer to the TLS handshake within " + seconds(took)
 		f.hint = "the port may not be a TLS listener, then set use_ssl to false and security_protocol to " + plainProtocol(cfg) + "; or the broker is overloaded"
 	case isConnClosed(err):
@@ -601,22 +356,9 @@ func tlsFailure(ctx context.Context, err error, cfg assets.Config, host string, 
 	return f
 }
 
-// saslLoginObserver notes whether a broker cut the connection instead of
-// answering a SASL login request: brokers (kfake among them) may reject
-// credentials that way rather than with SASL_AUTHENTICATION_FAILED, and
-// kgo then only reports the closed connection.
-type saslLoginObserver struct{ cut atomic.Bool }
-
-// OnBrokerE2E implements kgo.HookBrokerE2E.
-func (o *saslLoginObserver) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {
-	if key == int16(kmsg.SASLAuthenticate) && e2e.ReadErr != nil {
-		o.cut.Store(true)
-	}
-}
-
 // kafkaFailure words a failed Kafka request (with its SASL login);
 // loginCut says the broker closed the connection during the SASL login.
-func kafkaFailure(ctx context.Context, err error, cfg assets.Config, loginCut bool, took time.Duration) *stepFailure {
+func kafkaFailure(timedOut bool, err error, cfg assets.Config, loginCut bool, took time.Duration) *stepFailure {
 	f := &stepFailure{what: "Kafka request failed", err: err.Error()}
 	badLogin := fmt.Sprintf("check username and password, and sasl_mechanism: user %q needs %s credentials on the cluster", cfg.Username, cfg.SASLMechanism)
 	var (
@@ -648,7 +390,7 @@ func kafkaFailure(ctx context.Context, err error, cfg assets.Config, loginCut bo
 	case errors.Is(err, kerr.IllegalSaslState):
 		f.what = "SASL authentication failed"
 		f.hint = "the broker's listener may not expect SASL; check security_protocol against the broker's listener"
-	case isTimeout(ctx, err):
+	case timedOut:
 		f.err = "no Kafka answer within " + seconds(took)
 		f.hint = "is this a Kafka broker port?"
 		if !cfg.TLS() {
@@ -678,7 +420,7 @@ func kafkaFailure(ctx context.Context, err error, cfg assets.Config, loginCut bo
 }
 
 // clusterFailure words a failed metadata or offsets request.
-func clusterFailure(ctx context.Context, what string, err error, took time.Duration) *stepFailure {
+func clusterFailure(timedOut bool, what string, err error, took time.Duration) *stepFailure {
 	f := &stepFailure{what: what, err: err.Error()}
 	var (
 		notKafka *kafka.NotKafkaError
@@ -695,55 +437,13 @@ func clusterFailure(ctx context.Context, what string, err error, took time.Durat
 		f.hint = "the user is not allowed to describe the topic: grant it Describe and Read on the topic"
 	case errors.Is(err, kerr.ClusterAuthorizationFailed):
 		f.hint = "the user is not allowed to describe the cluster: grant it Describe on the cluster"
-	case isTimeout(ctx, err):
+	case timedOut:
 		f.err = "no answer within " + seconds(took)
 		f.hint = "the brokers the cluster advertises (advertised.listeners) must be reachable from this server"
 	case isConnClosed(err), errors.Is(err, syscall.ECONNREFUSED):
 		f.hint = "the brokers the cluster advertises (advertised.listeners) must be reachable from this server"
 	}
 	return f
-}
-
-// offeredSASLMechanisms asks the broker at host which SASL mechanisms it
-// enables, with one SASLHandshake on a fresh connection.
-func (r *Runner) offeredSASLMechanisms(ctx context.Context, host string, tlsCfg *tls.Config, mechanism string) ([]string, error) {
-	conn, err := r.access.DialBroker(ctx, host)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	if tlsCfg != nil {
-		tc := tlsCfg.Clone()
-		if tc.ServerName == "" {
-			tc.ServerName, _, _ = net.SplitHostPort(host)
-		}
-		tlsConn := tls.Client(conn, tc)
-		if err := tlsConn.HandshakeContext(ctx); err != nil {
-			return nil, err
-		}
-		conn = tlsConn
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
-	req := kmsg.NewPtrSASLHandshakeRequest()
-	req.Version = 1
-	req.Mechanism = mechanism
-	resp, err := kafka.RoundTrip(kafka.WrapBroker(conn, host), req)
-	if err != nil {
-		return nil, err
-	}
-	return resp.(*kmsg.SASLHandshakeResponse).SupportedMechanisms, nil
-}
-
-// isTimeout reports whether err is a deadline: the step's context, or a
-// network timeout.
-func isTimeout(ctx context.Context, err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // isConnClosed reports whether the peer closed or reset the connection.

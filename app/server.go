@@ -118,6 +118,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 		logger.Info("files.allowed_dirs is empty: assets must give TLS material, keytabs and krb5.conf inline, not as file paths")
 	}
 	pollOpts = append(pollOpts, poll.WithAccess(access))
+	parserService.UseLiveSample(assetService, access, logger)
 	poller := poll.New(s.db, parserService, logger, pollOpts...)
 	s.runner = actions.NewRunner(logger, actions.WithPoller(poller), actions.WithProduceRecorder(s.metrics), actions.WithAccess(access))
 	if cfg.Scheduler.Enabled {

@@ -1,7 +1,10 @@
 // Package kafka owns building franz-go clients from an asset configuration:
 // the security protocol, TLS (CA, client certificate, hostname verification)
 // and SASL authentication. Nothing outside this package chooses a dialer, a
-// SASL mechanism or a TLS setting for a Kafka connection.
+// SASL mechanism or a TLS setting for a Kafka connection, nor dials,
+// handshakes or encodes a Kafka request itself: test connectivity's
+// probing steps are Access.Probe, which reports typed Steps for the caller
+// to word.
 //
 // SASL mechanisms are chosen from a table keyed by the asset's
 // sasl_mechanism (see SASLMechanism); GSSAPI/Kerberos and AWS_MSK_IAM are

@@ -481,16 +481,16 @@ func (a Access) SpeaksPlaintextKafka(ctx context.Context, addr string) bool {
 	}
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version = 0
-	_, err = RoundTrip(&kafkaConn{Conn: conn, broker: addr}, req)
+	_, err = roundTrip(&kafkaConn{Conn: conn, broker: addr}, req)
 	return err == nil
 }
 
-// RoundTrip writes one request with a non-flexible header on conn and reads
+// roundTrip writes one request with a non-flexible header on conn and reads
 // its response. It is for probes that run before or beside a kgo client
 // (ApiVersions v0, SASLHandshake v1), not for general use. conn should be
 // one of this package's dials; an answer that is not a Kafka response is a
 // NotKafkaError, which quotes none of it.
-func RoundTrip(conn net.Conn, req kmsg.Request) (kmsg.Response, error) {
+func roundTrip(conn net.Conn, req kmsg.Request) (kmsg.Response, error) {
 	const corr = 1
 	buf := kmsg.NewRequestFormatter(kmsg.FormatterClientID(ClientID)).AppendRequest(nil, req, corr)
 	if _, err := conn.Write(buf); err != nil {
@@ -521,16 +521,16 @@ func RoundTrip(conn net.Conn, req kmsg.Request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// DialBroker connects to addr over TCP as the clients of this package do
+// dialBroker connects to addr over TCP as the clients of this package do
 // (through the host policy), for test connectivity's own probes. The
 // returned connection checks every response's size like a client's.
-func (a Access) DialBroker(ctx context.Context, addr string) (net.Conn, error) {
+func (a Access) dialBroker(ctx context.Context, addr string) (net.Conn, error) {
 	return a.Hosts.DialContext(ctx, "tcp", addr)
 }
 
-// WrapBroker returns conn (a DialBroker connection, possibly under TLS)
+// wrapBroker returns conn (a dialBroker connection, possibly under TLS)
 // reading responses as a client's connection does: a peer whose answer is
 // not Kafka fails with NotKafkaError.
-func WrapBroker(conn net.Conn, addr string) net.Conn {
+func wrapBroker(conn net.Conn, addr string) net.Conn {
 	return &kafkaConn{Conn: conn, broker: addr}
 }

@@ -3,10 +3,13 @@ package parsers
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/soarkafka/soarkafka"
+	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/ingest"
 	"github.com/soarkafka/soarkafka/parsers/bundled"
 	"github.com/soarkafka/soarkafka/parsers/sandbox"
 	"github.com/soarkafka/soarkafka/soar"
@@ -19,6 +22,33 @@ type Service struct {
 	repo   Repository
 	engine *Engine
 	now    func() time.Time
+	live   liveSample
+}
+
+// AssetResolver finds an asset's configuration by name (assets.Service).
+type AssetResolver interface {
+	Resolve(ctx context.Context, name string) (assets.Config, *assets.Asset, error)
+}
+
+// TopicSampler reads up to count messages of an asset's topic from
+// "latest" or "earliest", committing nothing (kafka.Access).
+type TopicSampler interface {
+	Sample(ctx context.Context, cfg assets.Config, logger *slog.Logger, from string, count int) ([]soar.Message, error)
+}
+
+type liveSample struct {
+	assets  AssetResolver
+	sampler TopicSampler
+	logger  *slog.Logger
+}
+
+// UseLiveSample lets Test sample an asset's topic: assets resolves the
+// asset, sampler reads its topic, logging to logger. It is called once
+// while wiring, before Test runs: the assets service is built after this
+// one (it checks parser names with Exists), so it cannot be an argument of
+// NewService. Without it a test with an asset is refused.
+func (s *Service) UseLiveSample(assets AssetResolver, sampler TopicSampler, logger *slog.Logger) {
+	s.live = liveSample{assets: assets, sampler: sampler, logger: logger}
 }
 
 // NewService returns a Service over repo that runs parsers with engine.
@@ -179,13 +209,27 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 }
 
 // TestInput is a playground request: a parser (source, or the name of a
-// bundled or stored one) and the messages to run it on.
+// bundled or stored one) and the messages to run it on, or the asset whose
+// topic to sample live for them.
 type TestInput struct {
 	Name     string
 	Source   string
 	Topic    string
 	Messages []soar.Message
+
+	// Asset names the asset whose topic is sampled (nothing committed):
+	// Count messages (default DefaultSampleCount) From "latest" (the
+	// default) or "earliest". The asset's parser deadline bounds the run.
+	Asset string
+	From  string
+	Count int
 }
+
+// Defaults of a live sample.
+const (
+	DefaultSampleFrom  = "latest"
+	DefaultSampleCount = 20
+)
 
 // TestOutput is what the playground answers: the results, or the error,
 // never both.
@@ -201,6 +245,23 @@ type TestOutput struct {
 // failure is part of the output, not an error: the error is for a request
 // that cannot run (unknown parser name).
 func (s *Service) Test(ctx context.Context, in TestInput) (*TestOutput, error) {
+	if in.Asset != "" {
+		if len(in.Messages) > 0 {
+			return nil, soarkafka.Errorf(soarkafka.EINVALID, "give messages or asset with sample, not both")
+		}
+		cfg, msgs, err := s.sample(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		in.Messages = msgs
+		if in.Topic == "" {
+			in.Topic = cfg.Topic
+		}
+		// The asset's own deadline for its parser applies to its sample.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.ParserDeadline())
+		defer cancel()
+	}
 	if in.Topic == "" {
 		in.Topic = "playground"
 	}
@@ -247,6 +308,32 @@ func (s *Service) Test(ctx context.Context, in TestInput) (*TestOutput, error) {
 	return out, nil
 }
 
+// sample resolves in.Asset and reads the sample of its topic.
+func (s *Service) sample(ctx context.Context, in TestInput) (assets.Config, []soar.Message, error) {
+	if s.live.assets == nil || s.live.sampler == nil {
+		return assets.Config{}, nil, soarkafka.Errorf(soarkafka.EUNAVAILABLE, "asset %q: live samples are not available on this server", in.Asset)
+	}
+	cfg, _, err := s.live.assets.Resolve(ctx, in.Asset)
+	if err != nil {
+		return assets.Config{}, nil, err
+	}
+	from, count := in.From, in.Count
+	if from == "" {
+		from = DefaultSampleFrom
+	}
+	if count == 0 {
+		count = DefaultSampleCount
+	}
+	msgs, err := s.live.sampler.Sample(ctx, cfg, s.live.logger, from, count)
+	if err != nil {
+		if soarkafka.ErrorCode(err) == soarkafka.EINTERNAL {
+			err = soarkafka.Errorf(soarkafka.EUNAVAILABLE, "asset %q: %v", in.Asset, err)
+		}
+		return assets.Config{}, nil, err
+	}
+	return cfg, msgs, nil
+}
+
 // SampleMessages is the built-in batch every saved parser must handle: a
 // JSON object, a JSON list, plain text and an empty value, with a key and
 // headers, as a topic would carry them.
@@ -290,18 +377,39 @@ type Bound struct {
 	native  func(topic string, msgs []soar.Message) ([]soar.Result, error)
 }
 
-// RunNative runs a bundled parser and returns its results as values; ok is
-// false for a user parser (use Run).
-func (b *Bound) RunNative(topic string, msgs []soar.Message) (results []soar.Result, ok bool, err error) {
-	if b.native == nil {
-		return nil, false, nil
+// Containers runs the parser on one batch and returns the containers to
+// store: a bundled parser natively, its results encoded straight from the
+// values; a user parser in its sandbox workers, its JSON results read and
+// validated in one pass. ctx bounds a user parser's run (the asset's
+// parser deadline). An error IsParserFailure reports is the parser's
+// failure on this batch; any other is the server's own.
+func (b *Bound) Containers(ctx context.Context, topic string, msgs []soar.Message) ([]ingest.Container, error) {
+	if b.native != nil {
+		results, err := b.native(topic, msgs)
+		if err != nil {
+			return nil, err
+		}
+		containers, err := containersOf(results)
+		if err != nil {
+			return nil, fmt.Errorf("parser %q: %w", b.Name, err)
+		}
+		return containers, nil
 	}
-	results, err = b.native(topic, msgs)
-	return results, true, err
+	run, err := b.run(ctx, topic, msgs)
+	if err != nil {
+		return nil, err
+	}
+	containers, err := containersFromJSON(run.Results)
+	if err != nil {
+		return nil, fmt.Errorf("parser %q: %w", b.Name, err)
+	}
+	return containers, nil
 }
 
-// Run runs the parser on one batch. An error DescribeError describes is
-// the parser's failure on this batch; any other is the server's own.
+// Run runs the parser on one batch and returns its results as the JSON
+// the playground shows; polls use Containers. An error DescribeError
+// describes is the parser's failure on this batch; any other is the
+// server's own.
 func (b *Bound) Run(ctx context.Context, topic string, msgs []soar.Message) (Run, error) {
 	return b.run(ctx, topic, msgs)
 }

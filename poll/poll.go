@@ -867,25 +867,11 @@ func (r *run) parse(ctx context.Context, msgs []soar.Message) parsed {
 	r.p.fault(FaultBeforeParse)
 	t0 := time.Now()
 	defer func() { r.parseTime.Add(int64(time.Since(t0))) }()
-	if results, ok, err := r.parser.RunNative(r.req.Config.Topic, msgs); ok {
-		if err != nil {
-			return parsed{err: err}
-		}
-		containers, err := ContainersOf(results)
-		if err != nil {
-			return parsed{err: fmt.Errorf("parser %q: %w", r.parser.Name, err)}
-		}
-		return parsed{containers: containers}
-	}
 	pctx, cancel := context.WithTimeout(ctx, r.req.Config.ParserDeadline())
 	defer cancel()
-	run, err := r.parser.Run(pctx, r.req.Config.Topic, msgs)
+	containers, err := r.parser.Containers(pctx, r.req.Config.Topic, msgs)
 	if err != nil {
 		return parsed{err: err}
-	}
-	containers, err := Containers(run.Results)
-	if err != nil {
-		return parsed{err: fmt.Errorf("parser %q: %w", r.parser.Name, err)}
 	}
 	return parsed{containers: containers}
 }
@@ -895,7 +881,7 @@ func (r *run) parse(ctx context.Context, msgs []soar.Message) parsed {
 // within container_count.
 func (r *run) process(ctx context.Context, msgs []soar.Message, pr parsed) error {
 	if pr.err != nil {
-		if parsers.DescribeError(pr.err) == nil && !errors.Is(pr.err, errResult) {
+		if !parsers.IsParserFailure(pr.err) {
 			return pr.err // the server's own failure, not the parser's
 		}
 		if ctx.Err() != nil {
@@ -996,8 +982,8 @@ func (r *run) deadLetter(ctx context.Context, topic string, m soar.Message, msg 
 // save stores one batch with the positions past msgs, and the pending
 // start positions and gaps with the first batch.
 func (r *run) save(ctx context.Context, msgs []soar.Message, containers []ingest.Container, dead []ingest.DeadLetter) error {
-	// BodiesValid: Containers decoded every body with a validating JSON
-	// decoder and ContainersOf encoded them, in the parse workers.
+	// BodiesValid: Bound.Containers decoded every body with a validating
+	// JSON decoder or encoded it from values, in the parse workers.
 	b := &ingest.Batch{Asset: r.req.Asset, Topic: r.req.Config.Topic, Containers: containers, DeadLetters: dead, LeaseHolder: r.holder,
 		BodiesValid: true}
 	if !r.pollNow() {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -179,40 +178,15 @@ func (h *Handler) testParser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
-	in := parsers.TestInput{Name: req.Parser, Source: req.Source, Topic: req.Topic}
-	var assetDeadline time.Duration
+	in := parsers.TestInput{Name: req.Parser, Source: req.Source, Topic: req.Topic, Asset: req.Asset}
 	switch {
 	case req.Asset != "" && len(req.Messages) > 0:
 		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.EINVALID, "give messages or asset with sample, not both"))
 		return
 	case req.Asset != "":
-		cfg, _, err := h.opts.Assets.Resolve(r.Context(), req.Asset)
-		if err != nil {
-			writeError(w, r, h.opts.Logger, err)
-			return
-		}
-		s := sampleInput{From: "latest", Count: 20}
 		if req.Sample != nil {
-			if req.Sample.From != "" {
-				s.From = req.Sample.From
-			}
-			if req.Sample.Count != 0 {
-				s.Count = req.Sample.Count
-			}
+			in.From, in.Count = req.Sample.From, req.Sample.Count
 		}
-		msgs, err := h.opts.Runner.Access().Sample(r.Context(), cfg, h.opts.Logger, s.From, s.Count)
-		if err != nil {
-			if soarkafka.ErrorCode(err) == soarkafka.EINTERNAL {
-				err = soarkafka.Errorf(soarkafka.EUNAVAILABLE, "asset %q: %v", req.Asset, err)
-			}
-			writeError(w, r, h.opts.Logger, err)
-			return
-		}
-		in.Messages = msgs
-		if in.Topic == "" {
-			in.Topic = cfg.Topic
-		}
-		assetDeadline = cfg.ParserDeadline()
 	default:
 		msgs, err := playgroundMessages(req.Messages, in.Topic)
 		if err != nil {
@@ -221,14 +195,7 @@ func (h *Handler) testParser(w http.ResponseWriter, r *http.Request) {
 		}
 		in.Messages = msgs
 	}
-	ctx := r.Context()
-	if req.Asset != "" {
-		// The asset's own deadline for its parser applies to its sample.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, assetDeadline)
-		defer cancel()
-	}
-	out, err := h.opts.Parsers.Test(ctx, in)
+	out, err := h.opts.Parsers.Test(r.Context(), in)
 	if err != nil {
 		writeError(w, r, h.opts.Logger, err)
 		return

@@ -98,6 +98,9 @@ func newEnvWith(t *testing.T, url string, set func(*web.Options)) *env {
 		ReadTimeout: time.Minute, IdleReadTimeout: time.Minute, BodyMemoryBudget: 64 << 20, BodyWait: 2 * time.Second,
 	}
 	set(&opts)
+	if opts.Parsers != nil && opts.Assets != nil && opts.Runner != nil {
+		opts.Parsers.UseLiveSample(opts.Assets, opts.Runner.Access(), opts.Logger) // as app wires it
+	}
 	h := web.NewHandler(opts)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -1,4 +1,4 @@
-package poll_test
+package parsers
 
 import (
 	"bytes"
@@ -9,17 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/soarkafka/soarkafka/parsers"
 	"github.com/soarkafka/soarkafka/parsers/bundled"
 	"github.com/soarkafka/soarkafka/parsers/sandbox"
-	"github.com/soarkafka/soarkafka/poll"
 	"github.com/soarkafka/soarkafka/soar"
 )
 
 // The native path (results as values) and the JSON path (results as the
 // sandbox encodes them) must store the very same containers.
-func TestContainersOfMatchesContainers(t *testing.T) {
-	engine := parsers.NewEngine(sandbox.PoolConfig{})
+func TestContainersOfMatchesContainersFromJSON(t *testing.T) {
+	engine := NewEngine(sandbox.PoolConfig{})
 	defer engine.Close()
 	values := map[string][]string{
 		"default":    {`{"a":"<&>"}`, `plain text`, ``},
@@ -41,7 +39,7 @@ func TestContainersOfMatchesContainers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			viaJSON, err := poll.Containers(run.Results)
+			viaJSON, err := containersFromJSON(run.Results)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,7 +47,7 @@ func TestContainersOfMatchesContainers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			native, err := poll.ContainersOf(results)
+			native, err := containersOf(results)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +74,7 @@ func TestContainersReadsResults(t *testing.T) {
 	in := []byte(` [ {"artifacts": [ {"cef": {"source_data_identifier": "nested"}, "source_data_identifier" : "0:1"}, {"name": "no id"} ],
 		"container" : {"name": "c", "data": {"source_data_identifier": "x"}, "source_data_identifier": "c-1"}, "extra": [1, {"a": 2}]},
 		{"container": {"name": "d"}, "artifacts": null} ] `)
-	cs, err := poll.Containers(in)
+	cs, err := containersFromJSON(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +99,8 @@ func TestContainersReadsResults(t *testing.T) {
 		// (ingest.Batch's BodiesValid): one that is not fails here.
 		`[{"container": {}, "artifacts": [{"cef": }]}]`, `[{"container": {}, "artifacts": [{"a": 1 "b": 2}]}]`,
 		`[{"container": {"a": [1,]}}]`, `[{"container": {}, "artifacts": [{"a": "\x"}]}]`} {
-		if _, err := poll.Containers([]byte(bad)); err == nil {
-			t.Errorf("Containers(%s) = nil error", bad)
+		if _, err := containersFromJSON([]byte(bad)); err == nil {
+			t.Errorf("containersFromJSON(%s) = nil error", bad)
 		}
 	}
 }

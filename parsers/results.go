@@ -1,4 +1,4 @@
-package poll
+package parsers
 
 import (
 	"bytes"
@@ -21,8 +21,15 @@ import (
 // parser's failure on that batch, split like any other.
 var errResult = errors.New("results cannot be stored")
 
-// Containers turns a parser's results (the JSON list the engine returns)
-// into the containers to store. An artifact without source_data_identifier
+// IsParserFailure reports whether err, from Bound.Containers, is the
+// parser's failure on the batch (an error or panic of the parser, its
+// deadline, results that cannot be stored) rather than the server's own.
+func IsParserFailure(err error) bool {
+	return DescribeError(err) != nil || errors.Is(err, errResult)
+}
+
+// containersFromJSON turns a parser's results (the JSON list a sandbox
+// worker returns) into the containers to store. An artifact without source_data_identifier
 // gets the SHA-256 of its body, as SOAR gives one on save: a replay of the
 // same message then finds it a duplicate, provided the parser is
 // deterministic. An error wraps errResult.
@@ -31,7 +38,7 @@ var errResult = errors.New("results cannot be stored")
 // copies: results is a frame of its own for every parser call, and
 // decoding twice and copying showed in a sandboxed poll's CPU profile
 // (docs/performance.md).
-func Containers(results []byte) ([]ingest.Container, error) {
+func containersFromJSON(results []byte) ([]ingest.Container, error) {
 	r := resultReader{in: results, dec: jsontext.NewDecoder(bytes.NewReader(results),
 		jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))}
 	out, err := r.results()
@@ -182,10 +189,10 @@ func (r *resultReader) open(kind jsontext.Kind) error {
 	return nil
 }
 
-// ContainersOf turns a bundled parser's results into the containers to
+// containersOf turns a bundled parser's results into the containers to
 // store, encoding each body as the sandbox encodes results, with the same
-// rules as Containers.
-func ContainersOf(results []soar.Result) ([]ingest.Container, error) {
+// rules as containersFromJSON.
+func containersOf(results []soar.Result) ([]ingest.Container, error) {
 	opts := sandbox.ResultOptions()
 	out := make([]ingest.Container, len(results))
 	for i, r := range results {
