@@ -25,19 +25,23 @@ import (
 // body bytes may be held at once, and what text a path or query may carry.
 // Each one answers before the body is read or a store is asked.
 
-// longAgo is a read deadline that has passed: a read fails at once.
-var longAgo = time.Unix(1, 0)
+// refusedBodyDrain is how long the server goes on reading a refused body
+// after its answer is out. net/http reads up to 256 KiB of what is left so
+// that closing does not reset the connection: a socket closed with unread
+// bytes sends a reset, which can reach the client before it has read the
+// answer. A client that trickles its body gets no more than this.
+const refusedBodyDrain = time.Second
 
 // refuseBody answers err to a request whose body was not read. Without
 // "Connection: close", net/http reads up to 256 KiB of the unread body
 // before it answers, so that the connection can serve another request: a
 // client that sends it a byte at a time would hold the answer, and the
-// connection, for as long as it likes. The passed read deadline also ends
-// the read of what is left when the handler returns.
+// connection, for as long as it likes. The read deadline bounds the read of
+// what is left once the answer is out (refusedBodyDrain).
 func (h *Handler) refuseBody(w http.ResponseWriter, r *http.Request, err error) {
 	if r.ContentLength != 0 {
 		w.Header().Set("Connection", "close")
-		_ = http.NewResponseController(w).SetReadDeadline(longAgo)
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(refusedBodyDrain))
 	}
 	writeError(w, r, h.opts.Logger, err)
 }
