@@ -18,9 +18,10 @@ const blockSize = 256 << 10
 // the requests of one handler.
 type BlockPool struct{ free chan *Block }
 
+// NewBlockPool returns a pool that keeps up to keep free blocks.
 func NewBlockPool(keep int) *BlockPool { return &BlockPool{free: make(chan *Block, keep)} }
 
-// get returns an empty block of at least n bytes, holding one reference:
+// Get returns an empty block of at least n bytes, holding one reference:
 // the caller's.
 func (p *BlockPool) Get(n int) *Block {
 	var b *Block
@@ -48,7 +49,7 @@ func (p *BlockPool) put(b *Block) {
 	}
 }
 
-// block is a buffer that record values are cut from. refs counts the
+// Block is a buffer that record values are cut from. refs counts the
 // records cut from it that are not finished yet, plus one while the line
 // reader is still filling it.
 type Block struct {
@@ -57,7 +58,7 @@ type Block struct {
 	pool *BlockPool
 }
 
-// release drops one reference; the last one returns the block to its pool.
+// Release drops one reference; the last one returns the block to its pool.
 // Nothing may read a value cut from the block after releasing it. A nil
 // block (a value that is not in one) has nothing to release.
 func (b *Block) Release() {

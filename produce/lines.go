@@ -26,7 +26,7 @@ type LineReader struct {
 	err      error  // the read error, returned once the lines before it are
 }
 
-// buffered reports whether next can return a line without reading the
+// Buffered reports whether Next can return a line without reading the
 // body, which may block: the caller hands over what it has before that.
 func (lr *LineReader) Buffered() bool {
 	if lr.cur == nil {
@@ -38,11 +38,13 @@ func (lr *LineReader) Buffered() bool {
 	return lr.nl >= 0 || lr.err != nil
 }
 
+// NewLineReader reads r's lines into blocks of pool; a line longer than
+// max bytes is skipped and reported as too long.
 func NewLineReader(r io.Reader, pool *BlockPool, max int) *LineReader {
 	return &LineReader{r: r, pool: pool, max: max, nl: -1}
 }
 
-// next returns the next line without its end of line ("\n" or "\r\n") and
+// Next returns the next line without its end of line ("\n" or "\r\n") and
 // the block holding it, with a reference for the caller to release once
 // done with the line. A line longer than max comes back as tooLong, without
 // its bytes or a block. At the end of the body err is io.EOF, after the
@@ -112,7 +114,7 @@ func (lr *LineReader) cut(line []byte) ([]byte, *Block, bool, error) {
 	return line[:len(line):len(line)], lr.cur, false, nil
 }
 
-// close drops the reader's own reference to the block it fills.
+// Close drops the reader's own reference to the block it fills.
 func (lr *LineReader) Close() {
 	if lr.cur != nil {
 		lr.cur.Release()
