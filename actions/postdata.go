@@ -12,32 +12,28 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soarkafka/soarkafka"
-	"github.com/soarkafka/soarkafka/kafka"
+	"github.com/soarkafka/soarkafka/produce"
 )
 
 // PostDataParams are the parameters of post data: the Splunk app's
 // data_type, data, topic and timeout, plus what Kafka users ask for beyond
 // it (key, headers, partition, record timestamp, JSON layout).
 type PostDataParams struct {
-	DataType   string             // "string" or "json"
-	Data       []byte             // as given: text for string, JSON text for json
-	Topic      string             //
-	Timeout    time.Duration      // 0: await every send, but fill no per-message data
-	JSONFormat string             // "pretty" (the Splunk app's 4-space indent) or "compact"
-	Key        []byte             // nil: no key
-	Headers    []kgo.RecordHeader // in the order given
-	Partition  int32              // -1: the partitioner chooses
-	Timestamp  time.Time          // zero: the producer's clock
+	DataType   string           // "string" or "json"
+	Data       []byte           // as given: text for string, JSON text for json
+	Topic      string           //
+	Timeout    time.Duration    // 0: await every send, but fill no per-message data
+	JSONFormat string           // "pretty" (the Splunk app's 4-space indent) or "compact"
+	Key        []byte           // nil: no key
+	Headers    []produce.Header // in the order given
+	Partition  int32            // -1: the partitioner chooses
+	Timestamp  time.Time        // zero: the producer's clock
 }
 
 // ParsePostDataParams checks the parameters and reports every bad one at
@@ -142,7 +138,7 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 				bad("headers", "header %q must be a string, got %s", name, soarkafka.JSONType(h[name]))
 				continue
 			}
-			p.Headers = append(p.Headers, kgo.RecordHeader{Key: name, Value: []byte(s)})
+			p.Headers = append(p.Headers, produce.Header{Key: name, Value: []byte(s)})
 		}
 	default:
 		bad("headers", "must be an object of string values, got %s", soarkafka.JSONType(h))
@@ -158,7 +154,7 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 	}
 
 	if v, ok := params["timestamp"]; ok && v != nil && v != "" {
-		ts, err := ParseTimestamp(v)
+		ts, err := produce.ParseTimestamp(v)
 		if err != nil {
 			bad("timestamp", "%v", err)
 		}
@@ -169,20 +165,6 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 		return p, &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid post data parameters", Fields: errs}
 	}
 	return p, nil
-}
-
-// ParseTimestamp reads a record timestamp: RFC 3339 text or epoch
-// milliseconds (Kafka's unit).
-func ParseTimestamp(v any) (time.Time, error) {
-	if s, ok := v.(string); ok {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			return t, nil
-		}
-	}
-	if n, ok := number(v); ok && n == math.Trunc(n) && n >= 0 && n < 1e15 {
-		return time.UnixMilli(int64(n)), nil
-	}
-	return time.Time{}, fmt.Errorf("%v is neither RFC 3339 (2026-11-23T10:00:00Z) nor epoch milliseconds", v)
 }
 
 // number reads a JSON number, or a string holding one (SOAR forms).
@@ -469,45 +451,42 @@ func (r *Runner) PostData(ctx context.Context, target Target, params map[string]
 		values = [][]byte{bytes.Clone(p.Data)}
 	}
 
-	records := make([]*kgo.Record, len(values))
+	records := make([]produce.Record, len(values))
 	for i, v := range values {
-		rec := &kgo.Record{Topic: p.Topic, Key: p.Key, Value: v, Headers: p.Headers, Timestamp: p.Timestamp}
+		records[i] = produce.Record{Topic: p.Topic, Key: p.Key, Value: v, Headers: p.Headers, Timestamp: p.Timestamp, ID: i}
 		if p.Partition >= 0 {
-			rec.Partition = p.Partition
-			rec.Context = kafka.ExplicitPartition
+			records[i].Partition, records[i].Explicit = p.Partition, true
 		}
-		if size := kafka.RecordSize(rec); int64(size) > limit {
+		if size := produce.RecordSize(records[i]); int64(size) > limit {
 			return res.Fail(fmt.Sprintf("message %d is %d bytes, over producer.max_message_bytes %d; nothing was sent (raise producer.max_message_bytes and the topic's max.message.bytes, or send smaller messages)",
 				i+1, size, limit)), nil
 		}
-		records[i] = rec
 	}
 
-	cl, release, err := r.producers.Acquire(ctx, target.Asset, target.Config)
+	pr, err := r.producer.Open(ctx, target.Asset, target.Config)
 	if err != nil {
 		if soarkafka.ErrorCode(err) == soarkafka.EINVALID {
 			return res.Fail(soarkafka.ErrorMessage(err)), nil
 		}
 		return nil, err
 	}
-	defer release()
+	defer pr.Close()
 
-	outcomes := r.produce(ctx, cl, records, p.Timeout)
+	outcomes := pr.Send(ctx, records, p.Timeout)
 	failed := 0
 	var firstErr string
 	for i, o := range outcomes {
-		if o.err != nil {
+		if o.Err != nil {
 			failed++
 			if firstErr == "" {
-				firstErr = fmt.Sprintf("message %d: %s", i+1, o.err)
+				firstErr = fmt.Sprintf("message %d: %s", i+1, o.Err)
 			}
 		}
-		if p.Timeout > 0 || o.err != nil {
-			res.Data = append(res.Data, messageData(i, records[i], o))
+		if p.Timeout > 0 || o.Err != nil {
+			res.Data = append(res.Data, messageData(i, &records[i], o))
 		}
 	}
 	res.ResultSummary = ResultSummary{TotalObjects: len(records), TotalObjectsSuccessful: len(records) - failed}
-	r.RecordProduced(target.Asset, len(records)-failed, failed)
 	res.Summary["total_objects"] = len(records)
 	res.Summary["total_objects_successful"] = len(records) - failed
 	if failed > 0 {
@@ -557,128 +536,6 @@ func cutEcho(text string, total int) string {
 	return fmt.Sprintf("%s... (%d bytes in all)", text[:cut], total)
 }
 
-// outcome is what became of one record.
-type outcome struct {
-	err error
-}
-
-// produce sends the records and waits for each one's acknowledgement. With
-// a timeout the wait ends then, and records still unacknowledged are
-// reported as such; without one every record is awaited until the broker
-// answers or the producer gives up (its retries), within the runner's
-// delivery wait.
-//
-// Records are produced under a context that is never cancelled: kgo fails a
-// whole batch when its first record's context ends, and batches of a pooled
-// client mix records of concurrent actions. A timeout bounds our wait, not
-// the record.
-func (r *Runner) produce(ctx context.Context, cl *kgo.Client, records []*kgo.Record, timeout time.Duration) []outcome {
-	out := make([]outcome, len(records))
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	done := make([]bool, len(records))
-	handed := make([]bool, len(records)) // given to the producer (it may write them)
-	var stop atomic.Bool
-	wg.Add(len(records))
-	pctx := context.WithoutCancel(ctx)
-	// Records are handed over from a goroutine of their own: Produce blocks
-	// while the client's buffer is full, and a broker that takes nothing
-	// must not hold the action past its wait. Once the wait ends, the
-	// records not yet handed over are not sent at all.
-	//
-	// A panic there (or in a promise, on kgo's goroutine) fails the records
-	// not yet acknowledged, not the process.
-	var handErr *soarkafka.PanicError
-	handFailed := make(chan struct{})
-	go func() {
-		defer soarkafka.Recover(ctx, r.logger, "post data hand-off", func(e *soarkafka.PanicError) {
-			mu.Lock()
-			handErr = e
-			mu.Unlock()
-			close(handFailed)
-		})
-		for i, rec := range records {
-			if stop.Load() {
-				for range records[i:] {
-					wg.Done()
-				}
-				return
-			}
-			mu.Lock()
-			handed[i] = true
-			mu.Unlock()
-			cl.Produce(pctx, rec, func(_ *kgo.Record, err error) {
-				defer wg.Done()
-				defer soarkafka.Recover(ctx, r.logger, "post data acknowledgement", func(e *soarkafka.PanicError) {
-					mu.Lock()
-					out[i].err, done[i] = e, true
-					mu.Unlock()
-				})
-				mu.Lock()
-				defer mu.Unlock()
-				out[i].err = ProduceError(err, rec)
-				done[i] = true
-			})
-		}
-	}()
-	all := make(chan struct{})
-	// After a hand-off panic this goroutine waits for records that never
-	// come; it is the one thing such a panic leaks.
-	go func() { wg.Wait(); close(all) }()
-	wait := timeout
-	if wait <= 0 {
-		wait = r.deliveryWait
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-all:
-	case <-t.C:
-	case <-ctx.Done():
-	case <-handFailed:
-	}
-	stop.Store(true)
-	mu.Lock()
-	defer mu.Unlock()
-	// A copy: promises still pending write into out after we return.
-	snapshot := make([]outcome, len(out))
-	copy(snapshot, out)
-	for i := range snapshot {
-		switch {
-		case done[i]:
-		case handErr != nil:
-			snapshot[i].err = fmt.Errorf("not acknowledged: %w", handErr)
-		case !handed[i]:
-			snapshot[i].err = fmt.Errorf("not sent: the producer could not take it within %s (its buffer stayed full: the brokers are not taking records)", wait)
-		case ctx.Err() != nil:
-			snapshot[i].err = errors.New("the request ended before the broker acknowledged (the message may still be written)")
-		case r.producers.ConnectError(cl) != nil:
-			// The producer never got a connection: nothing was written.
-			snapshot[i].err = fmt.Errorf("no acknowledgement within %s: the producer cannot connect: %w", wait, r.producers.ConnectError(cl))
-		default:
-			snapshot[i].err = fmt.Errorf("no acknowledgement within %s (the message may still be written)", wait)
-		}
-	}
-	return snapshot
-}
-
-// ProduceError explains a failed send with what to do about it.
-func ProduceError(err error, rec *kgo.Record) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, kerr.UnknownTopicOrPartition):
-		return fmt.Errorf("topic %q does not exist and the broker does not create topics automatically; create it first (%w)", rec.Topic, err)
-	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
-		return fmt.Errorf("the broker rejected the %d-byte message as too large; the topic's max.message.bytes is below it (%w)", kafka.RecordSize(rec), err)
-	case errors.Is(err, kerr.TopicAuthorizationFailed):
-		return fmt.Errorf("not allowed to write to topic %q; grant the user WRITE on it (%w)", rec.Topic, err)
-	case strings.Contains(err.Error(), "invalid record partitioning choice"):
-		return fmt.Errorf("partition %d does not exist in topic %q (%w)", rec.Partition, rec.Topic, err)
-	}
-	return err
-}
-
 // MessageData is one message's entry in post data's result data: the
 // Splunk app's data paths, plus status and error. A struct, not a map: a
 // large list answers one per message, and maps (sorted keys, boxed values)
@@ -699,21 +556,21 @@ type MessageData struct {
 	TopicPartition string `json:"topic_partition,omitempty"`
 }
 
-func messageData(i int, rec *kgo.Record, o outcome) *MessageData {
+func messageData(i int, rec *produce.Record, o produce.Outcome) *MessageData {
 	keySize := -1 // kafka-python's value for no key
 	if rec.Key != nil {
 		keySize = len(rec.Key)
 	}
 	d := &MessageData{Index: i, Topic: rec.Topic, SerializedKeySize: keySize, SerializedValueSize: len(rec.Value),
 		Checksum: crc32.Checksum(rec.Value, crc32c)}
-	if o.err != nil {
-		d.Status, d.Error = StatusFailed, o.err.Error()
+	if o.Err != nil {
+		d.Status, d.Error = StatusFailed, o.Err.Error()
 		return d
 	}
-	partition, offset, timestamp := rec.Partition, rec.Offset, rec.Timestamp.UnixMilli()
+	partition, offset, timestamp := o.Partition, o.Offset, o.Timestamp.UnixMilli()
 	d.Status = StatusSuccess
 	d.Partition, d.Offset, d.Timestamp = &partition, &offset, &timestamp
-	d.TopicPartition = rec.Topic + "-" + strconv.Itoa(int(rec.Partition))
+	d.TopicPartition = rec.Topic + "-" + strconv.Itoa(int(o.Partition))
 	return d
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/kafka"
 	"github.com/soarkafka/soarkafka/poll"
+	"github.com/soarkafka/soarkafka/produce"
 )
 
 // Target is what an action runs against: a stored asset's name and its
@@ -35,33 +36,21 @@ type Runner struct {
 	poolOpts    []kafka.PoolOption
 	// access is what assets may reach: hosts and files.
 	access kafka.Access
-	// deliveryWait caps how long post data waits for acknowledgements
-	// when its timeout parameter is 0 ("await every send").
-	deliveryWait time.Duration
+	// producer sends what post data and the records endpoint produce.
+	producer    *produce.Engine
+	produceOpts []produce.Option
 	// poller runs on poll; without one (no database) on poll is
 	// unavailable.
 	poller *poll.Poller
-	// produced counts what post data and the records endpoint send.
-	produced ProduceRecorder
 }
 
 // ProduceRecorder counts produced messages per asset; *metrics.Metrics is
 // one.
-type ProduceRecorder interface {
-	Produced(asset string, ok, failed int)
-}
+type ProduceRecorder = produce.Recorder
 
 // WithProduceRecorder counts what is produced with rec (metrics).
 func WithProduceRecorder(rec ProduceRecorder) RunnerOption {
-	return func(r *Runner) { r.produced = rec }
-}
-
-// RecordProduced counts messages produced for asset ("" for an inline
-// configuration): ok acknowledged, failed refused or not sent.
-func (r *Runner) RecordProduced(asset string, ok, failed int) {
-	if r.produced != nil {
-		r.produced.Produced(asset, ok, failed)
-	}
+	return func(r *Runner) { r.produceOpts = append(r.produceOpts, produce.WithRecorder(rec)) }
 }
 
 // RunnerOption configures a Runner.
@@ -83,14 +72,12 @@ func (r *Runner) Access() kafka.Access { return r.access }
 // WithDeliveryWait caps how long a send is awaited when post data's timeout
 // is 0, overriding DefaultDeliveryWait. Past it, a message is reported as
 // unacknowledged (it may still be written).
-func WithDeliveryWait(d time.Duration) RunnerOption { return func(r *Runner) { r.deliveryWait = d } }
+func WithDeliveryWait(d time.Duration) RunnerOption {
+	return func(r *Runner) { r.produceOpts = append(r.produceOpts, produce.WithDeliveryWait(d)) }
+}
 
-// DefaultDeliveryWait is the default of WithDeliveryWait: longer than the
-// producer's retries take, short of a SOAR action's own timeout.
-const DefaultDeliveryWait = time.Minute
-
-// DeliveryWait is the cap WithDeliveryWait set.
-func (r *Runner) DeliveryWait() time.Duration { return r.deliveryWait }
+// DefaultDeliveryWait is the default of WithDeliveryWait.
+const DefaultDeliveryWait = produce.DefaultDeliveryWait
 
 // WithProducerIdleTimeout closes a pooled producer unused for d, overriding
 // kafka.DefaultIdleTimeout.
@@ -103,11 +90,12 @@ func WithPoller(p *poll.Poller) RunnerOption { return func(r *Runner) { r.poller
 
 // NewRunner returns a Runner that logs to logger.
 func NewRunner(logger *slog.Logger, opts ...RunnerOption) *Runner {
-	r := &Runner{logger: logger, stepTimeout: 10 * time.Second, deliveryWait: DefaultDeliveryWait}
+	r := &Runner{logger: logger, stepTimeout: 10 * time.Second}
 	for _, o := range opts {
 		o(r)
 	}
 	r.producers = kafka.NewPool(logger, append([]kafka.PoolOption{kafka.WithAccess(r.access)}, r.poolOpts...)...)
+	r.producer = produce.New(logger, r.producers, r.produceOpts...)
 	return r
 }
 
@@ -118,8 +106,12 @@ func (r *Runner) Close() { r.producers.Close() }
 // deleted (its producer), so nothing outlives the asset.
 func (r *Runner) Forget(asset string) { r.producers.Evict(asset) }
 
-// Producers is the runner's producer pool, shared by the streaming records
-// endpoint.
+// Producer is the produce engine post data sends through, over the
+// runner's producer pool (kept per asset, dropped by Forget): the streaming
+// records endpoint produces through it too.
+func (r *Runner) Producer() *produce.Engine { return r.producer }
+
+// Producers is the runner's producer pool; tests look at what it holds.
 func (r *Runner) Producers() *kafka.Pool { return r.producers }
 
 // Available lists the identifiers this version runs.

@@ -15,8 +15,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/soarkafka/soarkafka"
-	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/parsers"
+	"github.com/soarkafka/soarkafka/produce"
 	"github.com/soarkafka/soarkafka/soar"
 )
 
@@ -233,7 +233,7 @@ func playgroundMessages(in []messageInput, topic string) ([]soar.Message, error)
 			msg.Headers = append(msg.Headers, soar.Header{Key: k, Value: m.Headers[k]})
 		}
 		if m.Timestamp != nil {
-			ts, err := actions.ParseTimestamp(m.Timestamp)
+			ts, err := produce.ParseTimestamp(m.Timestamp)
 			if err != nil {
 				return nil, soarkafka.Errorf(soarkafka.EINVALID, "messages[%d].timestamp: %v", i, err)
 			}

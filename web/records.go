@@ -23,11 +23,10 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
-	"github.com/soarkafka/soarkafka/kafka"
+	"github.com/soarkafka/soarkafka/produce"
 )
 
 // recordsWriteTimeout bounds how long one write of results may block on a
@@ -78,12 +77,12 @@ func (h *Handler) postRecords(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
-	cl, release, err := h.opts.Runner.Producers().Acquire(r.Context(), name, cfg)
+	pr, err := h.opts.Runner.Producer().Open(r.Context(), name, cfg)
 	if err != nil {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
-	defer release()
+	defer pr.Close()
 
 	// Results are written while the body is still being read.
 	rc := http.NewResponseController(w)
@@ -95,17 +94,14 @@ func (h *Handler) postRecords(w http.ResponseWriter, r *http.Request) {
 	out := &resultStream{w: bufio.NewWriterSize(w, 64<<10), rc: rc, onlyFailed: results == "failed"}
 	stopFlush := out.flushEvery(r.Context(), h.opts.Logger, 100*time.Millisecond)
 
-	s := &recordStream{topic: topic, envelope: format == "envelope", fullCheck: validate == "full", limit: cfg.Producer.MaxMessageBytes, out: out,
-		ackWait: h.opts.Runner.DeliveryWait(), blocks: h.blocks, logger: h.opts.Logger}
-	readErr := s.run(r.Context(), cl, body)
+	s := &recordStream{topic: topic, envelope: format == "envelope", fullCheck: validate == "full", limit: cfg.Producer.MaxMessageBytes,
+		blocks: h.blocks, logger: h.opts.Logger}
+	res, readErr := s.run(r.Context(), pr, body, out.result)
 	if readErr != nil {
 		closeAfterAnswer(w)
 	}
 	stopFlush()
-	out.summary(s, readErr)
-	s.mu.Lock()
-	h.opts.Runner.RecordProduced(name, s.succeeded, s.failed)
-	s.mu.Unlock()
+	out.summary(s, res, readErr)
 	if out.err != nil {
 		h.opts.Logger.Warn("records: writing results failed", "asset", name, "err", out.err)
 	}
@@ -150,24 +146,15 @@ func recordsBody(r *http.Request) (io.Reader, error) {
 	return body, nil
 }
 
-// recordStream reads NDJSON lines into records and produces them.
+// recordStream reads NDJSON lines into records for the produce engine.
 type recordStream struct {
 	topic     string
 	envelope  bool
 	fullCheck bool // parse every events line, not only check its shape
 	limit     int64
-	out       *resultStream
-	ackWait   time.Duration // cap on waiting for acknowledgements at the end
-	unacked   int           // records still unacknowledged when the wait ended
-	blocks    *blockPool
+	blocks    *produce.BlockPool
 	logger    *slog.Logger
-
-	wg        sync.WaitGroup
-	mu        sync.Mutex
-	records   int // lines that were records (not blank, not the header); the handler's goroutine's alone
-	succeeded int
-	failed    int
-	header    *criblHeader
+	header    *criblHeader // the handler's goroutine's alone
 }
 
 // criblHeader is the first line of a Cribl NDJSON batch.
@@ -177,13 +164,10 @@ type criblHeader struct {
 	Size   *int   `json:"size"`
 }
 
-func (s *recordStream) run(ctx context.Context, cl *kgo.Client, body io.Reader) error {
-	// Records outlive a cancelled request in kgo's buffer; see
-	// actions.produce for why they are never produced under a cancellable
-	// context.
-	pctx := context.WithoutCancel(ctx)
-	defer s.awaitAcks()
-
+// run produces the body's records through pr, reporting each one's
+// outcome to onResult, and returns the stream's counts and the error that
+// ended reading the body early, if any.
+func (s *recordStream) run(ctx context.Context, pr *produce.Producer, body io.Reader, onResult func(produce.Outcome)) (produce.StreamResult, error) {
 	// The body is read on a goroutine of its own, a few hundred lines
 	// ahead: reading it (a system call per chunk the client sent) took as
 	// long as producing the records, and one goroutine doing both was the
@@ -191,7 +175,7 @@ func (s *recordStream) run(ctx context.Context, cl *kgo.Client, body io.Reader) 
 	batches := make(chan []lineItem, 4)
 	free := make(chan []lineItem, 8) // handled batches, for the reader to fill again
 	stop := make(chan struct{})
-	var readErr error
+	var readErr, endErr error
 	var reader sync.WaitGroup
 	reader.Go(func() {
 		defer soarkafka.Recover(ctx, s.logger, "records body reader", func(e *soarkafka.PanicError) { readErr = e })
@@ -206,21 +190,42 @@ func (s *recordStream) run(ctx context.Context, cl *kgo.Client, body io.Reader) 
 		}
 		reader.Wait()
 	}()
-	for batch := range batches {
-		if err := ctx.Err(); err != nil {
-			releaseLines(batch)
-			return fmt.Errorf("request ended at line %d: %w", batch[0].n, err)
-		}
-		for _, it := range batch {
-			s.handle(pctx, cl, it.n, it.raw, it.blk, it.tooLong)
-		}
-		select {
-		case free <- batch[:0]:
-		default:
+	var batch []lineItem
+	i := 0
+	next := func() (produce.Record, bool) {
+		for {
+			if i == len(batch) {
+				if batch != nil {
+					select {
+					case free <- batch[:0]:
+					default:
+					}
+					batch = nil
+				}
+				b, ok := <-batches
+				if !ok {
+					return produce.Record{}, false
+				}
+				if err := ctx.Err(); err != nil {
+					releaseLines(b)
+					endErr = fmt.Errorf("request ended at line %d: %w", b[0].n, err)
+					return produce.Record{}, false
+				}
+				batch, i = b, 0
+			}
+			it := batch[i]
+			i++
+			if rec, ok := s.line(it); ok {
+				return rec, true
+			}
 		}
 	}
+	res := pr.Stream(ctx, next, onResult)
+	if endErr != nil {
+		return res, endErr
+	}
 	reader.Wait()
-	return readErr
+	return res, readErr
 }
 
 // lineItem is one line as read: its number, its bytes in blk (which holds a
@@ -228,7 +233,7 @@ func (s *recordStream) run(ctx context.Context, cl *kgo.Client, body io.Reader) 
 type lineItem struct {
 	n       int
 	raw     []byte
-	blk     *block
+	blk     *produce.Block
 	tooLong bool
 }
 
@@ -242,8 +247,8 @@ const linesPerBatch = 256
 func (s *recordStream) read(body io.Reader, batches chan<- []lineItem, free <-chan []lineItem, stop <-chan struct{}) error {
 	defer close(batches)
 	// A line also carries envelope and JSON overhead.
-	lines := newLineReader(body, s.blocks, int(s.limit)+64<<10)
-	defer lines.close()
+	lines := produce.NewLineReader(body, s.blocks, int(s.limit)+64<<10)
+	defer lines.Close()
 	batch := make([]lineItem, 0, linesPerBatch)
 	send := func() bool {
 		if len(batch) == 0 {
@@ -263,16 +268,16 @@ func (s *recordStream) read(body io.Reader, batches chan<- []lineItem, free <-ch
 		}
 	}
 	for line := 1; ; line++ {
-		raw, blk, tooLong, err := lines.next()
+		raw, blk, tooLong, err := lines.Next()
 		if len(raw) > 0 || tooLong {
 			batch = append(batch, lineItem{n: line, raw: raw, blk: blk, tooLong: tooLong})
 		} else if blk != nil {
-			blk.release()
+			blk.Release()
 		}
 		// Hand the lines over when the batch is full, and before a read
 		// that may wait for the client: a client that sends a line now
 		// and then has each produced at once.
-		if err != nil || len(batch) == linesPerBatch || !lines.buffered() {
+		if err != nil || len(batch) == linesPerBatch || !lines.Buffered() {
 			if !send() {
 				return nil
 			}
@@ -292,85 +297,41 @@ func (s *recordStream) read(body io.Reader, batches chan<- []lineItem, free <-ch
 func releaseLines(batch []lineItem) {
 	for _, it := range batch {
 		if it.blk != nil {
-			it.blk.release()
+			it.blk.Release()
 		}
 	}
 }
 
-// handle produces the record of one line. raw lives in blk, whose
-// reference handle releases once the record is finished (or at once when
-// the line is no record).
-func (s *recordStream) handle(ctx context.Context, cl *kgo.Client, line int, raw []byte, blk *block, tooLong bool) {
+// line returns the record of one line, false for a line that is no
+// record (blank, or the Cribl header). The record's value is the line, in
+// its block, which the record holds a reference of (the engine releases
+// it); a line that is no record releases it at once.
+func (s *recordStream) line(it lineItem) (produce.Record, bool) {
+	blk := it.blk
 	if blk != nil && s.envelope {
 		// An envelope's value is decoded into a copy of its own.
-		defer blk.release()
+		blk.Release()
 		blk = nil
 	}
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 && !tooLong {
-		blk.release()
-		return
+	trimmed := bytes.TrimSpace(it.raw)
+	if len(trimmed) == 0 && !it.tooLong {
+		blk.Release()
+		return produce.Record{}, false
 	}
-	if line == 1 && !tooLong && s.parseHeader(trimmed) {
-		blk.release()
-		return
+	if it.n == 1 && !it.tooLong && s.parseHeader(trimmed) {
+		blk.Release()
+		return produce.Record{}, false
 	}
-	s.records++ // only the handler's goroutine touches records: no lock
-	if tooLong {
-		s.fail(line, fmt.Sprintf("line is longer than producer.max_message_bytes %d", s.limit))
-		return
+	if it.tooLong {
+		return produce.Record{ID: it.n, Err: fmt.Errorf("line is longer than producer.max_message_bytes %d", s.limit)}, true
 	}
 	rec, err := s.record(trimmed)
 	if err != nil {
-		blk.release()
-		s.fail(line, err.Error())
-		return
+		blk.Release()
+		return produce.Record{ID: it.n, Err: err}, true
 	}
-	if size := kafka.RecordSize(rec); int64(size) > s.limit {
-		blk.release()
-		s.fail(line, fmt.Sprintf("record is %d bytes, over producer.max_message_bytes %d", size, s.limit))
-		return
-	}
-	s.wg.Add(1)
-	cl.Produce(ctx, rec, func(rec *kgo.Record, err error) {
-		defer s.wg.Done()
-		defer blk.release() // the value is the line, in blk
-		// On kgo's goroutine: a panic would end the process.
-		defer soarkafka.Recover(ctx, s.logger, "records acknowledgement", nil, "line", line)
-		if err != nil {
-			s.fail(line, actions.ProduceError(err, rec).Error())
-			return
-		}
-		s.mu.Lock()
-		s.succeeded++
-		s.mu.Unlock()
-		s.out.success(line, rec.Partition, rec.Offset)
-	})
-}
-
-// awaitAcks waits for the acknowledgements of every produced record, up to
-// ackWait; records still pending then are counted as unacknowledged (they
-// may still be written), and their late results are not written: the
-// summary is the last line.
-func (s *recordStream) awaitAcks() {
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	t := time.NewTimer(s.ackWait)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		s.mu.Lock()
-		s.unacked = s.records - s.succeeded - s.failed
-		s.mu.Unlock()
-	}
-}
-
-func (s *recordStream) fail(line int, msg string) {
-	s.mu.Lock()
-	s.failed++
-	s.mu.Unlock()
-	s.out.failure(line, msg)
+	rec.ID, rec.Block = it.n, blk
+	return rec, true
 }
 
 // parseHeader recognises a Cribl header line, {"format":"ndjson","count":N}.
@@ -402,53 +363,53 @@ type envelope struct {
 
 // record builds the record of one line. An events record's value is the
 // line itself, in its block; an envelope's is a copy.
-func (s *recordStream) record(line []byte) (*kgo.Record, error) {
+func (s *recordStream) record(line []byte) (produce.Record, error) {
 	if !s.envelope {
 		if s.fullCheck {
 			// As strict as the light check on bytes (UTF-8), no stricter
 			// on JSON than post data and the consumers' decoders:
 			// duplicate names and escaped lone surrogates are valid JSON.
 			if !utf8.Valid(line) {
-				return nil, errors.New("not valid UTF-8")
+				return produce.Record{}, errors.New("not valid UTF-8")
 			}
 			if !jsontext.Value(line).IsValid(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)) {
-				return nil, errors.New("not valid JSON")
+				return produce.Record{}, errors.New("not valid JSON")
 			}
 		} else if msg := shapeProblem(line); msg != "" {
-			return nil, errors.New(msg)
+			return produce.Record{}, errors.New(msg)
 		}
-		return &kgo.Record{Topic: s.topic, Value: line}, nil
+		return produce.Record{Topic: s.topic, Value: line}, nil
 	}
 	var e envelope
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
-		return nil, fmt.Errorf("not a record envelope ({\"value\", \"key\", \"headers\", \"partition\", \"timestamp\", \"topic\"}): %v", err)
+		return produce.Record{}, fmt.Errorf("not a record envelope ({\"value\", \"key\", \"headers\", \"partition\", \"timestamp\", \"topic\"}): %v", err)
 	}
 	// A second value on the line would be dropped unseen: one record a line.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("more than one JSON value on the line; give one record envelope a line")
+		return produce.Record{}, errors.New("more than one JSON value on the line; give one record envelope a line")
 	}
 	if len(e.Value) == 0 || string(e.Value) == "null" {
-		return nil, errors.New("envelope has no value")
+		return produce.Record{}, errors.New("envelope has no value")
 	}
-	rec := &kgo.Record{Topic: s.topic}
+	rec := produce.Record{Topic: s.topic}
 	if e.Value[0] == '"' {
 		var text string
 		if err := json.Unmarshal(e.Value, &text); err != nil {
-			return nil, fmt.Errorf("value: %v", err)
+			return produce.Record{}, fmt.Errorf("value: %v", err)
 		}
 		rec.Value = []byte(text)
 	} else {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, e.Value); err != nil {
-			return nil, fmt.Errorf("value: %v", err)
+			return produce.Record{}, fmt.Errorf("value: %v", err)
 		}
 		rec.Value = buf.Bytes()
 	}
 	if e.Topic != "" {
 		if msg := soarkafka.TopicNameProblem(e.Topic); msg != "" {
-			return nil, fmt.Errorf("topic: %s", msg)
+			return produce.Record{}, fmt.Errorf("topic: %s", msg)
 		}
 		rec.Topic = e.Topic
 	}
@@ -456,19 +417,19 @@ func (s *recordStream) record(line []byte) (*kgo.Record, error) {
 		rec.Key = []byte(*e.Key)
 	}
 	for _, k := range sortedHeaderKeys(e.Headers) {
-		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(e.Headers[k])})
+		rec.Headers = append(rec.Headers, produce.Header{Key: k, Value: []byte(e.Headers[k])})
 	}
 	if e.Partition != nil {
 		if *e.Partition < 0 {
-			return nil, fmt.Errorf("partition %d is negative", *e.Partition)
+			return produce.Record{}, fmt.Errorf("partition %d is negative", *e.Partition)
 		}
 		rec.Partition = *e.Partition
-		rec.Context = kafka.ExplicitPartition
+		rec.Explicit = true
 	}
 	if e.Timestamp != nil {
-		ts, err := actions.ParseTimestamp(e.Timestamp)
+		ts, err := produce.ParseTimestamp(e.Timestamp)
 		if err != nil {
-			return nil, fmt.Errorf("timestamp: %v", err)
+			return produce.Record{}, fmt.Errorf("timestamp: %v", err)
 		}
 		rec.Timestamp = ts
 	}
@@ -508,6 +469,15 @@ type resultStream struct {
 	err        error // the first write error; later writes are dropped
 	closed     bool  // the summary is written: nothing may follow it
 	scratch    []byte
+}
+
+// result writes the result line of one record's outcome.
+func (o *resultStream) result(r produce.Outcome) {
+	if r.Err != nil {
+		o.failure(r.ID, r.Err.Error())
+		return
+	}
+	o.success(r.ID, r.Partition, r.Offset)
 }
 
 func (o *resultStream) success(line int, partition int32, offset int64) {
@@ -585,31 +555,29 @@ func (o *resultStream) flushLocked() {
 // summary writes the last line: the totals and one status for the whole
 // body, failed when any record failed, the body could not be read to its
 // end, or a Cribl header's count disagrees with the records read.
-func (o *resultStream) summary(s *recordStream, readErr error) {
-	s.mu.Lock()
-	sum := map[string]any{"records": s.records, "succeeded": s.succeeded, "failed": s.failed, "topic": s.topic}
+func (o *resultStream) summary(s *recordStream, res produce.StreamResult, readErr error) {
+	sum := map[string]any{"records": res.Records, "succeeded": res.Succeeded, "failed": res.Failed, "topic": s.topic}
 	var problems []string
-	if s.failed > 0 {
-		problems = append(problems, fmt.Sprintf("%d of %d records failed", s.failed, s.records))
+	if res.Failed > 0 {
+		problems = append(problems, fmt.Sprintf("%d of %d records failed", res.Failed, res.Records))
 	}
-	if s.unacked > 0 {
-		problems = append(problems, fmt.Sprintf("%d records were not acknowledged within %s (they may still be written)", s.unacked, s.ackWait))
-		sum["unacknowledged"] = s.unacked
+	if res.Unacked > 0 {
+		problems = append(problems, fmt.Sprintf("%d records were not acknowledged within %s (they may still be written)", res.Unacked, res.Wait))
+		sum["unacknowledged"] = res.Unacked
 	}
 	if readErr != nil {
 		problems = append(problems, readErr.Error()+"; the records before it were sent")
 	}
-	if s.header != nil && *s.header.Count != s.records {
-		problems = append(problems, fmt.Sprintf("the Cribl header says %d events but the body has %d", *s.header.Count, s.records))
+	if s.header != nil && *s.header.Count != res.Records {
+		problems = append(problems, fmt.Sprintf("the Cribl header says %d events but the body has %d", *s.header.Count, res.Records))
 		sum["header_count"] = *s.header.Count
 	}
-	s.mu.Unlock()
 	if len(problems) > 0 {
 		sum["status"] = actions.StatusFailed
 		sum["message"] = strings.Join(problems, "; ")
 	} else {
 		sum["status"] = actions.StatusSuccess
-		sum["message"] = fmt.Sprintf("Sent %d records to topic %s", s.succeeded, s.topic)
+		sum["message"] = fmt.Sprintf("Sent %d records to topic %s", res.Succeeded, s.topic)
 	}
 	b, _ := json.Marshal(map[string]any{"summary": sum})
 	o.mu.Lock()

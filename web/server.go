@@ -32,6 +32,7 @@ import (
 	"github.com/soarkafka/soarkafka/ingest"
 	"github.com/soarkafka/soarkafka/parsers"
 	"github.com/soarkafka/soarkafka/poll"
+	"github.com/soarkafka/soarkafka/produce"
 )
 
 // Pinger reports whether the store is reachable, for /readyz.
@@ -78,8 +79,8 @@ type Options struct {
 // Handler serves the REST API.
 type Handler struct {
 	opts     Options
-	bufs     *bufPool   // request bodies and post data payloads
-	blocks   *blockPool // the records endpoint's record values
+	bufs     *bufPool           // request bodies and post data payloads
+	blocks   *produce.BlockPool // the records endpoint's record values
 	tokenSum [32]byte
 	router   chi.Router
 	budget   *bodyBudget // nil: bodies are admitted without a budget
@@ -93,7 +94,7 @@ type Handler struct {
 // NewHandler returns the API handler.
 func NewHandler(opts Options) *Handler {
 	h := &Handler{opts: opts, tokenSum: sha256.Sum256([]byte(opts.APIToken)), bufs: newBufPool(4),
-		blocks: newBlockPool(64)} // 16 MiB at most kept free
+		blocks: produce.NewBlockPool(64)} // 16 MiB at most kept free
 	if opts.BodyMemoryBudget > 0 {
 		h.budget = &bodyBudget{sem: semaphore.NewWeighted(opts.BodyMemoryBudget), size: opts.BodyMemoryBudget, wait: opts.BodyWait}
 		h.idleFree = time.AfterFunc(time.Hour, h.freeIdleMemory)

@@ -1,4 +1,4 @@
-package web
+package produce
 
 import (
 	"bytes"
@@ -10,25 +10,25 @@ import (
 // done with.
 const minRead = 16 << 10
 
-// lineReader reads NDJSON lines straight into pooled blocks, so a record's
+// LineReader reads NDJSON lines straight into pooled blocks, so a record's
 // value is the line where it was read, not a copy of it: reading through a
 // bufio.Reader and copying each line out cost a copy of the whole body.
 // Only a line cut by the end of a block is copied, to the next block.
-type lineReader struct {
+type LineReader struct {
 	r    io.Reader
-	pool *blockPool
+	pool *BlockPool
 	max  int // longest line returned; a longer one is skipped to its end
 
-	cur      *block // the block being filled; nil before the first read
+	cur      *Block // the block being filled; nil before the first read
 	start    int    // where cur's unread lines begin
 	nl       int    // index of the next newline after start, when known; -1 when not
 	skipping bool   // inside a line longer than max
 	err      error  // the read error, returned once the lines before it are
 }
 
-// buffered reports whether next can return a line without reading the
+// Buffered reports whether Next can return a line without reading the
 // body, which may block: the caller hands over what it has before that.
-func (lr *lineReader) buffered() bool {
+func (lr *LineReader) Buffered() bool {
 	if lr.cur == nil {
 		return lr.err != nil
 	}
@@ -38,16 +38,18 @@ func (lr *lineReader) buffered() bool {
 	return lr.nl >= 0 || lr.err != nil
 }
 
-func newLineReader(r io.Reader, pool *blockPool, max int) *lineReader {
-	return &lineReader{r: r, pool: pool, max: max, nl: -1}
+// NewLineReader reads r's lines into blocks of pool; a line longer than
+// max bytes is skipped and reported as too long.
+func NewLineReader(r io.Reader, pool *BlockPool, max int) *LineReader {
+	return &LineReader{r: r, pool: pool, max: max, nl: -1}
 }
 
-// next returns the next line without its end of line ("\n" or "\r\n") and
+// Next returns the next line without its end of line ("\n" or "\r\n") and
 // the block holding it, with a reference for the caller to release once
 // done with the line. A line longer than max comes back as tooLong, without
 // its bytes or a block. At the end of the body err is io.EOF, after the
 // last line (which needs no final newline).
-func (lr *lineReader) next() (line []byte, blk *block, tooLong bool, err error) {
+func (lr *LineReader) Next() (line []byte, blk *Block, tooLong bool, err error) {
 	for {
 		var data []byte
 		if lr.cur != nil {
@@ -83,9 +85,9 @@ func (lr *lineReader) next() (line []byte, blk *block, tooLong bool, err error) 
 			// Full, or nearly (reads into the last bytes of a block
 			// would each fetch little): carry the partial line over to
 			// a new block, large enough for it and more.
-			nb := lr.pool.get(2 * len(data))
+			nb := lr.pool.Get(2 * len(data))
 			nb.buf = append(nb.buf, data...)
-			lr.close()
+			lr.Close()
 			lr.cur, lr.start = nb, 0
 		}
 		buf := lr.cur.buf
@@ -99,7 +101,7 @@ func (lr *lineReader) next() (line []byte, blk *block, tooLong bool, err error) 
 }
 
 // cut returns one line read whole, or the end of one being skipped.
-func (lr *lineReader) cut(line []byte) ([]byte, *block, bool, error) {
+func (lr *LineReader) cut(line []byte) ([]byte, *Block, bool, error) {
 	if lr.skipping {
 		lr.skipping = false
 		return nil, nil, true, nil
@@ -112,10 +114,10 @@ func (lr *lineReader) cut(line []byte) ([]byte, *block, bool, error) {
 	return line[:len(line):len(line)], lr.cur, false, nil
 }
 
-// close drops the reader's own reference to the block it fills.
-func (lr *lineReader) close() {
+// Close drops the reader's own reference to the block it fills.
+func (lr *LineReader) Close() {
 	if lr.cur != nil {
-		lr.cur.release()
+		lr.cur.Release()
 		lr.cur = nil
 	}
 }

@@ -1,9 +1,9 @@
-package web
+package produce
 
 import "sync/atomic"
 
 // The records endpoint reads the body into shared blocks and sends each
-// record's value from the block it was read into (see lineReader), and a
+// record's value from the block it was read into (see LineReader), and a
 // block is reused once every record cut from it is finished. Allocating fresh blocks instead meant
 // zeroing a gigabyte for a gigabyte of NDJSON, and a garbage collection
 // every few hundred megabytes; each collection also empties the producer's
@@ -14,16 +14,17 @@ import "sync/atomic"
 // which is not reused.
 const blockSize = 256 << 10
 
-// blockPool keeps up to a fixed number of free blocks for reuse, shared by
+// BlockPool keeps up to a fixed number of free blocks for reuse, shared by
 // the requests of one handler.
-type blockPool struct{ free chan *block }
+type BlockPool struct{ free chan *Block }
 
-func newBlockPool(keep int) *blockPool { return &blockPool{free: make(chan *block, keep)} }
+// NewBlockPool returns a pool that keeps up to keep free blocks.
+func NewBlockPool(keep int) *BlockPool { return &BlockPool{free: make(chan *Block, keep)} }
 
-// get returns an empty block of at least n bytes, holding one reference:
+// Get returns an empty block of at least n bytes, holding one reference:
 // the caller's.
-func (p *blockPool) get(n int) *block {
-	var b *block
+func (p *BlockPool) Get(n int) *Block {
+	var b *Block
 	if n <= blockSize {
 		select {
 		case b = <-p.free:
@@ -31,13 +32,13 @@ func (p *blockPool) get(n int) *block {
 		}
 	}
 	if b == nil {
-		b = &block{buf: make([]byte, 0, max(blockSize, n)), pool: p}
+		b = &Block{buf: make([]byte, 0, max(blockSize, n)), pool: p}
 	}
 	b.refs.Store(1)
 	return b
 }
 
-func (p *blockPool) put(b *block) {
+func (p *BlockPool) put(b *Block) {
 	if cap(b.buf) != blockSize {
 		return // an outsized block: let it go
 	}
@@ -48,19 +49,19 @@ func (p *blockPool) put(b *block) {
 	}
 }
 
-// block is a buffer that record values are cut from. refs counts the
+// Block is a buffer that record values are cut from. refs counts the
 // records cut from it that are not finished yet, plus one while the line
 // reader is still filling it.
-type block struct {
+type Block struct {
 	buf  []byte
 	refs atomic.Int64
-	pool *blockPool
+	pool *BlockPool
 }
 
-// release drops one reference; the last one returns the block to its pool.
+// Release drops one reference; the last one returns the block to its pool.
 // Nothing may read a value cut from the block after releasing it. A nil
 // block (a value that is not in one) has nothing to release.
-func (b *block) release() {
+func (b *Block) Release() {
 	if b == nil {
 		return
 	}

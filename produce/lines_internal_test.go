@@ -1,4 +1,4 @@
-package web
+package produce
 
 import (
 	"errors"
@@ -11,11 +11,11 @@ import (
 
 // readAll reads every line, keeping each (and its block reference) until
 // the end, so that a block reused too early would show as changed lines.
-func readAll(t *testing.T, lr *lineReader) (lines []string, tooLong []int, held []*block, err error) {
+func readAll(t *testing.T, lr *LineReader) (lines []string, tooLong []int, held []*Block, err error) {
 	t.Helper()
 	var raw [][]byte
 	for n := 1; ; n++ {
-		line, blk, long, err := lr.next()
+		line, blk, long, err := lr.Next()
 		switch {
 		case long:
 			if blk != nil || line != nil {
@@ -65,8 +65,8 @@ func TestLineReader(t *testing.T) {
 		"data+EOF": func() io.Reader { return iotest.DataErrReader(strings.NewReader(body.String())) },
 	} {
 		t.Run(name, func(t *testing.T) {
-			pool := newBlockPool(64)
-			lr := newLineReader(r(), pool, 2*blockSize)
+			pool := NewBlockPool(64)
+			lr := NewLineReader(r(), pool, 2*blockSize)
 			got, tooLong, held, err := readAll(t, lr)
 			if !errors.Is(err, io.EOF) {
 				t.Fatalf("err = %v, want io.EOF", err)
@@ -83,9 +83,9 @@ func TestLineReader(t *testing.T) {
 				}
 			}
 			// Every block comes back once its lines and the reader are done.
-			lr.close()
+			lr.Close()
 			for _, b := range held {
-				b.release()
+				b.Release()
 			}
 			for _, b := range held {
 				if n := b.refs.Load(); n != 0 {
@@ -102,7 +102,7 @@ func TestLineReader(t *testing.T) {
 func TestLineReaderTooLongAndEmpty(t *testing.T) {
 	const max = 100
 	body := "short\n" + strings.Repeat("x", 5*blockSize) + "\n\nafter\n" + strings.Repeat("y", max+1)
-	lr := newLineReader(iotest.HalfReader(strings.NewReader(body)), newBlockPool(4), max)
+	lr := NewLineReader(iotest.HalfReader(strings.NewReader(body)), NewBlockPool(4), max)
 	got, tooLong, _, err := readAll(t, lr)
 	if !errors.Is(err, io.EOF) {
 		t.Fatalf("err = %v", err)
@@ -112,8 +112,8 @@ func TestLineReaderTooLongAndEmpty(t *testing.T) {
 		t.Fatalf("lines %q, too long %v", got, tooLong)
 	}
 
-	lr = newLineReader(strings.NewReader(""), newBlockPool(4), max)
-	if line, blk, long, err := lr.next(); line != nil || blk != nil || long || !errors.Is(err, io.EOF) {
+	lr = NewLineReader(strings.NewReader(""), NewBlockPool(4), max)
+	if line, blk, long, err := lr.Next(); line != nil || blk != nil || long || !errors.Is(err, io.EOF) {
 		t.Fatalf("empty body: %q %v %v %v", line, blk, long, err)
 	}
 }
@@ -122,45 +122,45 @@ func TestLineReaderTooLongAndEmpty(t *testing.T) {
 func TestLineReaderError(t *testing.T) {
 	boom := errors.New("connection reset")
 	r := io.MultiReader(strings.NewReader("one\ntwo\nthr"), iotest.ErrReader(boom))
-	lr := newLineReader(r, newBlockPool(4), 1000)
+	lr := NewLineReader(r, NewBlockPool(4), 1000)
 	got, _, _, err := readAll(t, lr)
 	if !errors.Is(err, boom) || fmt.Sprint(got) != "[one two thr]" {
 		t.Fatalf("lines %q, err %v", got, err)
 	}
-	if _, _, _, err := lr.next(); !errors.Is(err, boom) {
+	if _, _, _, err := lr.Next(); !errors.Is(err, boom) {
 		t.Fatalf("next after the error: %v", err)
 	}
 }
 
 // A pooled block is handed out again only once every reference is gone.
 func TestBlockPoolReuse(t *testing.T) {
-	pool := newBlockPool(1)
-	b := pool.get(10)
+	pool := NewBlockPool(1)
+	b := pool.Get(10)
 	b.buf = append(b.buf, "abc"...)
 	b.refs.Add(1) // a record cut from it
-	b.release()   // the reader is done with it
-	if c := pool.get(10); c == b {
+	b.Release()   // the reader is done with it
+	if c := pool.Get(10); c == b {
 		t.Fatal("a block still referenced was handed out again")
 	}
-	b.release() // the record is finished
-	c := pool.get(10)
+	b.Release() // the record is finished
+	c := pool.Get(10)
 	if c != b || len(c.buf) != 0 || c.refs.Load() != 1 {
 		t.Fatalf("the freed block was not reused empty: same %v, len %d, refs %d", c == b, len(c.buf), c.refs.Load())
 	}
-	big := pool.get(blockSize + 1)
-	big.release()
-	if d := pool.get(10); d == big || cap(d.buf) != blockSize {
+	big := pool.Get(blockSize + 1)
+	big.Release()
+	if d := pool.Get(10); d == big || cap(d.buf) != blockSize {
 		t.Fatal("an outsized block was pooled")
 	}
-	var nilBlock *block
-	nilBlock.release() // a value in no block: nothing to do
+	var nilBlock *Block
+	nilBlock.Release() // a value in no block: nothing to do
 }
 
 // buffered says whether next can answer without reading the body.
 func TestLineReaderBuffered(t *testing.T) {
 	r, w := io.Pipe()
-	lr := newLineReader(r, newBlockPool(4), 1000)
-	if lr.buffered() {
+	lr := NewLineReader(r, NewBlockPool(4), 1000)
+	if lr.Buffered() {
 		t.Fatal("buffered before anything was read")
 	}
 	go func() { io.WriteString(w, "a\nb\npart") }()
@@ -169,25 +169,25 @@ func TestLineReaderBuffered(t *testing.T) {
 		buffered bool
 	}{{"a", true}, {"b", false}}
 	for _, x := range want {
-		line, blk, _, err := lr.next()
+		line, blk, _, err := lr.Next()
 		if err != nil || string(line) != x.line {
 			t.Fatalf("next = %q, %v; want %q", line, err, x.line)
 		}
-		blk.release()
-		if got := lr.buffered(); got != x.buffered {
+		blk.Release()
+		if got := lr.Buffered(); got != x.buffered {
 			t.Fatalf("after %q: buffered = %v, want %v", x.line, got, x.buffered)
 		}
 	}
 	go func() { io.WriteString(w, "ial\n"); w.Close() }()
-	if line, blk, _, err := lr.next(); err != nil || string(line) != "partial" {
+	if line, blk, _, err := lr.Next(); err != nil || string(line) != "partial" {
 		t.Fatalf("next = %q, %v; want the line cut across two reads", line, err)
 	} else {
-		blk.release()
+		blk.Release()
 	}
-	if _, _, _, err := lr.next(); !errors.Is(err, io.EOF) {
+	if _, _, _, err := lr.Next(); !errors.Is(err, io.EOF) {
 		t.Fatalf("at the end: %v", err)
 	}
-	if !lr.buffered() {
+	if !lr.Buffered() {
 		t.Fatal("at the end of the body next answers without reading: buffered should say so")
 	}
 }
