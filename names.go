@@ -3,11 +3,14 @@ package soarkafka
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
+	"strconv"
+	"strings"
 )
 
-// The rules for the names users give (assets, parsers, topics) and the
-// wording of a value's JSON type, shared by every package that checks a
+// The rules for the names users give (assets, parsers, topics), the
+// wording of a value's JSON type and the lenient reading of numbers, shared by every package that checks a
 // request, so that one name is refused in the same words everywhere.
 
 var nameRule = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
@@ -61,4 +64,28 @@ func JSONType(v any) string {
 		return "an object"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// JSONNumber reads a JSON number, or a string holding one, as SOAR forms
+// send numbers either way. The whole text must be the number: fmt.Sscan read
+// "10 minutes" as 10, and took NaN.
+func JSONNumber(v any) (float64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return n, true
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	case string:
+		s := strings.TrimSpace(n)
+		f, err := strconv.ParseFloat(s, 64)
+		if err == nil && !strings.ContainsAny(s, "xX_") && !math.IsNaN(f) && !math.IsInf(f, 0) {
+			return f, true
+		}
+	}
+	return 0, false
 }

@@ -40,7 +40,7 @@ func ParseOnPollParams(params map[string]any) (OnPollParams, error) {
 		if !ok || v == nil || v == "" {
 			return 0
 		}
-		n, ok := number(v)
+		n, ok := soarkafka.JSONNumber(v)
 		if !ok || n != math.Trunc(n) || n < float64(min) || n > float64(max) {
 			bad(field, "must be a whole number from %d to %d, got %v", min, max, v)
 			return 0
@@ -64,7 +64,7 @@ func ParseOnPollParams(params map[string]any) (OnPollParams, error) {
 	p.ContainerCount = count("container_count", 0, math.MaxInt32)
 	for _, ignored := range []string{"start_time", "end_time"} {
 		if v, ok := params[ignored]; ok && v != nil && v != "" {
-			if _, ok := number(v); !ok {
+			if _, ok := soarkafka.JSONNumber(v); !ok {
 				bad(ignored, "must be a number (it is accepted and ignored, as in the Splunk app), got %v", v)
 			}
 		}

@@ -98,7 +98,7 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 	}
 
 	if v, ok := params["timeout"]; ok && v != nil && v != "" {
-		secs, ok := number(v)
+		secs, ok := soarkafka.JSONNumber(v)
 		switch {
 		case !ok:
 			bad("timeout", "must be a number of seconds, got %s", soarkafka.JSONType(v))
@@ -145,7 +145,7 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 	}
 
 	if v, ok := params["partition"]; ok && v != nil && v != "" {
-		n, ok := number(v)
+		n, ok := soarkafka.JSONNumber(v)
 		if !ok || n != math.Trunc(n) || n < 0 || n > math.MaxInt32 {
 			bad("partition", "must be a partition number (0 or more), got %v", v)
 		} else {
@@ -165,30 +165,6 @@ func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
 		return p, &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid post data parameters", Fields: errs}
 	}
 	return p, nil
-}
-
-// number reads a JSON number, or a string holding one (SOAR forms).
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
-	case string:
-		// The whole text must be the number: fmt.Sscan read "10 minutes"
-		// as 10, and took NaN.
-		s := strings.TrimSpace(n)
-		f, err := strconv.ParseFloat(s, 64)
-		if err == nil && !strings.ContainsAny(s, "xX_") && !math.IsNaN(f) && !math.IsInf(f, 0) {
-			return f, true
-		}
-	}
-	return 0, false
 }
 
 // SplitJSON parses data as one JSON value and returns the messages it

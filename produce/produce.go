@@ -9,12 +9,10 @@ package produce
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -382,32 +380,8 @@ func ParseTimestamp(v any) (time.Time, error) {
 			return t, nil
 		}
 	}
-	if n, ok := number(v); ok && n == math.Trunc(n) && n >= 0 && n < 1e15 {
+	if n, ok := soarkafka.JSONNumber(v); ok && n == math.Trunc(n) && n >= 0 && n < 1e15 {
 		return time.UnixMilli(int64(n)), nil
 	}
 	return time.Time{}, fmt.Errorf("%v is neither RFC 3339 (2026-11-23T10:00:00Z) nor epoch milliseconds", v)
-}
-
-// number reads a JSON number, or a string holding one.
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
-	case string:
-		// The whole text must be the number: fmt.Sscan read "10 minutes"
-		// as 10, and took NaN.
-		s := strings.TrimSpace(n)
-		f, err := strconv.ParseFloat(s, 64)
-		if err == nil && !strings.ContainsAny(s, "xX_") && !math.IsNaN(f) && !math.IsInf(f, 0) {
-			return f, true
-		}
-	}
-	return 0, false
 }
