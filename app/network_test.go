@@ -118,26 +118,12 @@ func TestServerNetworkPolicyRefusesEveryDial(t *testing.T) {
 // the service behind it said reaches the answer, not even as a number.
 func TestServerNonKafkaPortLeaksNothing(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte("INFO {\"server_id\":\"NATSBANNER\",\"version\":\"2.10.0\"}\r\n"))
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
+	addr := testenv.ServeTCP(t, func(c net.Conn) {
+		c.Write([]byte("INFO {\"server_id\":\"NATSBANNER\",\"version\":\"2.10.0\"}\r\n"))
+		io.Copy(io.Discard, c)
+	})
 	base, token, _ := networkServer(t)
-	createAsset(t, base, token, "nats", map[string]any{"hosts": ln.Addr().String(), "topic": "alerts", "timeout": 2000})
+	createAsset(t, base, token, "nats", map[string]any{"hosts": addr, "topic": "alerts", "timeout": 2000})
 	answers := everyDial(t, base, token, "nats")
 	for what, body := range answers {
 		for _, leak := range []string{"1229866575", "INFO", "NATSBANNER", "2.10.0"} {
@@ -146,7 +132,7 @@ func TestServerNonKafkaPortLeaksNothing(t *testing.T) {
 			}
 		}
 	}
-	if want := "broker " + ln.Addr().String() + ": not a Kafka broker"; !strings.Contains(answers["test_connectivity"], want) {
+	if want := "broker " + addr + ": not a Kafka broker"; !strings.Contains(answers["test_connectivity"], want) {
 		t.Errorf("test connectivity: %s\nwant %q", answers["test_connectivity"], want)
 	}
 	for _, what := range []string{"on_poll", "sample", "post_data"} {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/internal/testenv"
 )
 
 func TestHostPolicyRules(t *testing.T) {
@@ -141,26 +142,12 @@ func TestHostPolicyBadEntries(t *testing.T) {
 // named; an allowed one connects.
 func TestHostPolicyDialChecksResolvedAddress(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	_, port, _ := net.SplitHostPort(testenv.ServeTCP(t, func(net.Conn) {}))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
 	denied, _ := NewHostPolicy(nil, []string{"127.0.0.0/8", "::1"})
-	_, err = denied.DialContext(ctx, "tcp", "localhost:"+port)
+	_, err := denied.DialContext(ctx, "tcp", "localhost:"+port)
 	var de *HostDeniedError
 	if !errors.As(err, &de) || de.Setting != SettingDeniedHosts || de.Address == "" {
 		t.Fatalf("dial localhost with loopback denied: %v", err)
@@ -238,27 +225,12 @@ func TestKafkaConnRefusesNonKafkaSizes(t *testing.T) {
 // TLS, not that the broker is not Kafka.
 func TestPlaintextClientAtTLSListener(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Read(make([]byte, 512))
-				c.Write([]byte("\x15\x03\x03\x00\x02\x02\x0a")) // fatal alert: unexpected_message
-			}()
-		}
-	}()
+	addr := testenv.ServeTCP(t, func(c net.Conn) {
+		c.Read(make([]byte, 512))
+		c.Write([]byte("\x15\x03\x03\x00\x02\x02\x0a")) // fatal alert: unexpected_message
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	addr := ln.Addr().String()
 	cl, err := Access{}.NewClient(assets.Config{Hosts: addr, Topic: "t", SecurityProtocol: assets.ProtocolPlaintext}, nil)
 	if err != nil {
 		t.Fatal(err)

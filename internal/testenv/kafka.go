@@ -224,3 +224,28 @@ func KafkaAssetConfig(t testing.TB, c *kfake.Cluster, producer map[string]any) a
 	}
 	return cfg
 }
+
+// ServeTCP listens on a loopback port and runs handle on each connection
+// (which it closes after handle returns), until the test ends: a peer that
+// is not a Kafka broker, for tests of what the client makes of it.
+func ServeTCP(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: listen: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return // closed by Cleanup
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
