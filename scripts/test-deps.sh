@@ -3,6 +3,8 @@
 # Debian's packages: a PostgreSQL server on 127.0.0.1:5432 with trust auth and
 # a database "test"; kcat; MIT Kerberos' KDC programs (krb5kdc, kdb5_util,
 # kadmin.local, kinit), which the tests run as throwaway realms of their own.
+# Debian's python3 with python3-requests, which the platform apps' tests run
+# (the SOAR platforms ship Python with requests and nothing else we use).
 # Idempotent: where PostgreSQL already listens, it only checks. Later
 # capabilities add their own needs here (Chromium), so that `make test` is the
 # one command a newcomer and CI run.
@@ -80,6 +82,17 @@ ensure_krb5() {
   return "$rc"
 }
 
+# Debian's python3 and requests for the Splunk SOAR app's and the XSOAR
+# integration's tests (internal/testenv.Python runs /usr/bin/python3).
+ensure_python() {
+  if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import requests' 2>/dev/null; then
+    return 0
+  fi
+  log "installing python3 and python3-requests"
+  apt_install python3 python3-requests
+}
+
 ensure_postgres
 ensure_kcat
 ensure_krb5
+ensure_python
