@@ -157,7 +157,7 @@ func TestAWSIAMLongRunningAssetRefreshesCredentials(t *testing.T) {
 
 	start := time.Now()
 	for i := 0; time.Since(start) < 40*time.Second; i++ {
-		res, err := r.Run(context.Background(), PostData, Target{Asset: "long-running", Config: cfg},
+		res, err := runParams(context.Background(), t, r, PostData, Target{Asset: "long-running", Config: cfg},
 			map[string]any{"data_type": "string", "data": "m", "topic": "alerts", "timeout": 5})
 		if err != nil || res.Status != StatusSuccess {
 			t.Fatalf("post data %d at %s: %v %s (failures %+v)", i, time.Since(start).Round(time.Second), err, res.Message, k.Failures())

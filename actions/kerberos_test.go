@@ -157,7 +157,7 @@ func TestKerberosLongRunningAssetOutlivesTickets(t *testing.T) {
 					}
 					lastKinit = time.Now()
 				}
-				res, err := r.Run(context.Background(), PostData, Target{Asset: "long-running", Config: cfg},
+				res, err := runParams(context.Background(), t, r, PostData, Target{Asset: "long-running", Config: cfg},
 					map[string]any{"data_type": "string", "data": fmt.Sprint(i), "topic": "alerts", "timeout": 5})
 				if err != nil || res.Status != StatusSuccess {
 					t.Fatalf("post data %d at %s: %v %s (refusals %q)", i, time.Since(start).Round(time.Second), err, res.Message, gs.Refusals())
@@ -222,7 +222,7 @@ func wantAssetWorks(t *testing.T, r *Runner, cfg assets.Config, value string) {
 	t.Helper()
 	res := runConnectivity(t, r, cfg)
 	wantSuccess(t, res, `Connected to 1 broker; topic "alerts" has 1 partition`)
-	post, err := r.Run(context.Background(), PostData, Target{Config: cfg},
+	post, err := runParams(context.Background(), t, r, PostData, Target{Config: cfg},
 		map[string]any{"data_type": "string", "data": value, "topic": "alerts", "timeout": 5})
 	if err != nil || post.Status != StatusSuccess {
 		t.Fatalf("post data: %v %+v", err, post)

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/ingest"
@@ -22,67 +23,56 @@ type OnPollParams struct {
 	ArtifactCount int
 	// ContainerCount caps the containers created; 0 is no cap.
 	ContainerCount int
+
+	echo Echo
 }
+
+func (*OnPollParams) Identifier() string { return OnPoll }
+func (p *OnPollParams) Echo() Echo       { return p.echo }
+func (*OnPollParams) Release()           {}
 
 // MaxPollNowCount bounds poll now's artifact_count: poll now keeps the
 // messages it reads in memory to choose the first ones of the topic.
 const MaxPollNowCount = 100000
 
-// ParseOnPollParams validates on poll's parameters, reporting every bad one.
-func ParseOnPollParams(params map[string]any) (OnPollParams, error) {
-	var p OnPollParams
-	var errs []soarkafka.FieldError
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, soarkafka.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-	}
-	count := func(field string, min, max int) int {
-		v, ok := params[field]
-		if !ok || v == nil || v == "" {
-			return 0
-		}
-		n, ok := soarkafka.JSONNumber(v)
+// DecodeOnPoll decodes on poll's parameters, reporting every bad one.
+func DecodeOnPoll(fields Fields) (OnPollParams, error) {
+	p := OnPollParams{echo: echo(fields)}
+	var r fieldReader
+	count := func(field string, v jsontext.Value, min, max int) int {
+		n, ok := number(v)
 		if !ok || n != math.Trunc(n) || n < float64(min) || n > float64(max) {
-			bad(field, "must be a whole number from %d to %d, got %v", min, max, v)
+			r.bad(field, "must be a whole number from %d to %d, got %s", min, max, shown(v))
 			return 0
 		}
 		return int(n)
 	}
-	switch v := params["poll_now"].(type) {
-	case nil:
-	case bool:
-		p.PollNow = v
-	case string:
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			bad("poll_now", "must be true or false, got %q", v)
-		}
-		p.PollNow = b
-	default:
-		bad("poll_now", "must be true or false, got %s", soarkafka.JSONType(v))
-	}
-	p.ArtifactCount = count("artifact_count", 1, MaxPollNowCount)
-	p.ContainerCount = count("container_count", 0, math.MaxInt32)
-	for _, ignored := range []string{"start_time", "end_time"} {
-		if v, ok := params[ignored]; ok && v != nil && v != "" {
-			if _, ok := soarkafka.JSONNumber(v); !ok {
-				bad(ignored, "must be a number (it is accepted and ignored, as in the Splunk app), got %v", v)
+	for _, f := range fields {
+		v := f.Value
+		switch f.Name {
+		case "poll_now":
+			p.PollNow = r.boolean(f.Name, v)
+		case "artifact_count":
+			if !absent(v) {
+				p.ArtifactCount = count(f.Name, v, 1, MaxPollNowCount)
+			}
+		case "container_count":
+			if !absent(v) {
+				p.ContainerCount = count(f.Name, v, 0, math.MaxInt32)
+			}
+		case "start_time", "end_time":
+			if _, ok := number(v); !absent(v) && !ok {
+				r.bad(f.Name, "must be a number (it is accepted and ignored, as in the Splunk app), got %s", shown(v))
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return p, &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid on poll parameters", Fields: errs}
-	}
-	return p, nil
+	return p, r.err("on poll")
 }
 
 // OnPoll runs on poll: a poll of the target from its stored position, or
 // with poll_now a read of artifact_count messages from the beginning of
 // the topic that moves no position.
-func (r *Runner) OnPoll(ctx context.Context, target Target, params map[string]any) (*Result, error) {
-	p, err := ParseOnPollParams(params)
-	if err != nil {
-		return nil, err
-	}
+func (r *Runner) OnPoll(ctx context.Context, target Target, p *OnPollParams) (*Result, error) {
 	if r.poller == nil {
 		return nil, soarkafka.Errorf(soarkafka.EUNAVAILABLE, "on poll is not available: this server has no database to store containers in")
 	}
@@ -98,13 +88,19 @@ func (r *Runner) OnPoll(ctx context.Context, target Target, params map[string]an
 	if p.PollNow {
 		req.Kind, req.Count = ingest.PollNow, p.ArtifactCount
 	}
-	res := NewResult(OnPoll, params)
+	res := NewResult(OnPoll, p.echo)
 	out, err := r.poller.Poll(ctx, req)
 	if out != nil {
 		for _, c := range out.Containers {
-			res.Data = append(res.Data, map[string]any{"id": c.ID, "name": c.Name, "artifact_count": c.Artifacts, "created": c.Created})
+			res.Data = append(res.Data, PolledContainer{ID: c.ID, Name: c.Name, ArtifactCount: c.Artifacts, Created: c.Created})
 		}
-		res.Summary = pollSummary(out)
+		if out.Partitions == nil { // [] in the summary, not null
+			out.Partitions = []poll.PartitionResult{}
+		}
+		if out.Gaps == nil {
+			out.Gaps = []ingest.Gap{}
+		}
+		res.Summary = &PollSummary{Result: out, PollNow: out.Kind == ingest.PollNow}
 		res.ResultSummary = ResultSummary{TotalObjects: out.MessagesRead, TotalObjectsSuccessful: out.MessagesRead - failedMessages(out, err)}
 	}
 	if err != nil {
@@ -152,25 +148,19 @@ func failedMessages(out *poll.Result, err error) int {
 	return 0
 }
 
-func pollSummary(out *poll.Result) map[string]any {
-	parts := make([]any, len(out.Partitions))
-	for i, p := range out.Partitions {
-		parts[i] = map[string]any{"partition": p.Partition, "start_offset": p.Start, "end_offset": p.End,
-			"log_end_offset": p.LogEnd, "lag": p.Lag}
-	}
-	gaps := make([]any, len(out.Gaps))
-	for i, g := range out.Gaps {
-		gaps[i] = map[string]any{"partition": g.Partition, "from": g.From, "to": g.To, "count": g.Count}
-	}
-	s := map[string]any{
-		"messages_read": out.MessagesRead, "containers_created": out.ContainersCreated,
-		"containers_updated": out.ContainersUpdated, "artifacts_created": out.ArtifactsCreated,
-		"duplicates_skipped": out.DuplicatesSkipped, "dead_lettered": out.DeadLettered,
-		"partitions": parts, "gaps": gaps, "lag": out.Lag, "stopped": out.Stopped, "parser": out.Parser,
-		"poll_now": out.Kind == ingest.PollNow,
-	}
-	if len(out.Warnings) > 0 {
-		s["warnings"] = out.Warnings
-	}
-	return s
+// PolledContainer is one entry of on poll's result data: a container the
+// poll stored or added artifacts to.
+type PolledContainer struct {
+	ID            int64  `json:"id"`
+	Name          string `json:"name"`
+	ArtifactCount int    `json:"artifact_count"`
+	// Created is false for a container the poll added artifacts to.
+	Created bool `json:"created"`
+}
+
+// PollSummary is on poll's result summary: the poll's result as it
+// encodes itself, and whether it was a poll now.
+type PollSummary struct {
+	*poll.Result
+	PollNow bool `json:"poll_now"`
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -26,7 +25,7 @@ import (
 // it (key, headers, partition, record timestamp, JSON layout).
 type PostDataParams struct {
 	DataType   string           // "string" or "json"
-	Data       []byte           // as given: text for string, JSON text for json
+	Data       Payload          // as given: text for string, JSON text for json
 	Topic      string           //
 	Timeout    time.Duration    // 0: await every send, but fill no per-message data
 	JSONFormat string           // "pretty" (the Splunk app's 4-space indent) or "compact"
@@ -34,137 +33,234 @@ type PostDataParams struct {
 	Headers    []produce.Header // in the order given
 	Partition  int32            // -1: the partitioner chooses
 	Timestamp  time.Time        // zero: the producer's clock
+
+	echo Echo
 }
 
-// ParsePostDataParams checks the parameters and reports every bad one at
-// once as an EINVALID *soarkafka.Error.
-func ParsePostDataParams(params map[string]any) (PostDataParams, error) {
-	p := PostDataParams{Partition: -1, JSONFormat: "pretty"}
-	var errs []soarkafka.FieldError
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, soarkafka.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-	}
+func (*PostDataParams) Identifier() string { return PostData }
+func (p *PostDataParams) Echo() Echo       { return p.echo }
 
-	switch dt := params["data_type"].(type) {
-	case nil:
-		bad("data_type", "required: string or JSON")
-	case string:
+// Release gives the payload's buffer back.
+func (p *PostDataParams) Release() { p.Data.Release() }
+
+// Payload is post data's data. A string parameter (possibly megabytes) is
+// unquoted once into a buffer lent by Buffers, which Release gives back;
+// structured JSON is kept as its text.
+type Payload struct {
+	b    []byte
+	bufs Buffers
+}
+
+// Bytes is the payload's text. It is not valid after Release.
+func (p *Payload) Bytes() []byte { return p.b }
+
+// Release gives the payload's buffer back to where it came from. Safe to
+// call more than once.
+func (p *Payload) Release() {
+	if p.bufs != nil && p.b != nil {
+		p.bufs.Put(p.b)
+	}
+	p.b, p.bufs = nil, nil
+}
+
+// postDataFields are post data's members as given, nil where absent, read
+// in one pass and checked in this order: a request with several bad
+// members has them reported in the same order whatever order it wrote
+// them in.
+type postDataFields struct {
+	dataType, data, topic, timeout, jsonFormat, key, headers, partition, timestamp jsontext.Value
+}
+
+// DecodePostData decodes post data's parameters and reports every bad one
+// at once as an EINVALID *soarkafka.Error. A string data is unquoted into
+// a buffer from bufs (nil: allocated); the caller Releases the parameters
+// when the action is done. The fields' memory is not kept.
+func DecodePostData(fields Fields, bufs Buffers) (PostDataParams, error) {
+	var in postDataFields
+	for _, f := range fields {
+		switch f.Name {
+		case "data_type":
+			in.dataType = f.Value
+		case "data":
+			in.data = f.Value
+		case "topic":
+			in.topic = f.Value
+		case "timeout":
+			in.timeout = f.Value
+		case "json_format":
+			in.jsonFormat = f.Value
+		case "key":
+			in.key = f.Value
+		case "headers":
+			in.headers = f.Value
+		case "partition":
+			in.partition = f.Value
+		case "timestamp":
+			in.timestamp = f.Value
+		}
+	}
+	p := PostDataParams{Partition: -1, JSONFormat: "pretty"}
+	var r fieldReader
+
+	switch v := in.dataType; {
+	case v == nil || v.Kind() == 'n':
+		r.bad("data_type", "required: string or JSON")
+	case v.Kind() == '"':
+		dt, _ := str(v)
 		switch strings.ToLower(strings.TrimSpace(dt)) {
 		case "string":
 			p.DataType = "string"
 		case "json":
 			p.DataType = "json"
 		default:
-			bad("data_type", "%q is not a data type; use string or JSON", dt)
+			r.bad("data_type", "%q is not a data type; use string or JSON", dt)
 		}
 	default:
-		bad("data_type", "must be a string (string or JSON), got %s", soarkafka.JSONType(dt))
+		r.bad("data_type", "must be a string (string or JSON), got %s", kindName(v))
 	}
 
-	switch d := params["data"].(type) {
-	case nil:
-		bad("data", "required: the data to post")
-	case string:
-		p.Data = []byte(d)
-	case []byte: // the web layer hands over a large text as bytes; PostData never keeps them
-		p.Data = d
-	default:
-		// A SOAR playbook may pass structured data for data_type JSON.
-		if p.DataType == "json" {
-			// Not json.Marshal: it escapes <, > and & as \u003c...,
-			// and the message is to keep the text as given.
-			var b bytes.Buffer
-			enc := json.NewEncoder(&b)
-			enc.SetEscapeHTML(false)
-			if err := enc.Encode(d); err != nil {
-				bad("data", "cannot be encoded as JSON: %v", err)
+	switch v := in.data; {
+	case v == nil || v.Kind() == 'n':
+		r.bad("data", "required: the data to post")
+	case v.Kind() == '"':
+		var buf []byte
+		if bufs != nil {
+			buf = bufs.Get(len(v))[:0]
+		}
+		b, err := jsontext.AppendUnquote(buf, v)
+		if err != nil {
+			if bufs != nil {
+				bufs.Put(buf)
 			}
-			p.Data = bytes.TrimSuffix(b.Bytes(), []byte("\n"))
-		} else {
-			bad("data", "must be a string for data_type string, got %s", soarkafka.JSONType(d))
+			r.bad("data", "%v", err)
+			break
 		}
+		p.Data = Payload{b: b, bufs: bufs}
+	case p.DataType == "json":
+		// A SOAR playbook may pass structured data for data_type JSON:
+		// its text as written (a copy: the fields' memory is reused).
+		p.Data = Payload{b: bytes.Clone(v)}
+	default:
+		r.bad("data", "must be a string for data_type string, got %s", kindName(v))
 	}
 
-	switch t := params["topic"].(type) {
-	case nil:
-		bad("topic", "required: the topic to post the data to")
-	case string:
+	switch v := in.topic; {
+	case v == nil || v.Kind() == 'n':
+		r.bad("topic", "required: the topic to post the data to")
+	case v.Kind() == '"':
+		t, _ := str(v)
 		if msg := soarkafka.TopicNameProblem(t); msg != "" {
-			bad("topic", "%s", msg)
+			r.bad("topic", "%s", msg)
 		}
 		p.Topic = t
 	default:
-		bad("topic", "must be a string, got %s", soarkafka.JSONType(t))
+		r.bad("topic", "must be a string, got %s", kindName(v))
 	}
 
-	if v, ok := params["timeout"]; ok && v != nil && v != "" {
-		secs, ok := soarkafka.JSONNumber(v)
+	if v := in.timeout; !absent(v) {
+		secs, ok := number(v)
 		switch {
 		case !ok:
-			bad("timeout", "must be a number of seconds, got %s", soarkafka.JSONType(v))
+			r.bad("timeout", "must be a number of seconds, got %s", kindName(v))
 		case secs < 0:
-			bad("timeout", "%v is negative; give the seconds to wait for acknowledgement, or 0 not to report per-message details", secs)
+			r.bad("timeout", "%v is negative; give the seconds to wait for acknowledgement, or 0 not to report per-message details", secs)
 		case secs > 3600:
-			bad("timeout", "%v is over the maximum of 3600 seconds", secs)
+			r.bad("timeout", "%v is over the maximum of 3600 seconds", secs)
 		default:
 			p.Timeout = time.Duration(secs * float64(time.Second))
 		}
 	}
 
-	if v, ok := params["json_format"]; ok && v != nil && v != "" {
-		s, _ := v.(string)
+	if v := in.jsonFormat; !absent(v) {
+		s, _ := str(v)
 		switch strings.ToLower(s) {
 		case "pretty", "compact":
 			p.JSONFormat = strings.ToLower(s)
 		default:
-			bad("json_format", "%v is not pretty or compact", v)
+			r.bad("json_format", "%s is not pretty or compact", shown(v))
 		}
 	}
 
-	switch k := params["key"].(type) {
-	case nil:
-	case string:
+	switch v := in.key; {
+	case v == nil || v.Kind() == 'n':
+	case v.Kind() == '"':
+		k, _ := str(v)
 		p.Key = []byte(k)
 	default:
-		bad("key", "must be a string, got %s", soarkafka.JSONType(k))
+		r.bad("key", "must be a string, got %s", kindName(v))
 	}
 
-	switch h := params["headers"].(type) {
-	case nil:
-	case map[string]any:
-		for _, name := range sortedKeys(h) {
-			s, ok := h[name].(string)
-			if !ok {
-				bad("headers", "header %q must be a string, got %s", name, soarkafka.JSONType(h[name]))
-				continue
-			}
-			p.Headers = append(p.Headers, produce.Header{Key: name, Value: []byte(s)})
-		}
+	switch v := in.headers; {
+	case v == nil || v.Kind() == 'n':
+	case v.Kind() == '{':
+		p.Headers = headers(&r, v)
 	default:
-		bad("headers", "must be an object of string values, got %s", soarkafka.JSONType(h))
+		r.bad("headers", "must be an object of string values, got %s", kindName(v))
 	}
 
-	if v, ok := params["partition"]; ok && v != nil && v != "" {
-		n, ok := soarkafka.JSONNumber(v)
+	if v := in.partition; !absent(v) {
+		n, ok := number(v)
 		if !ok || n != math.Trunc(n) || n < 0 || n > math.MaxInt32 {
-			bad("partition", "must be a partition number (0 or more), got %v", v)
+			r.bad("partition", "must be a partition number (0 or more), got %s", shown(v))
 		} else {
 			p.Partition = int32(n)
 		}
 	}
 
-	if v, ok := params["timestamp"]; ok && v != nil && v != "" {
-		ts, err := produce.ParseTimestamp(v)
+	if v := in.timestamp; !absent(v) {
+		var given any
+		switch v.Kind() {
+		case '"':
+			given, _ = str(v)
+		case '0':
+			given, _ = number(v)
+		default:
+			given = kindName(v) // refused with what it is
+		}
+		ts, err := produce.ParseTimestamp(given)
 		if err != nil {
-			bad("timestamp", "%v", err)
+			r.bad("timestamp", "%v", err)
 		}
 		p.Timestamp = ts
 	}
 
-	if len(errs) > 0 {
-		return p, &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid post data parameters", Fields: errs}
+	if err := r.err("post data"); err != nil {
+		p.Data.Release()
+		return PostDataParams{}, err
 	}
+	p.echo = echoPostData(fields, p.Data.Bytes())
 	return p, nil
+}
+
+// headers reads the headers object's members in the order given (Kafka
+// headers are ordered, and a name may repeat in them but not in JSON).
+func headers(r *fieldReader, v jsontext.Value) []produce.Header {
+	dec := jsontext.NewDecoder(bytes.NewReader(v))
+	var out []produce.Header
+	if _, err := dec.ReadToken(); err != nil { // '{': the value was decoded once already
+		r.bad("headers", "%v", err)
+		return nil
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			r.bad("headers", "%v", err)
+			return nil
+		}
+		key := name.String()
+		val, err := dec.ReadValue()
+		if err != nil {
+			r.bad("headers", "%v", err)
+			return nil
+		}
+		s, ok := str(val)
+		if !ok {
+			r.bad("headers", "header %q must be a string, got %s", key, kindName(val))
+			continue
+		}
+		out = append(out, produce.Header{Key: key, Value: []byte(s)})
+	}
+	return out
 }
 
 // SplitJSON parses data as one JSON value and returns the messages it
@@ -383,17 +479,14 @@ func indentedSize(msg json.RawMessage) int {
 // lists become one message per element, every send is awaited, any failed
 // message fails the action, and with a timeout each message's partition,
 // offset and sizes are reported.
-func (r *Runner) PostData(ctx context.Context, target Target, params map[string]any) (*Result, error) {
-	p, err := ParsePostDataParams(params)
-	if err != nil {
-		return nil, err
-	}
-	res := NewResult(PostData, echoParams(params))
+func (r *Runner) PostData(ctx context.Context, target Target, p *PostDataParams) (*Result, error) {
+	res := NewResult(PostData, p.echo)
+	data := p.Data.Bytes()
 
 	limit := target.Config.Producer.MaxMessageBytes
 	var values [][]byte
 	if p.DataType == "json" {
-		msgs, err := SplitJSON(p.Data)
+		msgs, err := SplitJSON(data)
 		if err != nil {
 			return res.Fail(err.Error()), nil
 		}
@@ -424,7 +517,7 @@ func (r *Runner) PostData(ctx context.Context, target Target, params map[string]
 	} else {
 		// A copy: the caller may reuse Data's memory once we return, and an
 		// unacknowledged record may still be in the producer then.
-		values = [][]byte{bytes.Clone(p.Data)}
+		values = [][]byte{bytes.Clone(data)}
 	}
 
 	records := make([]produce.Record, len(values))
@@ -463,8 +556,7 @@ func (r *Runner) PostData(ctx context.Context, target Target, params map[string]
 		}
 	}
 	res.ResultSummary = ResultSummary{TotalObjects: len(records), TotalObjectsSuccessful: len(records) - failed}
-	res.Summary["total_objects"] = len(records)
-	res.Summary["total_objects_successful"] = len(records) - failed
+	res.Summary = &PostDataSummary{TotalObjects: len(records), TotalObjectsSuccessful: len(records) - failed}
 	if failed > 0 {
 		return res.Fail(fmt.Sprintf("%s failed to send (first: %s)", plural(failed, "message"), firstErr)), nil
 	}
@@ -475,31 +567,21 @@ func (r *Runner) PostData(ctx context.Context, target Target, params map[string]
 // echoLimit is how much of data the result echoes in its parameter.
 const echoLimit = 64 << 10
 
-// echoParams returns the parameters as the result echoes them: a data over
-// echoLimit is cut there, so a 10 MB list is not sent back whole.
-func echoParams(params map[string]any) map[string]any {
-	var data string
-	switch v := params["data"].(type) {
-	case string:
-		if len(v) <= echoLimit {
-			return params
+// echoPostData is post data's echo: a string data over echoLimit is cut
+// there, so a 10 MB list is not sent back whole. text is the unquoted data
+// (nil for structured data).
+func echoPostData(fields Fields, text []byte) Echo {
+	e := make(Echo, len(fields))
+	for _, f := range fields {
+		if f.Name == "data" && f.Value.Kind() == '"' && len(text) > echoLimit {
+			if cut, err := jsontext.AppendQuote(nil, cutEcho(string(text[:echoLimit+1]), len(text))); err == nil {
+				e[f.Name] = cut
+				continue
+			}
 		}
-		data = v
-	case []byte: // echoed as the text it is
-		data = string(v[:min(len(v), echoLimit+1)])
-		out := maps.Clone(params)
-		if len(v) <= echoLimit {
-			out["data"] = data
-			return out
-		}
-		out["data"] = cutEcho(data, len(v))
-		return out
-	default:
-		return params
+		e[f.Name] = f.Value.Clone()
 	}
-	out := maps.Clone(params)
-	out["data"] = cutEcho(data, len(data))
-	return out
+	return e
 }
 
 // cutEcho cuts text at echoLimit, on a character boundary, and says how
@@ -510,6 +592,12 @@ func cutEcho(text string, total int) string {
 		cut--
 	}
 	return fmt.Sprintf("%s... (%d bytes in all)", text[:cut], total)
+}
+
+// PostDataSummary is post data's result summary.
+type PostDataSummary struct {
+	TotalObjects           int `json:"total_objects"`
+	TotalObjectsSuccessful int `json:"total_objects_successful"`
 }
 
 // MessageData is one message's entry in post data's result data: the

@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,7 +56,7 @@ func pdPost(t *testing.T, r *Runner, target Target, params map[string]any) *Resu
 
 func pdPostCtx(ctx context.Context, t *testing.T, r *Runner, target Target, params map[string]any) *Result {
 	t.Helper()
-	res, err := r.Run(ctx, PostData, target, params)
+	res, err := runParams(ctx, t, r, PostData, target, params)
 	if err != nil {
 		t.Fatalf("Run(post_data, %v): %v", trimParams(params), err)
 	}
@@ -68,8 +69,8 @@ func pdPostCtx(ctx context.Context, t *testing.T, r *Runner, target Target, para
 	if res.Status != StatusSuccess && res.Status != StatusFailed {
 		t.Errorf("status = %q", res.Status)
 	}
-	if n, ok := res.Summary["total_objects"]; ok {
-		if n != res.ResultSummary.TotalObjects || res.Summary["total_objects_successful"] != res.ResultSummary.TotalObjectsSuccessful {
+	if sum, ok := res.Summary.(*PostDataSummary); ok {
+		if sum.TotalObjects != res.ResultSummary.TotalObjects || sum.TotalObjectsSuccessful != res.ResultSummary.TotalObjectsSuccessful {
 			t.Errorf("summary %v disagrees with result_summary %+v", res.Summary, res.ResultSummary)
 		}
 	}
@@ -102,7 +103,7 @@ func wantSummary(t *testing.T, res *Result, total, ok int) {
 	if res.ResultSummary != want {
 		t.Errorf("result_summary = %+v, want %+v", res.ResultSummary, want)
 	}
-	if res.Summary["total_objects"] != total || res.Summary["total_objects_successful"] != ok {
+	if sum, _ := res.Summary.(*PostDataSummary); sum == nil || sum.TotalObjects != total || sum.TotalObjectsSuccessful != ok {
 		t.Errorf("summary = %v, want total_objects %d, total_objects_successful %d", res.Summary, total, ok)
 	}
 }
@@ -234,7 +235,7 @@ func TestParsePostDataParams(t *testing.T) {
 		check  func(t *testing.T, p PostDataParams)
 	}{
 		{name: "defaults", params: base, check: func(t *testing.T, p PostDataParams) {
-			if p.DataType != "json" || string(p.Data) != `{"a": 1}` || p.Topic != "alerts" || p.Timeout != 0 ||
+			if p.DataType != "json" || string(p.Data.Bytes()) != `{"a": 1}` || p.Topic != "alerts" || p.Timeout != 0 ||
 				p.JSONFormat != "pretty" || p.Key != nil || p.Headers != nil || p.Partition != -1 || !p.Timestamp.IsZero() {
 				t.Errorf("params = %+v", p)
 			}
@@ -253,18 +254,18 @@ func TestParsePostDataParams(t *testing.T) {
 		{name: "data_type missing", params: with("data_type", nil), fields: []string{"data_type"}, msg: "required"},
 		{name: "data missing", params: with("data", nil), fields: []string{"data"}, msg: "required"},
 		{name: "data structured for JSON", params: with("data", map[string]any{"s": "<b>&é"}), check: func(t *testing.T, p PostDataParams) {
-			if string(p.Data) != `{"s":"<b>&é"}` {
+			if string(p.Data.Bytes()) != `{"s":"<b>&é"}` {
 				t.Errorf("data = %s, want the object as JSON, not HTML-escaped", p.Data)
 			}
 		}},
 		{name: "data structured list for JSON", params: with("data", []any{1.0, "x"}), check: func(t *testing.T, p PostDataParams) {
-			if string(p.Data) != `[1,"x"]` {
+			if string(p.Data.Bytes()) != `[1,"x"]` {
 				t.Errorf("data = %s", p.Data)
 			}
 		}},
 		{name: "data structured for string", params: with("data_type", "string", "data", []any{1.0}), fields: []string{"data"}, msg: "must be a string for data_type string, got an array"},
 		{name: "data empty string is sent", params: with("data_type", "string", "data", ""), check: func(t *testing.T, p PostDataParams) {
-			if len(p.Data) != 0 || p.DataType != "string" {
+			if len(p.Data.Bytes()) != 0 || p.DataType != "string" {
 				t.Errorf("data = %q", p.Data)
 			}
 		}},
@@ -352,10 +353,10 @@ func TestParsePostDataParams(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := ParsePostDataParams(tc.params)
+			p, err := DecodePostData(fieldsOf(t, tc.params), nil)
 			if tc.fields == nil {
 				if err != nil {
-					t.Fatalf("ParsePostDataParams(%v): %v", tc.params, err)
+					t.Fatalf("DecodePostData(%v): %v", tc.params, err)
 				}
 				if tc.check != nil {
 					tc.check(t, p)
@@ -432,14 +433,14 @@ func TestPostDataInvalidParamsThroughRun(t *testing.T) {
 	c := testenv.NewKafka(t, kfake.SeedTopics(1, "alerts"))
 	r := pdRunner(t)
 	target := pdTarget(t, c, "prod", nil)
-	res, err := r.Run(context.Background(), PostData, target, map[string]any{
+	res, err := runParams(context.Background(), t, r, PostData, target, map[string]any{
 		"data_type": "yaml", "data": "x", "topic": "bad topic", "timeout": "-3", "headers": map[string]any{"a": true},
 	})
 	if res != nil {
 		t.Errorf("result = %+v, want none", res)
 	}
 	wantFields(t, err, []string{"data_type", "topic", "timeout", "headers"}, "yaml")
-	res, err = r.Run(context.Background(), PostData, target, nil)
+	res, err = runParams(context.Background(), t, r, PostData, target, nil)
 	if res != nil {
 		t.Errorf("result = %+v, want none", res)
 	}
@@ -1240,7 +1241,7 @@ func TestPostDataConcurrent(t *testing.T) {
 				if p%2 == 1 {
 					params["timeout"] = 10
 				}
-				res, err := r.Run(context.Background(), PostData, target, params)
+				res, err := runParams(context.Background(), t, r, PostData, target, params)
 				if err != nil || res.Status != StatusSuccess || res.ResultSummary.TotalObjectsSuccessful != 2 {
 					t.Errorf("goroutine %d post %d: %+v, %v", g, p, res, err)
 				}
@@ -1323,25 +1324,43 @@ func TestPostDataHungBrokerBoundedWait(t *testing.T) {
 }
 
 // The result echoes the parameters, but a data over 64 KiB only in part,
-// cut on a character boundary; data handed over as bytes is echoed as text.
+// cut on a character boundary; the payload itself is whole.
 func TestEchoParams(t *testing.T) {
-	small := map[string]any{"data": "abc", "topic": "t"}
-	if got := echoParams(small); got["data"] != "abc" {
-		t.Fatalf("small string: %v", got["data"])
+	small := fieldsOf(t, map[string]any{"data": "abc", "data_type": "string", "topic": "t"})
+	p, err := DecodePostData(small, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := echoParams(map[string]any{"data": []byte("abc")}); got["data"] != "abc" {
-		t.Fatalf("small bytes: %#v", got["data"])
+	if got := string(p.Echo()["data"]); got != `"abc"` {
+		t.Fatalf("small string: %s", got)
 	}
 	big := strings.Repeat("a", echoLimit-1) + "é" + strings.Repeat("b", 100) // é straddles the limit
-	for _, in := range []any{big, []byte(big)} {
-		params := map[string]any{"data": in, "topic": "t"}
-		got := echoParams(params)["data"].(string)
-		want := strings.Repeat("a", echoLimit-1) + fmt.Sprintf("... (%d bytes in all)", len(big))
-		if got != want {
-			t.Fatalf("%T: echo is %d bytes ending %q", in, len(got), got[len(got)-40:])
-		}
-		if params["data"] == nil || params["topic"] != "t" {
-			t.Fatal("the caller's parameters were changed")
-		}
+	fields := fieldsOf(t, map[string]any{"data": big, "data_type": "string", "topic": "t"})
+	given := fields[0].Value.Clone()
+	p, err = DecodePostData(fields, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := json.Unmarshal(p.Echo()["data"], &got); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Repeat("a", echoLimit-1) + fmt.Sprintf("... (%d bytes in all)", len(big))
+	if got != want {
+		t.Fatalf("echo is %d bytes ending %q", len(got), got[len(got)-40:])
+	}
+	if string(p.Data.Bytes()) != big {
+		t.Fatal("the payload was cut with the echo")
+	}
+	if !bytes.Equal(fields[0].Value, given) || string(p.Echo()["topic"]) != `"t"` {
+		t.Fatal("the caller's parameters were changed")
+	}
+	// Structured data is echoed as given.
+	p, err = DecodePostData(fieldsOf(t, map[string]any{"data": []any{1.0, "x"}, "data_type": "json", "topic": "t"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(p.Echo()["data"]); got != `[1,"x"]` {
+		t.Fatalf("structured data echo: %s", got)
 	}
 }

@@ -27,23 +27,28 @@ type ResultSummary struct {
 // what the HTTP API returns (with status 200 whatever the outcome) and
 // what SOAR reads through its data paths (action_result.data.*,
 // action_result.summary, action_result.message).
+//
+// Data's elements and Summary are each action's own types:
+// ConnectivityStep and *ConnectivitySummary for test connectivity,
+// PolledContainer and *PollSummary for on poll, *MessageData and
+// *PostDataSummary for post data.
 type Result struct {
-	Identifier    string         `json:"identifier"`
-	Status        string         `json:"status"`
-	Message       string         `json:"message"`
-	Parameter     map[string]any `json:"parameter"`
-	Data          []any          `json:"data"`
-	Summary       map[string]any `json:"summary"`
-	ResultSummary ResultSummary  `json:"result_summary"`
+	Identifier    string        `json:"identifier"`
+	Status        string        `json:"status"`
+	Message       string        `json:"message"`
+	Parameter     Echo          `json:"parameter"`
+	Data          []any         `json:"data"`
+	Summary       any           `json:"summary"`
+	ResultSummary ResultSummary `json:"result_summary"`
 }
 
 // NewResult returns an empty successful result for the identifier and
 // parameters, with non-nil Data and Summary so they encode as [] and {}.
-func NewResult(identifier string, params map[string]any) *Result {
+func NewResult(identifier string, params Echo) *Result {
 	if params == nil {
-		params = map[string]any{}
+		params = Echo{}
 	}
-	return &Result{Identifier: identifier, Status: StatusSuccess, Parameter: params, Data: []any{}, Summary: map[string]any{}}
+	return &Result{Identifier: identifier, Status: StatusSuccess, Parameter: params, Data: []any{}, Summary: struct{}{}}
 }
 
 // Fail marks the result failed with a message for the user.

@@ -2,8 +2,8 @@ package actions
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 
@@ -129,31 +129,20 @@ func (r *Runner) Check(identifier string) error {
 		identifier, strings.Join(r.Available(), ", "))
 }
 
-// Run runs the action identifier with one parameter set against target.
-// The returned error is for a request that cannot run at all (unknown
-// action, bad parameters): an action that ran and failed is a failed Result.
-func (r *Runner) Run(ctx context.Context, identifier string, target Target, params map[string]any) (*Result, error) {
-	if params == nil {
-		params = map[string]any{}
-	}
-	switch identifier {
-	case TestConnectivity:
+// Run runs the action its parameters are for against target (Decode
+// makes them). The returned error is for a request that cannot run at all
+// (no database for on poll): an action that ran and failed is a failed
+// Result.
+func (r *Runner) Run(ctx context.Context, target Target, params Params) (*Result, error) {
+	switch p := params.(type) {
+	case *TestConnectivityParams:
 		res := r.TestConnectivity(ctx, target.Config)
-		res.Parameter = params
+		res.Parameter = p.Echo()
 		return res, nil
-	case PostData:
-		return r.PostData(ctx, target, params)
-	case OnPoll:
-		return r.OnPoll(ctx, target, params)
+	case *PostDataParams:
+		return r.PostData(ctx, target, p)
+	case *OnPollParams:
+		return r.OnPoll(ctx, target, p)
 	}
-	return nil, r.Check(identifier)
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return nil, fmt.Errorf("actions: no action takes parameters of type %T", params)
 }

@@ -118,9 +118,8 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 	res := NewResult(TestConnectivity, nil)
 	hosts := cfg.Brokers()
 	res.ResultSummary.TotalObjects = len(hosts)
-	res.Summary["brokers_checked"] = len(hosts)
-	res.Summary["brokers_ok"] = 0
-	res.Summary["topic"] = cfg.Topic
+	sum := &ConnectivitySummary{BrokersChecked: len(hosts), Topic: cfg.Topic}
+	res.Summary = sum
 	logger := r.logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -150,11 +149,11 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 		res.Data = append(res.Data, cs)
 		switch {
 		case st.Name == StepMetadata && st.OK():
-			res.Summary["cluster_id"] = st.ClusterID
-			res.Summary["controller"] = *st.Controller
-			res.Summary["cluster_brokers"] = len(st.Brokers)
+			controller, brokers := *st.Controller, len(st.Brokers)
+			sum.ClusterID, sum.Controller, sum.ClusterBrokers = &st.ClusterID, &controller, &brokers
 		case st.Name == StepTopic && (st.OK() || st.Kind == kafka.FailPartitions):
-			res.Summary["partitions"] = len(st.Partitions)
+			partitions := len(st.Partitions)
+			sum.Partitions = &partitions
 		}
 		switch {
 		case fail == nil:
@@ -168,7 +167,7 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 		}
 	}
 	res.ResultSummary.TotalObjectsSuccessful = okHosts
-	res.Summary["brokers_ok"] = okHosts
+	sum.BrokersOK = okHosts
 
 	switch {
 	case len(failures) == 1:
@@ -177,10 +176,10 @@ func (r *Runner) TestConnectivity(ctx context.Context, cfg assets.Config) *Resul
 		return res.Fail(fmt.Sprintf("%s; and %d more failures: %s", failures[0], len(failures)-1, strings.Join(failures[1:], "; ")))
 	}
 	res.Message = fmt.Sprintf("Connected to %s; topic %q has %s",
-		plural(okHosts, "broker"), cfg.Topic, plural(asInt(res.Summary["partitions"]), "partition"))
+		plural(okHosts, "broker"), cfg.Topic, plural(sum.partitions(), "partition"))
 	if cfg.TLS() && cfg.InsecureSkipVerify {
 		warning := "insecure_skip_verify is set: the broker certificates are not verified, so anyone on the network path can read and change the traffic; unset it and give ca_cert or ca_pem"
-		res.Summary["warnings"] = []string{warning}
+		sum.Warnings = []string{warning}
 		res.Message += ". Warning: " + warning
 	}
 	return res
@@ -483,9 +482,25 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-func asInt(v any) int {
-	n, _ := v.(int)
-	return n
+// ConnectivitySummary is test connectivity's result summary. The
+// cluster's members are there once its metadata was read, partitions once
+// the topic was.
+type ConnectivitySummary struct {
+	BrokersChecked int      `json:"brokers_checked"`
+	BrokersOK      int      `json:"brokers_ok"`
+	Topic          string   `json:"topic"`
+	ClusterID      *string  `json:"cluster_id,omitempty"`
+	Controller     *int32   `json:"controller,omitempty"`
+	ClusterBrokers *int     `json:"cluster_brokers,omitempty"`
+	Partitions     *int     `json:"partitions,omitempty"`
+	Warnings       []string `json:"warnings,omitempty"`
+}
+
+func (s *ConnectivitySummary) partitions() int {
+	if s.Partitions == nil {
+		return 0
+	}
+	return *s.Partitions
 }
 
 // loginFailure words a Kerberos or AWS IAM login that failed before or at

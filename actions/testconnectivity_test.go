@@ -201,8 +201,13 @@ func TestConnectivityPlaintext(t *testing.T) {
 		"brokers_checked": 3, "brokers_ok": 3, "cluster_id": "soc-cluster", "topic": "alerts",
 		"partitions": 4, "cluster_brokers": 3, "controller": *meta.Controller,
 	}
-	if fmt.Sprint(res.Summary) != fmt.Sprint(wantSummary) {
-		t.Errorf("summary = %v, want %v", res.Summary, wantSummary)
+	// As the summary encodes: its members and their values.
+	var gotSummary map[string]any
+	if b, err := json.Marshal(res.Summary); err != nil || json.Unmarshal(b, &gotSummary) != nil {
+		t.Fatalf("summary %+v does not encode: %v", res.Summary, err)
+	}
+	if fmt.Sprint(gotSummary) != fmt.Sprint(wantSummary) {
+		t.Errorf("summary = %v, want %v", gotSummary, wantSummary)
 	}
 	if res.ResultSummary != (ResultSummary{TotalObjects: 3, TotalObjectsSuccessful: 3}) {
 		t.Errorf("result_summary = %+v", res.ResultSummary)
@@ -242,7 +247,7 @@ func TestConnectivityOneHostRefuses(t *testing.T) {
 	if res.ResultSummary != (ResultSummary{TotalObjects: 2, TotalObjectsSuccessful: 1}) {
 		t.Errorf("result_summary = %+v", res.ResultSummary)
 	}
-	if res.Summary["brokers_ok"] != 1 || res.Summary["brokers_checked"] != 2 {
+	if sum := res.Summary.(*ConnectivitySummary); sum.BrokersOK != 1 || sum.BrokersChecked != 2 {
 		t.Errorf("summary = %v", res.Summary)
 	}
 }
@@ -432,8 +437,8 @@ func TestConnectivityTLSServerNameAndInsecure(t *testing.T) {
 	withName["tls_server_name"] = "localhost"
 	res := runConnectivity(t, r, decodeConfig(t, withName))
 	wantSuccess(t, res, `Connected to 1 broker; topic "alerts" has 1 partition`)
-	if res.Summary["warnings"] != nil {
-		t.Errorf("warnings %v with verification on", res.Summary["warnings"])
+	if w := res.Summary.(*ConnectivitySummary).Warnings; w != nil {
+		t.Errorf("warnings %v with verification on", w)
 	}
 
 	insecure := maps.Clone(mtls)

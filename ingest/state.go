@@ -11,11 +11,12 @@ import (
 // the batch that moves the position past it, so it is never lost and never
 // recorded twice.
 type Gap struct {
-	Partition int32
+	Partition int32 `json:"partition"`
 	// From is the first missing offset (the stored position), To the last
 	// (the log start minus one); Count is To - From + 1.
-	From, To int64
-	Count    int64
+	From  int64 `json:"from"`
+	To    int64 `json:"to"`
+	Count int64 `json:"count"`
 }
 
 // DeadLetter is a message the parser failed on that a poll produced to the

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
-	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/soarkafka/soarkafka"
@@ -71,7 +70,18 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
-	paramSets, list, err := req.Parameters.sets(h.bufs)
+	sets, list, err := req.Parameters.sets()
+	if err == nil && req.IsPollNow && identifier == actions.OnPoll {
+		for i, set := range sets {
+			if _, given := set.Get("poll_now"); !given {
+				sets[i] = append(set, actions.Field{Name: "poll_now", Value: jsontext.Value("true")})
+			}
+		}
+	}
+	var params []actions.Params
+	if err == nil {
+		params, err = h.decodeParams(identifier, sets, list)
+	}
 	// Nothing refers to the body past this point: the parameters are
 	// decoded into values of their own.
 	h.bufs.put(body)
@@ -80,8 +90,8 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() {
-		for _, set := range paramSets {
-			putData(set, h.bufs)
+		for _, p := range params {
+			p.Release()
 		}
 	}()
 
@@ -106,13 +116,8 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var results []*actions.Result
-	for _, params := range paramSets {
-		if req.IsPollNow && identifier == actions.OnPoll {
-			if _, given := params["poll_now"]; !given {
-				params["poll_now"] = true
-			}
-		}
-		res, err := h.opts.Runner.Run(r.Context(), identifier, target, params)
+	for _, p := range params {
+		res, err := h.opts.Runner.Run(r.Context(), target, p)
 		if err != nil {
 			writeError(w, r, h.opts.Logger, err)
 			return
@@ -203,13 +208,14 @@ func sliceOf(in, v []byte, end int64) []byte {
 	return bytes.Clone(v)
 }
 
-// sets decodes the parameters: one object, or a list of objects (the SOAR
-// app-run document's form); absent means one empty set.
-func (p rawParams) sets(bufs *bufPool) (sets []map[string]any, list bool, err error) {
+// sets returns the parameter sets, their values slices of the body: one
+// object, or a list of objects (the SOAR app-run document's form); absent
+// means one empty set.
+func (p rawParams) sets() (sets []actions.Fields, list bool, err error) {
 	notObjects := soarkafka.Errorf(soarkafka.EINVALID, "parameters must be an object or a list of objects")
 	switch p.kind {
 	case 0, 'n':
-		return []map[string]any{{}}, false, nil
+		return []actions.Fields{nil}, false, nil
 	case '{', '[':
 		if p.bad {
 			return nil, false, notObjects
@@ -218,33 +224,50 @@ func (p rawParams) sets(bufs *bufPool) (sets []map[string]any, list bool, err er
 			return nil, false, soarkafka.Errorf(soarkafka.EINVALID, "parameters is an empty list; give at least one parameter set ({} for none)")
 		}
 		for _, f := range p.objects {
-			one, err := parameterSet(f, bufs)
-			if err != nil {
-				for _, set := range sets {
-					putData(set, bufs)
-				}
-				return nil, false, err
-			}
-			sets = append(sets, one)
+			sets = append(sets, f.fields)
 		}
 		return sets, p.kind == '[', nil
 	}
 	return nil, false, notObjects
 }
 
-// putData returns a set's data buffer to bufs.
-func putData(set map[string]any, bufs *bufPool) {
-	if b, ok := set["data"].([]byte); ok {
-		bufs.put(b)
+// decodeParams decodes every parameter set before any runs, so that a
+// list with one bad set runs none. In a list, a bad field is named with
+// its set's index: parameters[1].topic.
+func (h *Handler) decodeParams(identifier string, sets []actions.Fields, list bool) ([]actions.Params, error) {
+	out := make([]actions.Params, 0, len(sets))
+	for i, set := range sets {
+		p, err := h.opts.Runner.Decode(identifier, set, payloadBufs{h.bufs})
+		if err != nil {
+			for _, done := range out {
+				done.Release()
+			}
+			var e *soarkafka.Error
+			if list && errors.As(err, &e) && len(e.Fields) > 0 {
+				fields := make([]soarkafka.FieldError, len(e.Fields))
+				for j, f := range e.Fields {
+					fields[j] = soarkafka.FieldError{Field: fmt.Sprintf("parameters[%d].%s", i, f.Field), Message: f.Message}
+				}
+				err = &soarkafka.Error{Code: e.Code, Message: fmt.Sprintf("%s (parameter set %d of %d)", e.Message, i+1, len(sets)), Fields: fields}
+			}
+			return nil, err
+		}
+		out = append(out, p)
 	}
+	return out, nil
 }
+
+// payloadBufs lends post data's payload buffers from the body pool.
+type payloadBufs struct{ *bufPool }
+
+func (b payloadBufs) Get(n int) []byte { return b.get(n) }
+func (b payloadBufs) Put(p []byte)     { b.put(p) }
 
 // paramFields are the members of one parameter object, each value a slice
 // of the input.
 type paramFields struct {
 	in     []byte
-	names  []string
-	values [][]byte
+	fields actions.Fields
 }
 
 func (p *paramFields) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
@@ -263,38 +286,10 @@ func (p *paramFields) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		if err != nil {
 			return err
 		}
-		p.names = append(p.names, name)
-		p.values = append(p.values, sliceOf(p.in, v, dec.InputOffset()))
+		p.fields = append(p.fields, actions.Field{Name: name, Value: sliceOf(p.in, v, dec.InputOffset())})
 	}
 	_, err := dec.ReadToken()
 	return err
-}
-
-// parameterSet turns one parameter object's fields into values. A string
-// "data" (post data's payload, possibly megabytes) is unquoted once into a
-// buffer from bufs and kept as bytes; the caller returns it to bufs when the
-// action is done.
-func parameterSet(fields paramFields, bufs *bufPool) (map[string]any, error) {
-	set := make(map[string]any, len(fields.names))
-	for i, k := range fields.names {
-		v := jsontext.Value(fields.values[i])
-		if k == "data" && v.Kind() == '"' {
-			b, err := jsontext.AppendUnquote(bufs.get(len(v))[:0], v)
-			if err != nil {
-				putData(set, bufs)
-				return nil, soarkafka.Errorf(soarkafka.EINVALID, "parameters: data: %v", err)
-			}
-			set[k] = b
-			continue
-		}
-		var x any
-		if err := jsonv2.Unmarshal(v, &x); err != nil {
-			putData(set, bufs)
-			return nil, soarkafka.Errorf(soarkafka.EINVALID, "parameters: %s: %v", k, err)
-		}
-		set[k] = x
-	}
-	return set, nil
 }
 
 // soarAssetID reads the app-run document's asset_id: a SOAR sends a

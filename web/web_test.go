@@ -618,3 +618,43 @@ func TestProducerFollowsAsset(t *testing.T) {
 		t.Fatalf("%d producers after the delete, want 0", n)
 	}
 }
+
+// An app-run document's parameter sets are all decoded before any runs:
+// one bad set refuses the request, names the set's fields as
+// parameters[i].name, and nothing is sent for the good sets; all good,
+// each set runs once, in order.
+func TestAppRunDocumentBadSetRunsNone(t *testing.T) {
+	c := testenv.NewKafka(t, kfake.SeedTopics(1, "alerts"))
+	e := newEnv(t, testenv.SQLiteURL(t))
+	cfg := map[string]any{"hosts": c.ListenAddrs()[0], "topic": "alerts"}
+	good := map[string]any{"data_type": "string", "data": "first", "topic": "alerts"}
+	doc := map[string]any{"identifier": "post_data", "asset_id": 9, "config": cfg, "parameters": []any{
+		good, map[string]any{"data_type": "xml", "data": "second", "topic": "a b"}}}
+	code, out := e.do("POST", "/v1/actions/post_data", doc)
+	if code != 400 {
+		t.Fatalf("a bad second set: %d %v, want 400", code, out)
+	}
+	var names []string
+	fields, _ := errField(out, "fields").([]any)
+	for _, f := range fields {
+		names = append(names, fmt.Sprint(f.(map[string]any)["field"]))
+	}
+	if strings.Join(names, ",") != "parameters[1].data_type,parameters[1].topic" || !strings.Contains(errText(out), "parameter set 2 of 2") {
+		t.Fatalf("error %v names %v", out, names)
+	}
+
+	doc["parameters"] = []any{good, map[string]any{"data_type": "string", "data": "second", "topic": "alerts"}}
+	if code, out := e.do("POST", "/v1/actions/post_data", doc); code != 200 || out["status"] != "success" {
+		t.Fatalf("two good sets: %d %v", code, out)
+	}
+	cl := testenv.KafkaClient(t, c, kgo.ConsumeTopics("alerts"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var got []string
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for len(got) < 2 && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if strings.Join(got, ",") != "first,second" {
+		t.Fatalf("the topic holds %q; want only the good document's two messages, in order", got)
+	}
+}
