@@ -142,6 +142,8 @@ func NewHandler(opts Options) *Handler {
 				r.Delete("/parsers/{name}", h.deleteParser)
 				r.Get("/parsers/{name}/versions", h.parserVersions)
 				r.Get("/parsers/{name}/versions/{version}", h.parserVersion)
+				r.Get("/integrations/splunk-soar.tgz", h.splunkSOARPackage)
+				r.Get("/integrations/xsoar.yml", h.xsoarIntegration)
 			})
 			// Streamed, so limited per record (producer.max_message_bytes),
 			// not as a whole; bounded in time per read
