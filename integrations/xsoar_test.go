@@ -185,6 +185,16 @@ func TestXSOARScriptIsPython39(t *testing.T) {
 	}
 }
 
+// Python 3.9's own grammar accepts the script (ast.parse with
+// feature_version refuses the syntax later versions added).
+func TestXSOARScriptParsesAsPython39(t *testing.T) {
+	python := testenv.Python(t)
+	cmd := exec.Command(python, "-c", "import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1], feature_version=(3, 9))", filepath.Join("xsoar", "SoarKafka.py"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("SoarKafka.py is not Python 3.9: %v\n%s", err, out)
+	}
+}
+
 // The real script, extracted from the unified YAML the package build
 // writes, run as XSOAR runs it (tests/xsoar: a demistomock and the
 // CommonServerPython functions it uses) against a real soarkafka process

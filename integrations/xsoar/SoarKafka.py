@@ -213,6 +213,12 @@ def artifact_occurred(artifact):
     return to_iso(artifact.get("start_time")) or to_iso(rt) or to_iso(artifact.get("create_time"))
 
 
+def one_line(text):
+    """An incident name on one line: a parser may name an artifact after a
+    pretty-printed message."""
+    return " ".join(str(text).split())
+
+
 def without_artifacts(container):
     return {k: v for k, v in container.items() if k != "artifacts"}
 
@@ -232,7 +238,7 @@ def artifact_incident(asset, topic, container, artifact):
     }
     name = artifact.get("name") or "Kafka {} partition:{} offset:{}".format(topic, partition, offset)
     return {
-        "name": name,
+        "name": one_line(name),
         "occurred": artifact_occurred(artifact),
         "severity": severity(artifact.get("severity"), container.get("severity")),
         "details": message,
@@ -262,7 +268,7 @@ def container_incident(asset, topic, container):
         times = sorted(t for t in (artifact_occurred(a) for a in artifacts) if t)
         occurred = times[0] if times else to_iso(container.get("create_time"))
     return {
-        "name": container.get("name") or "soarkafka container {}".format(container.get("id")),
+        "name": one_line(container.get("name") or "soarkafka container {}".format(container.get("id"))),
         "occurred": occurred,
         "severity": severity(container.get("severity")),
         "details": container.get("description") or "",
