@@ -133,6 +133,7 @@ func NewHandler(opts Options) *Handler {
 				r.Get("/containers", h.listContainers)
 				r.Get("/containers/{id}", h.getContainer)
 				r.Get("/artifacts", h.listArtifacts)
+				r.Get("/pull", h.pull)
 				r.Post("/actions/{identifier}", h.runAction)
 				r.Get("/parsers", h.listParsers)
 				r.Post("/parsers", h.createParser)
