@@ -14,6 +14,7 @@ import uuid
 
 import requests
 
+import demistomock
 from xsoar_harness import Instance, context_value
 
 URL = os.environ.get("SOARKAFKA_URL", "")
@@ -133,7 +134,7 @@ class FetchTest(unittest.TestCase):
         self.assertEqual(len(again), 1)
         self.assertEqual([m["Offset"] for m in json.loads(again[0]["rawJSON"])["Messages"]], [3])
 
-    def test_severity_and_occurred_from_the_stored_artifact(self):
+    def test_occurred_from_the_ndjson_event_time(self):
         # A parser that sets severity and start_time: the NDJSON one sets
         # cef.rt from _time, which is the event time occurred takes.
         asset = new_asset(message_parser="ndjson")
@@ -143,6 +144,49 @@ class FetchTest(unittest.TestCase):
         self.assertEqual(len(incs), 1, incs)
         self.assertEqual(incs[0]["occurred"], "2026-01-01T00:00:00.500000Z")
         self.assertEqual(incs[0]["details"], "event one")
+
+    def test_a_fetch_that_dies_before_its_last_run_loses_nothing(self):
+        asset = new_asset()
+        inst = instance(asset)
+        post(inst, [{"n": 0}, {"n": 1}])
+
+        def killed(obj):
+            raise RuntimeError("killed before setLastRun")
+
+        saved = demistomock.setLastRun
+        demistomock.setLastRun = killed
+        try:
+            r = inst.run("fetch-incidents")
+        finally:
+            demistomock.setLastRun = saved
+        self.assertFalse(r.ok)
+        self.assertEqual(len(r.incidents), 2)
+        self.assertEqual(inst.last_run, {})
+        # The cursor did not move: the next run fetches them again (XSOAR
+        # may then hold them twice, but none is lost).
+        again = fetch(inst)
+        self.assertEqual([i["dbotMirrorId"] for i in again], [i["dbotMirrorId"] for i in r.incidents])
+        self.assertEqual(fetch(inst), [])
+
+    def test_severity_mapped_from_soar_names(self):
+        # The OCSF parser sets SOAR severities (severity_id 4 is high, 3
+        # medium) and start_time from the event's time.
+        asset = new_asset(message_parser="ocsf")
+        inst = instance(asset)
+        post(inst, [
+            {"class_uid": 2004, "activity_id": 1, "severity_id": 4, "time": 1767225600000, "finding_info": {"title": "bad thing"}},
+            {"class_uid": 2004, "activity_id": 1, "severity_id": 3, "time": 1767225601000, "message": "odd thing"},
+        ])
+        incs = fetch(inst)
+        got = [(i["name"], i["severity"], i["occurred"]) for i in incs]
+        self.assertEqual(got, [("bad thing", 3, "2026-01-01T00:00:00.000000Z"),
+                               ("odd thing", 2, "2026-01-01T00:00:01.000000Z")])
+        self.assertEqual([json.loads(i["rawJSON"])["Offset"] for i in incs], [0, 1])
+
+        per_container = instance(asset, incident_per="container")
+        incs = fetch(per_container)
+        self.assertEqual(len(incs), 1, incs)
+        self.assertEqual((incs[0]["severity"], incs[0]["occurred"]), (3, "2026-01-01T00:00:00.000000Z"))
 
     def test_bad_token_fetches_nothing(self):
         asset = new_asset()
