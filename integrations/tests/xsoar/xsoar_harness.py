@@ -10,7 +10,7 @@ names a JSON file with what the same YAML declares: each command's
 arguments (defaultValue, required) and the configuration's defaultvalues.
 XSOAR fills in a default for an argument or parameter left empty and
 refuses a command whose required argument is missing, so the harness does
-too.
+too (without the file, as run_command.py runs, it applies none).
 """
 
 import json
@@ -25,8 +25,10 @@ class Instance:
     for it between fetches."""
 
     def __init__(self, params, script=None):
-        with open(os.environ["SOARKAFKA_XSOAR_DECLARED"], encoding="utf-8") as f:
-            self.declared = json.load(f)
+        self.declared = {"params": {}, "commands": {}}
+        if os.environ.get("SOARKAFKA_XSOAR_DECLARED"):
+            with open(os.environ["SOARKAFKA_XSOAR_DECLARED"], encoding="utf-8") as f:
+                self.declared = json.load(f)
         self.params = {}
         for name, default in self.declared["params"].items():
             if default is not None:
