@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/soarkafka/soarkafka"
@@ -37,8 +36,8 @@ func (h *Handler) pull(w http.ResponseWriter, r *http.Request) {
 	if req.Asset == "" {
 		q.bad("asset", "required: the name of a stored asset, or soar:<asset_id> for the polls of a SOAR asset's inline configuration")
 	} else if id, isSOAR := strings.CutPrefix(req.Asset, soarAssetPrefix); isSOAR {
-		if n, err := strconv.ParseInt(id, 10, 64); err != nil || n < 0 || strconv.FormatInt(n, 10) != id {
-			q.bad("asset", "%q: after soar: give the SOAR asset id, a whole number (the app-run document's asset_id)", req.Asset)
+		if _, err := soarAssetID(id); err != nil || id == "" {
+			q.bad("asset", "%q: after soar: give the SOAR asset id (the app-run document's asset_id)", req.Asset)
 		}
 	}
 	switch c := q.values.Get("cursor"); c {

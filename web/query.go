@@ -43,6 +43,12 @@ var routeQueries = map[string][]any{
 		map[string]any{"name": "max_containers", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": maxPullContainers, "default": defaultPullContainers},
 			"description": "Most containers in one answer."},
 	},
+	"GET /v1/topics": {
+		map[string]any{"name": "asset", "in": "query", "required": true, "schema": map[string]any{"type": "string"},
+			"description": "The stored asset whose cluster to ask (for an inline configuration, POST /v1/topics)."},
+		map[string]any{"name": "topic", "in": "query", "schema": map[string]any{"type": "string"},
+			"description": "Only this topic; 404 when it does not exist. Absent: every topic the asset's credentials can see, internal topics left out."},
+	},
 	"POST /v1/assets/{name}/records": {
 		map[string]any{"name": "topic", "in": "query", "schema": map[string]any{"type": "string"}, "description": "Topic to produce to; the asset's topic when absent."},
 		map[string]any{"name": "format", "in": "query", "schema": map[string]any{"type": "string", "enum": []string{"events", "envelope"}, "default": "events"},

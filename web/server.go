@@ -134,6 +134,8 @@ func NewHandler(opts Options) *Handler {
 				r.Get("/containers/{id}", h.getContainer)
 				r.Get("/artifacts", h.listArtifacts)
 				r.Get("/pull", h.pull)
+				r.Get("/topics", h.listTopics)
+				r.Post("/topics", h.describeTopics)
 				r.Post("/actions/{identifier}", h.runAction)
 				r.Get("/parsers", h.listParsers)
 				r.Post("/parsers", h.createParser)
