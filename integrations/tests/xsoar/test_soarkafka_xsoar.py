@@ -22,6 +22,24 @@ TOKEN = os.environ.get("SOARKAFKA_TOKEN", "")
 BROKER = os.environ.get("SOARKAFKA_BROKER", "")
 
 
+EMPTY_CONTAINER_PARSER = """package parser
+
+import "github.com/soarkafka/soarkafka/soar"
+
+func ParseMessages(topic string, messages []soar.Message) ([]soar.Result, error) {
+	var out []soar.Result
+	for _, m := range messages {
+		out = append(out, soar.Result{Container: soar.Container{
+			Name:                 "message " + m.SourceID(),
+			Severity:             "critical",
+			SourceDataIdentifier: topic + ":" + m.SourceID(),
+		}})
+	}
+	return out, nil
+}
+"""
+
+
 def api(method, path, body=None):
     r = requests.request(method, URL + path, json=body, headers={"ph-auth-token": TOKEN}, timeout=60)
     if r.status_code >= 400:
@@ -166,6 +184,33 @@ class FetchTest(unittest.TestCase):
         # may then hold them twice, but none is lost).
         again = fetch(inst)
         self.assertEqual([i["dbotMirrorId"] for i in again], [i["dbotMirrorId"] for i in r.incidents])
+        self.assertEqual(fetch(inst), [])
+
+    def test_a_container_without_artifacts_is_an_incident(self):
+        # A parser that makes a container per message and no artifact: in
+        # per-artifact mode the container still reaches XSOAR, once.
+        parser = "xs-empty-" + uuid.uuid4().hex[:6]
+        api("POST", "/v1/parsers", {"name": parser, "source": EMPTY_CONTAINER_PARSER})
+        asset = new_asset(message_parser=parser)
+        inst = instance(asset)
+        post(inst, [{"n": 0}, {"n": 1}])
+        incs = fetch(inst)
+        self.assertEqual(sorted(i["name"] for i in incs), ["message 0:0", "message 0:1"])
+        self.assertEqual(sorted(i["severity"] for i in incs), [4, 4])  # critical
+        raws = [json.loads(i["rawJSON"]) for i in incs]
+        self.assertEqual([r["Messages"] for r in raws], [[], []])
+        self.assertEqual(fetch(inst), [])
+
+    def test_a_container_with_more_artifacts_than_a_page_is_one_incident(self):
+        # 600 artifacts in one container come in two pages (500 each at
+        # most): per container, one incident with all of them.
+        asset = new_asset()
+        inst = instance(asset, incident_per="container")
+        post(inst, [{"n": i} for i in range(600)])
+        incs = fetch(inst)
+        self.assertEqual(len(incs), 1)
+        raw = json.loads(incs[0]["rawJSON"])
+        self.assertEqual([m["Offset"] for m in raw["Messages"]], list(range(600)))
         self.assertEqual(fetch(inst), [])
 
     def test_severity_mapped_from_soar_names(self):
