@@ -306,7 +306,7 @@ def fetch_incidents(client, params, last_run):
 
     asset_doc = client.get_asset(asset)
     topic = (asset_doc.get("config") or {}).get("topic")
-    if argToBoolean(params.get("poll_on_fetch", True)) and not asset_is_scheduled(asset_doc):
+    if param_bool(params, "poll_on_fetch", True) and not asset_is_scheduled(asset_doc):
         action_ok(client.run_action("on_poll", asset, {}))
 
     incidents = []
@@ -347,7 +347,7 @@ def test_module(client, params):
     asset = params.get("asset") or ""
     asset_doc = client.get_asset(asset)
     action_ok(client.run_action("test_connectivity", asset, {}))
-    if argToBoolean(params.get("isFetch", False)):
+    if param_bool(params, "isFetch", False):
         max_fetch_param(params)
         # The pull endpoint answers for this asset: reads nothing.
         client.pull(asset, "end", 1, 1)
@@ -462,6 +462,17 @@ COMMANDS = {
 }
 
 
+def param_bool(params, name, default):
+    """A checkbox parameter; one left unset (None or "") is its default."""
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return argToBoolean(value)
+    except ValueError:
+        raise DemistoException("{} is {!r}: give true or false".format(name, value))
+
+
 def api_token(params):
     token = params.get("api_token")
     if isinstance(token, dict):
@@ -477,8 +488,8 @@ def main():
     try:
         if not params.get("asset"):
             raise DemistoException("Asset is empty: give the name of an asset kept in soarkafka (GET /v1/assets lists them)")
-        client = Client(params.get("url"), api_token(params), verify=not argToBoolean(params.get("insecure", False)),
-                        proxy=argToBoolean(params.get("proxy", False)))
+        client = Client(params.get("url"), api_token(params), verify=not param_bool(params, "insecure", False),
+                        proxy=param_bool(params, "proxy", False))
         if command == "test-module":
             return_results(test_module(client, params))
         elif command == "fetch-incidents":

@@ -251,6 +251,23 @@ class FetchTest(unittest.TestCase):
         self.assertFalse(t.ok)
         self.assertIn("refused the API token", t.error_entries[0]["Contents"])
 
+    def test_a_failed_poll_fails_the_fetch(self):
+        asset = new_asset(hosts="127.0.0.1:1", timeout=1000)
+        inst = instance(asset)
+        r = inst.run("fetch-incidents")
+        self.assertFalse(r.ok)
+        self.assertIsNone(r.incidents)
+        self.assertEqual(inst.last_run, {})
+        self.assertIn("on_poll failed", str(r.error))
+
+    def test_without_poll_on_fetch_soarkafka_polls(self):
+        asset = new_asset()
+        inst = instance(asset, poll_on_fetch=False)
+        post(inst, [{"n": 0}, {"n": 1}])
+        self.assertEqual(fetch(inst), [], "fetched without a poll")
+        self.assertTrue(inst.run("soarkafka-poll").ok)
+        self.assertEqual(len(fetch(inst)), 2)
+
     def test_unknown_asset_is_named(self):
         r = instance("no-such-asset-" + uuid.uuid4().hex[:6]).run("fetch-incidents")
         self.assertFalse(r.ok)
