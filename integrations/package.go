@@ -99,7 +99,7 @@ func WriteSplunkSOARPackage(fsys fs.FS, w io.Writer, version string) error {
 			return nil
 		}
 		dirs[name] = true
-		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, ModTime: packageTime, Format: tar.FormatPAX})
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, ModTime: packageTime})
 	}
 	if err := writeDir(SplunkSOARTopDir); err != nil {
 		return fmt.Errorf("splunk soar package: %w", err)
@@ -122,7 +122,7 @@ func WriteSplunkSOARPackage(fsys fs.FS, w io.Writer, version string) error {
 		if strings.HasSuffix(rel, ".sh") {
 			mode = 0o755
 		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(b)), ModTime: packageTime, Format: tar.FormatPAX}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(b)), ModTime: packageTime}); err != nil {
 			return fmt.Errorf("splunk soar package: %s: %w", name, err)
 		}
 		if _, err := tw.Write(b); err != nil {

@@ -37,7 +37,5 @@ func (h *Handler) serveIntegration(w http.ResponseWriter, r *http.Request, conte
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": filename}))
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(buf.Bytes())
-	}
+	_, _ = w.Write(buf.Bytes())
 }

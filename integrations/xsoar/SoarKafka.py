@@ -236,7 +236,12 @@ def artifact_incident(asset, topic, container, artifact):
         "Artifact": artifact,
         "Container": without_artifacts(container),
     }
-    name = artifact.get("name") or "Kafka {} partition:{} offset:{}".format(topic, partition, offset)
+    name = artifact.get("name")
+    if not name:
+        if partition is not None:
+            name = "Kafka {} partition:{} offset:{}".format(topic, partition, offset)
+        else:
+            name = "Kafka {} artifact {}".format(topic, artifact.get("id"))
     return {
         "name": one_line(name),
         "occurred": artifact_occurred(artifact),
