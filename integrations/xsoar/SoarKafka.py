@@ -64,12 +64,16 @@ class Client:
         # ignored, as XSOAR's own integrations do.
         self.session.trust_env = bool(proxy)
         self.session.verify = verify
+        if not verify:
+            # Chosen by the administrator: no warning per request in the logs.
+            requests.packages.urllib3.disable_warnings(requests.packages.urllib3.exceptions.InsecureRequestWarning)
         self.session.headers.update({"ph-auth-token": token, "Accept": "application/json"})
 
-    def request(self, method, path, params=None, body=None):
+    def request(self, method, path, params=None, body=None, timeout=None):
         url = self.base_url + path
+        timeout = timeout or self.timeout
         try:
-            resp = self.session.request(method, url, params=params, json=body, timeout=self.timeout)
+            resp = self.session.request(method, url, params=params, json=body, timeout=timeout)
         except requests.exceptions.SSLError as e:
             raise DemistoException(
                 "cannot verify soarkafka's certificate at {}: {} (give the server a certificate XSOAR trusts, "
@@ -78,7 +82,7 @@ class Client:
             raise DemistoException("cannot reach soarkafka at {}: {} (check the Server URL)".format(self.base_url, e))
         except requests.exceptions.Timeout:
             raise DemistoException("soarkafka at {} did not answer {} {} within {} s".format(
-                self.base_url, method, path, self.timeout))
+                self.base_url, method, path, timeout))
         if resp.status_code == 401:
             raise DemistoException(
                 "soarkafka refused the API token (HTTP 401 on {} {}): {}. Set the API token parameter to the "
@@ -99,8 +103,9 @@ class Client:
     def ingest_status(self, asset):
         return self.request("GET", "/v1/assets/" + quote(asset, safe="") + "/ingest")
 
-    def run_action(self, identifier, asset, parameters):
-        return self.request("POST", "/v1/actions/" + identifier, body={"asset": asset, "parameters": parameters})
+    def run_action(self, identifier, asset, parameters, timeout=None):
+        return self.request("POST", "/v1/actions/" + identifier, body={"asset": asset, "parameters": parameters},
+                            timeout=timeout)
 
     def pull(self, asset, cursor, max_artifacts, max_containers):
         params = {"asset": asset, "max_artifacts": max_artifacts, "max_containers": max_containers}
@@ -390,7 +395,10 @@ def post_data_command(client, params, args):
     if args.get("timestamp"):
         ts = args["timestamp"]
         parameters["timestamp"] = int(ts) if str(ts).isdigit() else ts
-    result = action_ok(client.run_action("post_data", asset, parameters))
+    # Post data waits up to timeout seconds for the acknowledgements (a
+    # minute with 0): the request waits longer than soarkafka does.
+    wait = max(client.timeout, (timeout or 60) + 30)
+    result = action_ok(client.run_action("post_data", asset, parameters, timeout=wait))
     data = result.get("data") or []
     out = {"status": result.get("status"), "message": result.get("message"), "topic": topic,
            "summary": result.get("summary"), "data": data}

@@ -319,7 +319,7 @@ class CommandsTest(unittest.TestCase):
 
     def test_poll_and_ingest_status(self):
         asset = new_asset()
-        inst = instance(asset)
+        inst = instance(asset, insecure=True)  # no certificate to check over http; the setting is accepted
         post(inst, [{"n": i} for i in range(4)])
         p = inst.run("soarkafka-poll")
         self.assertTrue(p.ok, (p.error, p.results))
