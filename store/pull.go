@@ -45,7 +45,7 @@ func (db *DB) Pull(ctx context.Context, req ingest.PullRequest) (*ingest.PullPag
 	if err != nil {
 		return nil, fmt.Errorf("store: pull of asset %q: begin: %w", req.Asset, err)
 	}
-	defer tx.Rollback() //nolint:errcheck // read only: nothing to keep
+	defer tx.Rollback() // read only: nothing to commit
 	var page *ingest.PullPage
 	if req.End {
 		page, err = db.pullEnd(ctx, tx, req)
