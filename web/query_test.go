@@ -66,6 +66,8 @@ func TestQueryParametersPerRoute(t *testing.T) {
 		"DELETE /v1/parsers/{name}":                 {refuses: []string{"force"}},
 		"GET /v1/parsers/{name}/versions":           {refuses: []string{"page"}},
 		"GET /v1/parsers/{name}/versions/{version}": {refuses: []string{"name"}},
+		"GET /v1/integrations/splunk-soar.tgz":      {refuses: []string{"version"}},
+		"GET /v1/integrations/xsoar.yml":            {refuses: []string{"version", "asset"}},
 	}
 	routes, err := e.h.Routes()
 	if err != nil {
