@@ -1,8 +1,10 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/soarkafka/soarkafka/integrations"
 	"github.com/soarkafka/soarkafka/parsers"
 	"github.com/soarkafka/soarkafka/parsers/sandbox"
 	"github.com/soarkafka/soarkafka/soar"
@@ -112,7 +115,7 @@ func NewCommand(env []string, out, errOut io.Writer) *cobra.Command {
 		},
 	}
 
-	root.AddCommand(serve, migrate, worker, parserCommand(out, errOut), &cobra.Command{
+	root.AddCommand(serve, migrate, worker, parserCommand(out, errOut), integrationsCommand(out), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
@@ -192,6 +195,47 @@ func parserCommand(out, errOut io.Writer) *cobra.Command {
 	_ = test.MarkFlagRequired("messages")
 	cmd := &cobra.Command{Use: "parser", Short: "Work with parse_messages parsers"}
 	cmd.AddCommand(test)
+	return cmd
+}
+
+// integrationsCommand is `soarkafka integrations build`: write the
+// installable packages of the platform apps, as the server also serves
+// them (GET /v1/integrations/...).
+func integrationsCommand(out io.Writer) *cobra.Command {
+	var dir string
+	build := &cobra.Command{
+		Use:   "build",
+		Short: "Write the Splunk SOAR app (" + integrations.SplunkSOARFileName("<version>") + ") and the Cortex XSOAR integration (" + integrations.XSOARFileName + ") into --out",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("--out: %w", err)
+			}
+			// Each package is written on its own: one that cannot be built
+			// does not keep the other from being written.
+			var errs []error
+			write := func(name string, build func(io.Writer) error) {
+				var buf bytes.Buffer
+				if err := build(&buf); err != nil {
+					errs = append(errs, err)
+					return
+				}
+				path := filepath.Join(dir, name)
+				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+					errs = append(errs, fmt.Errorf("--out: %w", err))
+					return
+				}
+				fmt.Fprintln(out, path)
+			}
+			version := Version()
+			write(integrations.SplunkSOARFileName(version), func(w io.Writer) error { return integrations.SplunkSOARPackage(w, version) })
+			write(integrations.XSOARFileName, integrations.XSOARIntegration)
+			return errors.Join(errs...)
+		},
+	}
+	build.Flags().StringVar(&dir, "out", ".", "folder to write the packages into (created when missing)")
+	cmd := &cobra.Command{Use: "integrations", Short: "Build the SOAR platforms' apps that drive soarkafka"}
+	cmd.AddCommand(build)
 	return cmd
 }
 

@@ -53,7 +53,11 @@ func TestQueryParametersPerRoute(t *testing.T) {
 		"GET /v1/containers/{id}": {refuses: []string{"page", "page_size"}},
 		"GET /v1/artifacts": {takes: with(pageValid, map[string]string{"container_id": "1", "asset": "a", "since_id": "1"}),
 			refuses: []string{"label", "severity", "start_time", "end_time"}},
-		"POST /v1/actions/{identifier}":             {refuses: []string{"asset", "topic"}},
+		"POST /v1/actions/{identifier}": {refuses: []string{"asset", "topic"}},
+		"GET /v1/pull": {takes: map[string]string{"asset": "a", "cursor": "v1-0-0", "max_artifacts": "5", "max_containers": "5"},
+			refuses: []string{"since_id", "page", "page_size", "topic"}},
+		"GET /v1/topics":                            {takes: map[string]string{"asset": "a", "topic": "t"}, refuses: []string{"cursor", "page"}},
+		"POST /v1/topics":                           {refuses: []string{"asset", "topic"}},
 		"GET /v1/parsers":                           {refuses: []string{"page"}},
 		"POST /v1/parsers":                          {refuses: []string{"name", "description"}},
 		"POST /v1/parsers/test":                     {refuses: []string{"asset"}},
@@ -62,6 +66,8 @@ func TestQueryParametersPerRoute(t *testing.T) {
 		"DELETE /v1/parsers/{name}":                 {refuses: []string{"force"}},
 		"GET /v1/parsers/{name}/versions":           {refuses: []string{"page"}},
 		"GET /v1/parsers/{name}/versions/{version}": {refuses: []string{"name"}},
+		"GET /v1/integrations/splunk-soar.tgz":      {refuses: []string{"version"}},
+		"GET /v1/integrations/xsoar.yml":            {refuses: []string{"version", "asset"}},
 	}
 	routes, err := e.h.Routes()
 	if err != nil {

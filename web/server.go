@@ -133,6 +133,9 @@ func NewHandler(opts Options) *Handler {
 				r.Get("/containers", h.listContainers)
 				r.Get("/containers/{id}", h.getContainer)
 				r.Get("/artifacts", h.listArtifacts)
+				r.Get("/pull", h.pull)
+				r.Get("/topics", h.listTopics)
+				r.Post("/topics", h.describeTopics)
 				r.Post("/actions/{identifier}", h.runAction)
 				r.Get("/parsers", h.listParsers)
 				r.Post("/parsers", h.createParser)
@@ -142,6 +145,8 @@ func NewHandler(opts Options) *Handler {
 				r.Delete("/parsers/{name}", h.deleteParser)
 				r.Get("/parsers/{name}/versions", h.parserVersions)
 				r.Get("/parsers/{name}/versions/{version}", h.parserVersion)
+				r.Get("/integrations/splunk-soar.tgz", h.splunkSOARPackage)
+				r.Get("/integrations/xsoar.yml", h.xsoarIntegration)
 			})
 			// Streamed, so limited per record (producer.max_message_bytes),
 			// not as a whole; bounded in time per read
