@@ -282,6 +282,9 @@ func (s *SOAR) SetLatency(d time.Duration) {
 // them; others are {"failed": true, "message": ...}. Calls queue up: the
 // second call's failures follow the first's.
 func (s *SOAR) FailNext(n, status int, retryAfter string) {
+	if status < 400 || status > 599 {
+		panic(fmt.Sprintf("testenv: SOAR.FailNext: status %d is not an error status (400-599)", status))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n > 0 {
@@ -303,6 +306,11 @@ func (s *SOAR) TimeoutNext(n int) {
 // authentication be applied as usual, and then the connection closed
 // without an answer: the client cannot tell whether its write happened.
 // GET requests do not count (they commit nothing).
+//
+// net/http's client does not resend a POST on its own after a broken
+// connection, unless the request carries an Idempotency-Key or
+// X-Idempotency-Key header: then it may, on a reused connection, and the
+// write is applied twice.
 func (s *SOAR) DropAfterCommitNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
