@@ -39,9 +39,10 @@ import (
 //     GET container/<id>/artifacts: a container's artifacts, paginated.
 //
 // The rules it enforces, and where each comes from. "Docs" are the Splunk
-// SOAR REST API reference pages named; "probe" is a public write-path
-// verification against a live SOAR (On-premises) 8.5.0 (a reference file in
-// a third-party CLI's repository, found by the search tool); "SDK" is
+// SOAR REST API reference pages named (docs.splunk.com, PlatformAPI and
+// PlaybookAPI); "probe" is a public record of requests made against a live
+// SOAR (On-premises) 8.5.0 to verify each write path (the SOAR REST notes
+// of a third-party command-line tool, July 2026); "SDK" is
 // Splunk's own app SDK, phantomcyber/splunk-soar-sdk
 // (src/soar_sdk/apis/container.py and artifact.py), which shows which answer
 // keys Splunk's code reads.
@@ -85,7 +86,9 @@ import (
 //     array of per-record answers, 200 when at least one record succeeded
 //     (400 when none did); nothing is transactional.
 //   - Queries (docs, "Query for Data"; probe): page (from 0), page_size
-//     (default 10, 0 for all), answer {"count", "num_pages", "data"};
+//     (0 for all; 10 when absent, the value of the docs' URL template, as
+//     the default itself is not stated), answer {"count", "num_pages",
+//     "data"} (num_pages at least 1: not in the sources);
 //     _filter_<field>[__<lookup>]=<value> and _exclude_..., ANDed, where
 //     the value is a Python literal ("abc" or 'abc' quoted, 5, True, None,
 //     [1, 2]); lookups exact, iexact, contains, icontains, startswith,
@@ -102,7 +105,11 @@ import (
 // (run_automation is stored, nothing runs), custom fields an admin made
 // required, the vocabularies of severity, sensitivity and status, related
 // traversal (_filter_container__name), pretty and include_expensive, users,
-// roles and tenants. Messages are SOAR's only where cited above; SOAR's
+// roles and tenants. Choices of the stand-in where the sources say
+// nothing: successes answer 200 (Splunk's SDK tests mock 201); a duplicate
+// artifact answers 400, as a duplicate container does; 5xx from FailNext
+// have an HTML body, as the web server in front of SOAR sends. Messages
+// are SOAR's only where cited above; SOAR's
 // artifact hash algorithm is not documented (here: MD5 of the artifact's
 // JSON without container_id and run_automation). Field names in filters
 // are not checked against a schema: an unknown one matches as null.
