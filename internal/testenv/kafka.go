@@ -1,7 +1,8 @@
 // Package testenv builds the real components tests run against (an
 // in-process Kafka cluster with TLS and SASL, a throwaway PKI, a PostgreSQL
-// schema, an MIT Kerberos KDC, AWS STS and instance-metadata stand-ins), each
-// torn down by t.Cleanup, so no test builds its own world by hand.
+// schema, an MIT Kerberos KDC, AWS STS and instance-metadata stand-ins, a
+// Splunk SOAR REST stand-in), each torn down by t.Cleanup, so no test builds
+// its own world by hand.
 package testenv
 
 import (
