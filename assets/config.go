@@ -57,6 +57,9 @@ type Ingest struct {
 	OnOffsetOutOfRange string `json:"on_offset_out_of_range"`
 	GroupID            string `json:"group_id"`
 	ParserTimeout      int64  `json:"parser_timeout"` // ms
+	// ContainerLabel is the label of stored containers whose parser
+	// set none: SOAR refuses a container without a label.
+	ContainerLabel string `json:"container_label"`
 }
 
 // PollInterval is Ingest.Interval as a duration; 0 when the asset is not
@@ -413,6 +416,18 @@ var fieldChecks = map[string]func(v any) []string{
 		}
 		return nil
 	},
+	"ingest.container_label": func(v any) []string {
+		s := v.(string)
+		switch {
+		case s == "":
+			return []string{"is empty; give the SOAR label of the containers, e.g. events (leave the field out for the default)"}
+		case len(s) > 128:
+			return []string{fmt.Sprintf("is %d characters long; a label has at most 128", len(s))}
+		case !containerLabel.MatchString(s):
+			return []string{fmt.Sprintf("%q is not a label name: use lowercase letters, digits, '_' and '-' (e.g. events, kafka_alerts)", s)}
+		}
+		return nil
+	},
 	"ingest.group_id": func(v any) []string {
 		if len(v.(string)) > 255 {
 			return []string{"longer than 255 characters"}
@@ -744,6 +759,8 @@ func (a AWSIAM) set() []string {
 	}
 	return out
 }
+
+var containerLabel = regexp.MustCompile(`^[a-z0-9_-]+$`)
 
 var awsRegion = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 

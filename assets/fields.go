@@ -160,6 +160,8 @@ var Fields = []Field{
 		Description: "What a poll does when its stored position was deleted from the broker (retention): `earliest` continues from the earliest offset and records the gap (ingest status, poll result, metric); `fail` stops with an error."},
 	{Name: "ingest.group_id", Type: TypeString, Default: "",
 		Description: "Consumer group the poll commits its positions to after storing them, so Kafka tooling shows the lag; `soarkafka-<asset>` when empty. The database stays the source of truth."},
+	{Name: "ingest.container_label", Type: TypeString, Default: DefaultContainerLabel,
+		Description: "SOAR label stored on the containers whose parser set no `label`; a SOAR refuses a container without one, so create this label in SOAR (its label settings) too. 1 to 128 characters: lowercase letters, digits, `_` and `-` (a conservative form, the one of SOAR's default labels such as `events`)."},
 	{Name: "ingest.parser_timeout", Type: TypeInteger, Default: int64(10000), Min: i64(100), Max: i64(300000),
 		Description: "Deadline of the asset's parser on one batch, in milliseconds; a user parser's worker is killed past it. The server's parser.timeout caps it."},
 }
@@ -176,6 +178,10 @@ const (
 	OffsetOutOfRangeEarliest = "earliest"
 	OffsetOutOfRangeFail     = "fail"
 )
+
+// DefaultContainerLabel is the ingest.container_label of an asset that
+// gives none: the label SOAR's own ingest apps use by default.
+const DefaultContainerLabel = "events"
 
 // CompressionNone is the producer.compression that compresses nothing.
 const CompressionNone = "none"

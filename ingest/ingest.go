@@ -25,6 +25,11 @@ type Batch struct {
 	// else SaveBatch is a *soarkafka.Error ECONFLICT and nothing is
 	// stored. A poll whose lease expired and was taken over cannot write.
 	LeaseHolder string
+	// ContainerLabel is stored as the label of each container created by
+	// the batch whose body sets none (absent, null or ""): the asset's
+	// ingest.container_label, since SOAR refuses a container without a
+	// label. Empty leaves such a container's label empty.
+	ContainerLabel string
 	// BodiesValid says every artifact body is known to be valid JSON: the
 	// caller encoded it with a JSON encoder or cut it out of input that a
 	// validating JSON decoder read, as the poll does in its parse workers.

@@ -985,7 +985,7 @@ func (r *run) save(ctx context.Context, msgs []soar.Message, containers []ingest
 	// BodiesValid: Bound.Containers decoded every body with a validating
 	// JSON decoder or encoded it from values, in the parse workers.
 	b := &ingest.Batch{Asset: r.req.Asset, Topic: r.req.Config.Topic, Containers: containers, DeadLetters: dead, LeaseHolder: r.holder,
-		BodiesValid: true}
+		ContainerLabel: r.req.Config.Ingest.ContainerLabel, BodiesValid: true}
 	if !r.pollNow() {
 		next := map[int32]int64{}
 		for part, off := range r.pendingOffsets {

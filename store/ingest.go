@@ -474,6 +474,9 @@ func checkBatch(b *ingest.Batch) ([]containerHead, error) {
 		} else if err := json.Unmarshal(c.Body, &heads[i]); err != nil {
 			bad = append(bad, soarkafka.FieldError{Field: field + ".body", Message: "name, label and severity must be strings: " + err.Error()})
 		}
+		if heads[i].Label == "" {
+			heads[i].Label = b.ContainerLabel
+		}
 		heads[i].body = c.Body
 		for j, a := range c.Artifacts {
 			field := field + ".artifacts[" + strconv.Itoa(j) + "]"
