@@ -453,6 +453,73 @@ func TestSplunkSOARAppActions(t *testing.T) {
 	})
 }
 
+// docBlock returns the code block between <!-- name:begin --> and
+// <!-- name:end --> in docs/splunk-soar.md.
+func docBlock(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("../docs/splunk-soar.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "<!-- "+name+":begin -->")
+	block, _, ok2 := strings.Cut(rest, "<!-- "+name+":end -->")
+	if !ok || !ok2 {
+		t.Fatalf("docs/splunk-soar.md has no %s block", name)
+	}
+	block = strings.TrimSpace(block)
+	block = block[strings.Index(block, "\n")+1:]
+	return strings.TrimSuffix(block, "```")
+}
+
+// TestSplunkSOARPortingGuide: the porting guide's kafka_parser.py and its
+// Go port, as docs/splunk-soar.md prints them, make the same containers
+// and artifacts from the same messages: the Python one run as the Kafka
+// app 2.x ran it, the Go one through the app's test parser action.
+func TestSplunkSOARPortingGuide(t *testing.T) {
+	python := testenv.Python(t)
+	srv := startServer(t)
+	app := newSoarApp(t, python, srv)
+	createAsset(t, srv, "porting", map[string]any{"hosts": srv.Broker, "topic": "alerts"})
+	values := []map[string]any{
+		{"alert_id": 1, "rule": "brute force", "score": 91, "src": "10.0.0.1", "dst": "10.0.0.2"},
+		{"alert_id": 2, "score": 10, "src": "10.0.0.3", "dst": "10.0.0.4"},
+	}
+	vb, _ := json.Marshal(values)
+
+	script := docBlock(t, "porting-python") + `
+import sys
+values = json.loads(sys.argv[1])
+messages = [{"message": json.dumps(v, separators=(",", ":")), "partition": 0, "offset": i} for i, v in enumerate(values)]
+print(json.dumps(parse_messages("alerts", messages)))
+`
+	out, err := exec.Command(python, "-c", script, string(vb)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the Python parser: %v\n%s", err, out)
+	}
+	var want []any
+	if err := json.Unmarshal(out, &want); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(want) != len(values) {
+		t.Fatalf("the Python parser made %d results from %d messages", len(want), len(values))
+	}
+
+	res := app.run("test_parser", app.config(map[string]any{"asset": "porting"}),
+		map[string]any{"source": docBlock(t, "porting-go"), "messages": string(vb), "topic": "alerts"}, nil)
+	if res.Status != "success" {
+		t.Fatalf("the Go parser through test parser: %+v", res)
+	}
+	got := make([]any, len(res.Data))
+	for i, d := range res.Data {
+		got[i] = d
+	}
+	if !reflect.DeepEqual(got, want) {
+		g, _ := json.MarshalIndent(got, "", "  ")
+		w, _ := json.MarshalIndent(want, "", "  ")
+		t.Fatalf("the Go port made\n%s\nthe Python parser\n%s", g, w)
+	}
+}
+
 // soarkafkaStored is every container of a soarkafka asset with all its
 // artifacts, by container id.
 func soarkafkaStored(t *testing.T, srv *testenv.Soarkafka, asset string) (map[string]map[string]any, map[string][]map[string]any) {
