@@ -690,6 +690,16 @@ func TestSplunkSOARAppOnPoll(t *testing.T) {
 		t.Fatal("no cursor saved after a successful poll")
 	}
 
+	// get ingest status: soarkafka's status of the stored asset.
+	res = app.run("get_ingest_status", cfg, map[string]any{}, nil)
+	if res.Status != "success" || len(res.Data) != 1 || res.Summary["lag"] != float64(0) ||
+		res.Summary["app_cursor_saved"] != true || res.Summary["last_poll_status"] != "success" {
+		t.Fatalf("get ingest status: %+v", res)
+	}
+	if parts, _ := res.Data[0]["partitions"].([]any); len(parts) != 1 || parts[0].(map[string]any)["stored_offset"] != float64(20) {
+		t.Fatalf("get ingest status partitions: %+v", res.Data[0]["partitions"])
+	}
+
 	// A run killed between its saves and save_state.
 	produce(t, srv.Broker, "soar-alerts", "late", 9)
 	before := app.store().Duplicates
@@ -723,6 +733,22 @@ func TestSplunkSOARAppOnPoll(t *testing.T) {
 	res = app.scheduledPoll(cfg)
 	if res.Status != "success" || res.Summary["containers_saved"] != float64(0) {
 		t.Fatalf("an idle poll: %+v", res)
+	}
+
+	// An asset soarkafka's scheduler polls: the app only pulls, it asks for
+	// no poll.
+	createAsset(t, srv, "scheduled", map[string]any{"hosts": srv.Broker, "topic": "soar-scheduled", "read_from_beginning": true,
+		"ingest": map[string]any{"interval": "24h"}})
+	polls := strings.Count(srv.Logs(), `"path":"/v1/actions/on_poll"`)
+	res = app.scheduledPoll(app.config(map[string]any{"asset": "scheduled"}))
+	if res.Status != "success" {
+		t.Fatalf("on poll of a scheduled asset: %+v", res)
+	}
+	if n := strings.Count(srv.Logs(), `"path":"/v1/actions/on_poll"`); n != polls {
+		t.Fatalf("the app asked soarkafka to poll an asset its scheduler polls (%d on_poll requests, was %d)", n, polls)
+	}
+	if n := strings.Count(srv.Logs(), `"path":"/v1/pull"`); n == 0 {
+		t.Fatal("the app did not pull")
 	}
 
 	// An inline asset (the Kafka app's fields): soarkafka keeps it as soar:7.

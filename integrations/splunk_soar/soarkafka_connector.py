@@ -293,22 +293,27 @@ class SoarkafkaConnector(BaseConnector):
 
     def _get_ingest_status(self, param):
         action_result = self.add_action_result(ActionResult(dict(param)))
+        if not self._stored_asset():
+            # soarkafka's ingest status route takes a stored asset's name.
+            return action_result.set_status(
+                phantom.APP_ERROR,
+                "get ingest status needs asset (the name of an asset kept in soarkafka); an inline asset has no status route")
         key = self._pull_key()
         status = self._client.request("GET", "/v1/assets/{0}/ingest".format(requests.utils.quote(key, safe="")))
         action_result.add_data(status)
         summary = {}
-        for name in ("lag", "scheduled", "interval"):
-            if name in status:
+        for name in ("lag", "scheduled", "interval", "dead_lettered", "gap_count", "gap_messages"):
+            if status.get(name) is not None:
                 summary[name] = status[name]
         last = status.get("last_poll")
         if isinstance(last, dict):
-            for name in ("status", "time", "error"):
+            for name in ("status", "started_at", "error", "messages_read"):
                 if last.get(name) is not None:
                     summary["last_poll_" + name] = last[name]
+        summary["app_cursor_saved"] = bool((self._state.get("cursors") or {}).get(key))
         action_result.update_summary(summary)
-        state_cursor = (self._state.get("cursors") or {}).get(key)
-        action_result.update_summary({"app_cursor_saved": bool(state_cursor)})
-        return action_result.set_status(phantom.APP_SUCCESS, "Ingest status of soarkafka asset {0}".format(key))
+        return action_result.set_status(phantom.APP_SUCCESS, "Ingest status of soarkafka asset {0}: lag {1}".format(
+            key, status.get("lag")))
 
     def _list_topics(self, param):
         action_result = self.add_action_result(ActionResult(dict(param)))
