@@ -819,3 +819,35 @@ func TestSplunkSOARAppBacklog(t *testing.T) {
 		t.Fatalf("a poll after the drain: %+v", res)
 	}
 }
+
+// TestSplunkSOARAppPython: the connector parses as Python 3.9 (the oldest
+// Python SOAR runs apps on) and imports only the standard library,
+// requests and SOAR's phantom package: what SOAR ships.
+func TestSplunkSOARAppPython(t *testing.T) {
+	python := testenv.Python(t)
+	script := `import ast, sys
+src = open(sys.argv[1]).read()
+tree = ast.parse(src, feature_version=(3, 9))
+bad = []
+for node in ast.walk(tree):
+    names = []
+    if isinstance(node, ast.Import):
+        names = [a.name for a in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.level == 0:
+        names = [node.module]
+    for n in names:
+        top = n.split(".")[0]
+        if top not in sys.stdlib_module_names and top not in ("requests", "phantom"):
+            bad.append(n)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr) and isinstance(node.left, ast.Name) and node.left.id in ("str", "int", "dict", "list", "None"):
+        bad.append("X | Y type union at line %d" % node.lineno)
+print("\n".join(bad))
+`
+	out, err := exec.Command(python, "-c", script, filepath.Join(soarAppDir, "soarkafka_connector.py")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the connector is not Python 3.9: %v\n%s", err, out)
+	}
+	if s := strings.TrimSpace(string(out)); s != "" {
+		t.Fatalf("the connector needs what SOAR does not ship:\n%s", s)
+	}
+}

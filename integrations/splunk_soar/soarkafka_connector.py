@@ -14,6 +14,7 @@
 # requests. No other dependency.
 import json
 import time
+from urllib.parse import quote
 
 import phantom.app as phantom
 import requests
@@ -299,7 +300,7 @@ class SoarkafkaConnector(BaseConnector):
                 phantom.APP_ERROR,
                 "get ingest status needs asset (the name of an asset kept in soarkafka); an inline asset has no status route")
         key = self._pull_key()
-        status = self._client.request("GET", "/v1/assets/{0}/ingest".format(requests.utils.quote(key, safe="")))
+        status = self._client.request("GET", "/v1/assets/{0}/ingest".format(quote(key, safe="")))
         action_result.add_data(status)
         summary = {}
         for name in ("lag", "scheduled", "interval", "dead_lettered", "gap_count", "gap_messages"):
@@ -404,7 +405,7 @@ class SoarkafkaConnector(BaseConnector):
         (ingest.interval set and ingest.enabled): then on poll only pulls."""
         if not self._stored_asset():
             return False
-        doc = self._client.request("GET", "/v1/assets/{0}".format(requests.utils.quote(self._stored_asset(), safe="")))
+        doc = self._client.request("GET", "/v1/assets/{0}".format(quote(self._stored_asset(), safe="")))
         ingest = (doc.get("config") or {}).get("ingest") or {}
         return bool(ingest.get("interval")) and ingest.get("enabled", True) is not False
 
@@ -462,8 +463,8 @@ class SoarkafkaConnector(BaseConnector):
                      "max_artifacts": min(artifacts_left, PULL_MAX_ARTIFACTS)}
             if cursor:
                 query["cursor"] = cursor
-            page = self._client.request("GET", "/v1/pull", params=query, timeout=120)
             try:
+                page = self._client.request("GET", "/v1/pull", params=query, timeout=120)
                 for c in page.get("containers") or []:
                     self._save(c, label, saved)
                     containers_left -= 1
