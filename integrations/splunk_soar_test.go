@@ -433,6 +433,29 @@ func TestSplunkSOARAppActions(t *testing.T) {
 		}
 	})
 
+	t.Run("list topics", func(t *testing.T) {
+		inline := app.config(map[string]any{"hosts": srv.Broker, "topic": "soar-posts"})
+		for name, cfg := range map[string]map[string]any{"stored": stored, "inline": inline} {
+			res := app.run("list_topics", cfg, map[string]any{"topic": "soar-posted"}, nil)
+			if res.Status != "success" || len(res.Data) != 1 {
+				t.Fatalf("%s: list topics soar-posted: %+v", name, res)
+			}
+			row := res.Data[0]
+			if row["topic"] != "soar-posted" || row["partition"] != float64(0) || row["earliest_offset"] != float64(0) ||
+				row["latest_offset"] != float64(4) || row["messages"] != float64(4) {
+				t.Errorf("%s: soar-posted row %v, want partition 0 with offsets 0 to 4 (the 4 posted messages)", name, row)
+			}
+		}
+		res := app.run("list_topics", stored, map[string]any{}, nil)
+		topics := map[any]bool{}
+		for _, row := range res.Data {
+			topics[row["topic"]] = true
+		}
+		if res.Status != "success" || !topics["soar-posts"] || !topics["soar-posted"] || res.Summary["total_topics"] != float64(len(topics)) {
+			t.Fatalf("list topics: %+v", res)
+		}
+	})
+
 	t.Run("test parser", func(t *testing.T) {
 		res := app.run("test_parser", stored, map[string]any{"messages": `["first", {"second": 2}]`}, nil)
 		if res.Status != "success" || len(res.Data) != 1 {
