@@ -3,6 +3,9 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -87,4 +90,85 @@ type QueryRepository interface {
 	// ListArtifacts returns the page of artifacts f selects and how many
 	// match f, as ListContainers does.
 	ListArtifacts(ctx context.Context, f ArtifactFilter) ([]StoredArtifact, int, error)
+	PullRepository
+}
+
+// PullCursor is a position in what polls stored, for a client that pulls
+// everything new with it (GET /v1/pull): the highest container id and the
+// highest artifact id the client has been given. It is a plain position,
+// nothing more: paging from it is exact because ids are given out and
+// committed in one order (see PullRepository), not because the cursor
+// remembers what was in flight. The zero value is the beginning.
+type PullCursor struct {
+	Container, Artifact int64
+}
+
+// pullCursorPrefix versions the cursor's text, so that a later form can be
+// told from this one.
+const pullCursorPrefix = "v1-"
+
+// String is the cursor as a client keeps it.
+func (c PullCursor) String() string {
+	return pullCursorPrefix + strconv.FormatInt(c.Container, 10) + "-" + strconv.FormatInt(c.Artifact, 10)
+}
+
+// ParsePullCursor reads a cursor String wrote; "" is the beginning.
+func ParsePullCursor(s string) (PullCursor, error) {
+	if s == "" {
+		return PullCursor{}, nil
+	}
+	rest, ok := strings.CutPrefix(s, pullCursorPrefix)
+	cs, as, ok2 := strings.Cut(rest, "-")
+	c, err1 := strconv.ParseInt(cs, 10, 64)
+	a, err2 := strconv.ParseInt(as, 10, 64)
+	if !ok || !ok2 || err1 != nil || err2 != nil || c < 0 || a < 0 {
+		return PullCursor{}, fmt.Errorf("%q is not a cursor of this server: give the cursor of a previous answer as it was, nothing for the beginning, or end", s)
+	}
+	return PullCursor{Container: c, Artifact: a}, nil
+}
+
+// PullRequest asks for what an asset's polls stored past Cursor.
+type PullRequest struct {
+	// Asset is the key the polls stored under: the asset's name, or
+	// soar:<asset_id> for an inline configuration.
+	Asset  string
+	Cursor PullCursor
+	// End asks for no items, only the cursor at the current end: a
+	// client that starts "now" rather than from the beginning.
+	End bool
+	// MaxArtifacts and MaxContainers bound one answer (both at least 1).
+	MaxArtifacts, MaxContainers int
+}
+
+// PullItem is one appearance of a container in an answer: the container as
+// it is now, and those of its artifacts that are new since the cursor, in
+// id order (none for a container created without artifacts).
+type PullItem struct {
+	Container StoredContainer
+	Artifacts []StoredArtifact
+}
+
+// PullPage is one answer.
+type PullPage struct {
+	// Items are ordered by container id.
+	Items []PullItem
+	// Cursor is where the next request starts.
+	Cursor PullCursor
+	// More says items remain past Cursor: ask again at once.
+	More bool
+}
+
+// PullRepository pages through what polls stored. The store package
+// implements it for SQLite and PostgreSQL.
+type PullRepository interface {
+	// Pull answers the containers created and the artifacts stored past
+	// req.Cursor, at most req.MaxArtifacts artifacts and req.MaxContainers
+	// containers. A container appears in the first answer whose range
+	// holds its creation, with its artifacts in that range; when
+	// artifacts are added to it later it appears again, with those only.
+	// Paging with the returned cursors gives every container creation and
+	// every artifact exactly once, while polls of any asset, in any
+	// replica, commit concurrently. A bad request (no asset, a bound below
+	// 1) is a *soarkafka.Error EINVALID.
+	Pull(ctx context.Context, req PullRequest) (*PullPage, error)
 }

@@ -30,7 +30,7 @@ func IsParserFailure(err error) bool {
 
 // containersFromJSON turns a parser's results (the JSON list a sandbox
 // worker returns) into the containers to store. An artifact without source_data_identifier
-// gets the SHA-256 of its body, as SOAR gives one on save: a replay of the
+// gets one from the SHA-256 of its body (artifactID): a replay of the
 // same message then finds it a duplicate, provided the parser is
 // deterministic. An error wraps errResult.
 //
@@ -222,7 +222,9 @@ func containersOf(results []soar.Result) ([]ingest.Container, error) {
 }
 
 // artifactID is an artifact's source_data_identifier: the parser's, or
-// when it gave none the SHA-256 of the body, as SOAR gives one on save.
+// when it gave none "sha256:" and the hex SHA-256 of the body's bytes as the
+// results hold them (docs/on-poll.md, "The artifact id rule"). It is our
+// rule, not SOAR's: SOAR's own artifact hash is not SHA-256.
 func artifactID(sdi string, body []byte) string {
 	if sdi != "" {
 		return sdi

@@ -33,6 +33,22 @@ var routeQueries = map[string][]any{
 		queryParam("asset", "string", "Only the artifacts of this asset (kafka_asset), exactly."),
 		queryParam("since_id", "integer", "Only artifacts whose id is greater."),
 	}, pageParams()...),
+	"GET /v1/pull": {
+		map[string]any{"name": "asset", "in": "query", "required": true, "schema": map[string]any{"type": "string"},
+			"description": "The asset whose polls stored the containers: a stored asset's name, or soar:<asset_id> for the polls of a SOAR asset's inline configuration."},
+		map[string]any{"name": "cursor", "in": "query", "schema": map[string]any{"type": "string"},
+			"description": "The cursor of the previous answer, as it was; absent or empty: from the beginning; end: no items, just the cursor at the current end."},
+		map[string]any{"name": "max_artifacts", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": maxPullArtifacts, "default": defaultPullArtifacts},
+			"description": "Most artifacts in one answer."},
+		map[string]any{"name": "max_containers", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": maxPullContainers, "default": defaultPullContainers},
+			"description": "Most containers in one answer."},
+	},
+	"GET /v1/topics": {
+		map[string]any{"name": "asset", "in": "query", "required": true, "schema": map[string]any{"type": "string"},
+			"description": "The stored asset whose cluster to ask (for an inline configuration, POST /v1/topics)."},
+		map[string]any{"name": "topic", "in": "query", "schema": map[string]any{"type": "string"},
+			"description": "Only this topic; 404 when it does not exist. Absent: every topic the asset's credentials can see, internal topics left out."},
+	},
 	"POST /v1/assets/{name}/records": {
 		map[string]any{"name": "topic", "in": "query", "schema": map[string]any{"type": "string"}, "description": "Topic to produce to; the asset's topic when absent."},
 		map[string]any{"name": "format", "in": "query", "schema": map[string]any{"type": "string", "enum": []string{"events", "envelope"}, "default": "events"},
