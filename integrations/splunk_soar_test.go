@@ -381,6 +381,16 @@ func TestSplunkSOARAppActions(t *testing.T) {
 		if res.Status != "failed" || !strings.Contains(res.Message, "api_token") {
 			t.Fatalf("a wrong token: want a failure naming api_token, got %+v", res)
 		}
+		noKafka := app.config(map[string]any{})
+		res = app.run("test_connectivity", noKafka, map[string]any{}, nil)
+		if res.Status != "failed" || !strings.Contains(res.Message, "set asset") {
+			t.Fatalf("neither asset nor hosts: want a failure saying to set asset, got %+v", res)
+		}
+		unreachable := app.config(map[string]any{"asset": "posts", "base_url": "http://" + testenv.RefusingTCPAddr(t)})
+		res = app.run("test_connectivity", unreachable, map[string]any{}, nil)
+		if res.Status != "failed" || !strings.Contains(res.Message, "check base_url") {
+			t.Fatalf("an unreachable soarkafka: want a failure naming base_url, got %+v", res)
+		}
 	})
 
 	t.Run("post data", func(t *testing.T) {
