@@ -748,8 +748,15 @@ func TestSplunkSOARAppOnPoll(t *testing.T) {
 	if c := cursorOf(app.state(), "alerts"); c != cursor {
 		t.Fatalf("the killed run's cursor was saved: %q, was %q", c, cursor)
 	}
-	res = app.scheduledPoll(cfg)
-	if res.Status != "success" {
+	// The retry meets the duplicate rule; SOAR's other form of the answer
+	// (failed status, "Duplicate container found", the existing id) too.
+	retry, err := app.exec(map[string]any{"identifier": "on_poll", "config": cfg, "asset_id": "7", "is_poll_now": false,
+		"parameters": []any{map[string]any{"container_count": scheduledCount, "artifact_count": scheduledCount}}},
+		"PHANTOM_STANDIN_DUPLICATE_STATUS=error")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res = retry.ActionResults[0]; res.Status != "success" {
 		t.Fatalf("the run after the kill: %+v", res)
 	}
 	after := app.store()

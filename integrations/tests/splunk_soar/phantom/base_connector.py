@@ -15,7 +15,10 @@ The platform rules it enforces, and where each is documented:
    is not created again: the call succeeds with the message "Duplicate
    container found" and the existing id. (The issue's platform facts; the
    SOAR SDK's on_poll decorator and its test_on_poll_yields_container_duplicate
-   treat exactly this answer as success.)
+   treat exactly this answer as success.) The SDK's tests also show the same
+   answer with a failed status and the existing id
+   (test_on_poll_reuses_duplicate_container_id_for_artifacts), which the SDK
+   reuses as well; PHANTOM_STANDIN_DUPLICATE_STATUS=error gives that form.
 3. A container needs a name and a label, and may carry only the fields
    SOAR's container accepts (the SOAR SDK's Container model, which forbids
    any other field). Anything else is refused with APP_ERROR.
@@ -38,6 +41,8 @@ The platform rules it enforces, and where each is documented:
 
 Test hooks (environment):
 - PHANTOM_STANDIN_DIR: directory of the store (soar.db) and state files.
+- PHANTOM_STANDIN_DUPLICATE_STATUS=error: a duplicate container is answered
+  (APP_ERROR, "Duplicate container found", existing id), the other form.
 - PHANTOM_STANDIN_KILL_ON_SAVE_STATE=1: the process kills itself with
   SIGKILL when the app calls save_state, before the state is written: a run
   killed between its saves and save_state.
@@ -224,7 +229,7 @@ class BaseConnector(object):
                 if row:
                     self._count_duplicate(db, "container")
                     db.commit()
-                    if fail_on_duplicate:
+                    if fail_on_duplicate or os.environ.get("PHANTOM_STANDIN_DUPLICATE_STATUS") == "error":
                         return False, "Duplicate container found", row[0]
                     return True, "Duplicate container found", row[0]
             cur = db.execute("INSERT INTO containers (asset_id, source_data_identifier, body) VALUES (?, ?, ?)",
