@@ -810,6 +810,15 @@ func TestSplunkSOARAppOnPoll(t *testing.T) {
 			t.Errorf("inline container %v: soarkafka stored label %v, want the app-run document's ingest label", c["id"], c["label"])
 		}
 	}
+	// get ingest status of the inline asset: the position kept under soar:7.
+	res = app.run("get_ingest_status", inline, map[string]any{}, nil)
+	if res.Status != "success" || len(res.Data) != 1 || res.Data[0]["asset"] != "soar:7" || res.Summary["lag"] != float64(0) ||
+		res.Summary["app_cursor_saved"] != true {
+		t.Fatalf("get ingest status of an inline asset: %+v", res)
+	}
+	if parts, _ := res.Data[0]["partitions"].([]any); len(parts) != 1 || parts[0].(map[string]any)["stored_offset"] != float64(4) {
+		t.Fatalf("get ingest status of an inline asset, partitions: %+v", res.Data[0]["partitions"])
+	}
 }
 
 // TestSplunkSOARAppBacklog: a backlog of 25,000 messages drains over runs

@@ -128,4 +128,31 @@ func TestOnPollInlineConfigNeedsAssetID(t *testing.T) {
 	if err != nil || offs[0] != 4 {
 		t.Fatalf("position under soar:17 = %v, %v; want 4", offs, err)
 	}
+
+	// Its ingest status, through the inline route: the position and lag
+	// kept under soar:17, the last poll.
+	code, out = e.do("POST", "/v1/ingest/status", map[string]any{"config": cfg, "asset_id": 17})
+	parts, _ := out["partitions"].([]any)
+	last, _ := out["last_poll"].(map[string]any)
+	if code != 200 || out["asset"] != "soar:17" || len(parts) != 1 || out["lag"] != 0.0 || last == nil || last["messages_read"] != 4.0 {
+		t.Fatalf("inline ingest status: %d %v", code, out)
+	}
+	if p := parts[0].(map[string]any); p["stored_offset"] != 4.0 || p["log_end_offset"] != 4.0 {
+		t.Fatalf("inline ingest status partition: %v", p)
+	}
+	// Another SOAR asset id has no position yet.
+	code, out = e.do("POST", "/v1/ingest/status", map[string]any{"config": cfg, "asset_id": "18"})
+	parts, _ = out["partitions"].([]any)
+	if code != 200 || out["asset"] != "soar:18" || out["last_poll"] != nil || len(parts) != 1 || parts[0].(map[string]any)["stored_offset"] != nil {
+		t.Fatalf("inline ingest status of a never-polled id: %d %v", code, out)
+	}
+	// Both members are required, and named when missing or bad.
+	code, out = e.do("POST", "/v1/ingest/status", map[string]any{"asset_id": []int{1}})
+	if code != 400 || !strings.Contains(fmt.Sprint(out), "config") || !strings.Contains(fmt.Sprint(out), "asset_id") {
+		t.Fatalf("inline ingest status, bad body: %d %v", code, out)
+	}
+	code, out = e.do("POST", "/v1/ingest/status", map[string]any{"config": cfg})
+	if code != 400 || !strings.Contains(fmt.Sprint(out), "asset_id") {
+		t.Fatalf("inline ingest status without asset_id: %d %v", code, out)
+	}
 }

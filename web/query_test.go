@@ -58,6 +58,7 @@ func TestQueryParametersPerRoute(t *testing.T) {
 			refuses: []string{"since_id", "page", "page_size", "topic"}},
 		"GET /v1/topics":                            {takes: map[string]string{"asset": "a", "topic": "t"}, refuses: []string{"cursor", "page"}},
 		"POST /v1/topics":                           {refuses: []string{"asset", "topic"}},
+		"POST /v1/ingest/status":                    {refuses: []string{"asset"}},
 		"GET /v1/parsers":                           {refuses: []string{"page"}},
 		"POST /v1/parsers":                          {refuses: []string{"name", "description"}},
 		"POST /v1/parsers/test":                     {refuses: []string{"asset"}},

@@ -136,6 +136,7 @@ func NewHandler(opts Options) *Handler {
 				r.Get("/pull", h.pull)
 				r.Get("/topics", h.listTopics)
 				r.Post("/topics", h.describeTopics)
+				r.Post("/ingest/status", h.inlineIngestStatus)
 				r.Post("/actions/{identifier}", h.runAction)
 				r.Get("/parsers", h.listParsers)
 				r.Post("/parsers", h.createParser)

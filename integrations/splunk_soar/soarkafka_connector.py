@@ -294,13 +294,13 @@ class SoarkafkaConnector(BaseConnector):
 
     def _get_ingest_status(self, param):
         action_result = self.add_action_result(ActionResult(dict(param)))
-        if not self._stored_asset():
-            # soarkafka's ingest status route takes a stored asset's name.
-            return action_result.set_status(
-                phantom.APP_ERROR,
-                "get ingest status needs asset (the name of an asset kept in soarkafka); an inline asset has no status route")
         key = self._pull_key()
-        status = self._client.request("GET", "/v1/assets/{0}/ingest".format(quote(key, safe="")))
+        if self._stored_asset():
+            status = self._client.request("GET", "/v1/assets/{0}/ingest".format(quote(key, safe="")))
+        else:
+            # An inline asset's polls are kept under soar:<asset id>.
+            status = self._client.request("POST", "/v1/ingest/status", body={
+                "config": self._inline_config(), "asset_id": self._soar_asset_id()})
         action_result.add_data(status)
         summary = {}
         for name in ("lag", "scheduled", "interval", "dead_lettered", "gap_count", "gap_messages"):
