@@ -77,26 +77,20 @@ type postDataFields struct {
 // when the action is done. The fields' memory is not kept.
 func DecodePostData(fields Fields, bufs Buffers) (PostDataParams, error) {
 	var in postDataFields
+	slots := [...]struct {
+		name string
+		v    *jsontext.Value
+	}{
+		{"data_type", &in.dataType}, {"data", &in.data}, {"topic", &in.topic}, {"timeout", &in.timeout},
+		{"json_format", &in.jsonFormat}, {"key", &in.key}, {"headers", &in.headers},
+		{"partition", &in.partition}, {"timestamp", &in.timestamp},
+	}
 	for _, f := range fields {
-		switch f.Name {
-		case "data_type":
-			in.dataType = f.Value
-		case "data":
-			in.data = f.Value
-		case "topic":
-			in.topic = f.Value
-		case "timeout":
-			in.timeout = f.Value
-		case "json_format":
-			in.jsonFormat = f.Value
-		case "key":
-			in.key = f.Value
-		case "headers":
-			in.headers = f.Value
-		case "partition":
-			in.partition = f.Value
-		case "timestamp":
-			in.timestamp = f.Value
+		for _, s := range slots {
+			if s.name == f.Name {
+				*s.v = f.Value
+				break
+			}
 		}
 	}
 	p := PostDataParams{Partition: -1, JSONFormat: "pretty"}

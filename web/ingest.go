@@ -50,13 +50,6 @@ func (h *Handler) ingestStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-// inlineStatusRequest is the body of POST /v1/ingest/status: an inline
-// asset configuration and the SOAR asset id its polls are kept under.
-type inlineStatusRequest struct {
-	Config  map[string]any `json:"config"`
-	AssetID any            `json:"asset_id"`
-}
-
 // inlineIngestStatus answers POST /v1/ingest/status: the ingest status of
 // an inline configuration, whose polls (on poll with the app-run
 // document's config and asset_id) are kept under soar:<asset_id>.
@@ -65,22 +58,14 @@ func (h *Handler) inlineIngestStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.EUNAVAILABLE, "ingest status is not available: this server runs no polls"))
 		return
 	}
-	var req inlineStatusRequest
+	// The body: the configuration and the SOAR asset id its polls are
+	// kept under.
+	var req inlineConfig
 	if err := decodeJSON(r, h.opts.MaxBodyBytes, &req); err != nil {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
-	var bad []soarkafka.FieldError
-	if req.Config == nil {
-		bad = append(bad, soarkafka.FieldError{Field: "config", Message: "required: the asset configuration, as the SOAR app-run document's config (for a stored asset, GET /v1/assets/{name}/ingest)"})
-	}
-	id, err := soarAssetID(req.AssetID)
-	switch {
-	case err != nil:
-		bad = append(bad, soarkafka.FieldError{Field: "asset_id", Message: err.Error()})
-	case id == "":
-		bad = append(bad, soarkafka.FieldError{Field: "asset_id", Message: "required: the SOAR asset's id, which an inline configuration's polls are kept under"})
-	}
+	id, bad := req.check("GET /v1/assets/{name}/ingest", true)
 	if len(bad) > 0 {
 		writeError(w, r, h.opts.Logger, &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid request body", Fields: bad})
 		return

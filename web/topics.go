@@ -11,9 +11,33 @@ import (
 // configuration as the SOAR app-run document carries it, and the topic to
 // describe (every topic when empty).
 type topicsRequest struct {
+	inlineConfig
+	Topic string `json:"topic"`
+}
+
+// inlineConfig is what the routes for an inline asset configuration take:
+// the configuration as the SOAR app-run document carries it, and the SOAR
+// asset's id.
+type inlineConfig struct {
 	Config  map[string]any `json:"config"`
 	AssetID any            `json:"asset_id"`
-	Topic   string         `json:"topic"`
+}
+
+// check names the members that are missing or bad; stored says how to ask
+// the same of a stored asset. needID makes asset_id required. It returns
+// the asset id as soarAssetID reads it.
+func (c inlineConfig) check(stored string, needID bool) (id string, bad []soarkafka.FieldError) {
+	if c.Config == nil {
+		bad = append(bad, soarkafka.FieldError{Field: "config", Message: "required: the asset configuration, as the SOAR app-run document's config (for a stored asset, " + stored + ")"})
+	}
+	id, err := soarAssetID(c.AssetID)
+	switch {
+	case err != nil:
+		bad = append(bad, soarkafka.FieldError{Field: "asset_id", Message: err.Error()})
+	case id == "" && needID:
+		bad = append(bad, soarkafka.FieldError{Field: "asset_id", Message: "required: the SOAR asset's id, which an inline configuration's polls are kept under"})
+	}
+	return id, bad
 }
 
 // listTopics answers GET /v1/topics?asset=NAME[&topic=T]: the topics of a
@@ -50,13 +74,7 @@ func (h *Handler) describeTopics(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
-	var bad []soarkafka.FieldError
-	if req.Config == nil {
-		bad = append(bad, soarkafka.FieldError{Field: "config", Message: "required: the asset configuration, as the SOAR app-run document's config (for a stored asset, GET /v1/topics?asset=NAME)"})
-	}
-	if _, err := soarAssetID(req.AssetID); err != nil {
-		bad = append(bad, soarkafka.FieldError{Field: "asset_id", Message: err.Error()})
-	}
+	_, bad := req.check("GET /v1/topics?asset=NAME", false)
 	if req.Topic != "" {
 		if msg := soarkafka.TopicNameProblem(req.Topic); msg != "" {
 			bad = append(bad, soarkafka.FieldError{Field: "topic", Message: req.Topic + " is not a topic name: " + msg})
