@@ -196,10 +196,12 @@ func (db *DB) SOARContainerID(ctx context.Context, containerID int64) (id int64,
 }
 
 // RetryDead moves the asset's dead letters back to pending, due now, and
-// returns how many.
+// returns how many. Their attempts are kept: a dead row may have reached
+// the SOAR in part, and a row attempted before is checked before it is
+// sent again.
 func (db *DB) RetryDead(ctx context.Context, asset string) (int64, error) {
 	res, err := db.db.ExecContext(ctx, db.dialect.rebind(`
-		UPDATE delivery_outbox SET state = 'pending', next_attempt_at = $2, attempts = 0, soar_answer = ''
+		UPDATE delivery_outbox SET state = 'pending', next_attempt_at = $2, soar_answer = ''
 		WHERE asset = $1 AND state = 'dead'`), asset, db.dialect.timeArg(db.now()))
 	if err != nil {
 		return 0, fmt.Errorf("store: retry the delivery dead letters of asset %q: %w", asset, err)
@@ -292,4 +294,17 @@ func (db *DB) DeliveryArtifacts(ctx context.Context, r ingest.OutboxRow) ([]inge
 		return nil, fmt.Errorf("store: artifacts of outbox row %d: %w", r.ID, err)
 	}
 	return out, nil
+}
+
+// SetSOARContainerID keeps the SOAR's id of a container as soon as the
+// SOAR made (or was found to have) it, before the rest of its artifacts
+// are sent: a failure after that must not lose where they go.
+func (db *DB) SetSOARContainerID(ctx context.Context, containerID int64, asset string, soarContainerID int64) error {
+	if _, err := db.db.ExecContext(ctx, db.dialect.rebind(`
+		INSERT INTO delivery_containers (container_id, asset, soar_container_id) VALUES ($1, $2, $3)
+		ON CONFLICT (container_id) DO UPDATE SET soar_container_id = excluded.soar_container_id`),
+		containerID, asset, soarContainerID); err != nil {
+		return fmt.Errorf("store: keep the SOAR container id of container %d: %w", containerID, err)
+	}
+	return nil
 }
