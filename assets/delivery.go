@@ -39,7 +39,9 @@ func (c Config) DeliveryLabel() string {
 }
 
 // RequestTimeout is TimeoutMS as a duration.
-func (d Delivery) RequestTimeout() time.Duration { return time.Duration(d.TimeoutMS) * time.Millisecond }
+func (d Delivery) RequestTimeout() time.Duration {
+	return time.Duration(d.TimeoutMS) * time.Millisecond
+}
 
 // validate checks the delivery block. In pull mode the push settings are
 // kept but not required: switching an asset to pull (to stop pushing for a

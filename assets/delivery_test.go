@@ -46,7 +46,9 @@ func TestDeliveryAccepted(t *testing.T) {
 			func(c assets.Config) bool { return c.Delivery.URL == "http://127.0.0.1:8443" }},
 		{"xsoar webhook", map[string]any{"mode": "push", "target": "xsoar_webhook", "url": "https://xsoar.example.com/instance/execute/kafka",
 			"username": "soarkafka", "token": "pw", "verify_tls": "false"},
-			func(c assets.Config) bool { return c.Delivery.Target == assets.TargetXSOARWebhook && !c.Delivery.VerifyTLS }},
+			func(c assets.Config) bool {
+				return c.Delivery.Target == assets.TargetXSOARWebhook && !c.Delivery.VerifyTLS
+			}},
 		{"pull keeps the push settings", map[string]any{"mode": "pull", "url": "https://soar.example.com", "token": "tok"},
 			func(c assets.Config) bool { return !c.Push() && c.Delivery.URL == "https://soar.example.com" }},
 	} {
