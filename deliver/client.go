@@ -127,7 +127,7 @@ func (c *client) do(ctx context.Context, method, url string, body any) (*answer,
 
 func (c *client) observe(start time.Time) {
 	if c.w.observer != nil {
-		c.w.observer.Request(c.w.asset, time.Since(start))
+		c.w.observer.DeliveryRequest(c.w.asset, time.Since(start))
 	}
 }
 

@@ -39,6 +39,7 @@ type Store interface {
 	SOARContainerID(ctx context.Context, containerID int64) (int64, bool, error)
 	SetSOARContainerID(ctx context.Context, containerID int64, asset string, soarContainerID int64) error
 	DeliveryStats(ctx context.Context, asset string) (*ingest.DeliveryStats, error)
+	RetryDead(ctx context.Context, asset string) (int64, error)
 
 	Container(ctx context.Context, id int64) (*ingest.StoredContainer, error)
 	DeliveryArtifacts(ctx context.Context, r ingest.OutboxRow) ([]ingest.StoredArtifact, error)
@@ -50,12 +51,13 @@ type Observer interface {
 	// Delivered counts a row delivered; endToEnd is the time from its
 	// oldest Kafka message to the SOAR's answer, 0 when unknown.
 	Delivered(asset string, endToEnd time.Duration)
-	// Failed counts a failed attempt: reason is "retry", "auth" or "dead".
-	Failed(asset, reason string)
-	// Request times one HTTP request to the SOAR.
-	Request(asset string, d time.Duration)
-	// Pending is the number of rows waiting (pending or sending).
-	Pending(asset string, n int64)
+	// DeliveryFailed counts a failed attempt: reason is "retry", "auth"
+	// or "dead".
+	DeliveryFailed(asset, reason string)
+	// DeliveryRequest times one HTTP request to the SOAR.
+	DeliveryRequest(asset string, d time.Duration)
+	// DeliveryPending is the number of rows waiting (pending or sending).
+	DeliveryPending(asset string, n int64)
 }
 
 // LeaseKey is the lease a worker holds while it delivers an asset's
@@ -305,7 +307,7 @@ func (w *Worker) deliverLeased(ctx context.Context) error {
 			}
 			if w.observer != nil {
 				if st, err := w.store.DeliveryStats(ctx, w.asset); err == nil {
-					w.observer.Pending(w.asset, st.Pending+st.Sending)
+					w.observer.DeliveryPending(w.asset, st.Pending+st.Sending)
 				}
 			}
 		case <-w.wake:
@@ -388,7 +390,7 @@ func (w *Worker) deliverRow(ctx context.Context, r ingest.OutboxRow) (res result
 // dead letter.
 func (w *Worker) settle(ctx context.Context, r ingest.OutboxRow, attempt int, f *failure) result {
 	if w.observer != nil {
-		w.observer.Failed(w.asset, f.kind)
+		w.observer.DeliveryFailed(w.asset, f.kind)
 	}
 	msg := f.msg
 	w.setStatus(func(s *Status) { s.LastError = msg })
