@@ -50,7 +50,7 @@ type Server struct {
 	// delivery runs a push worker per asset in push mode.
 	delivery *deliver.Service
 	ln       net.Listener
-	http      *http.Server
+	http     *http.Server
 }
 
 // NewServer opens the store (migrating it), loads or creates the secret key
