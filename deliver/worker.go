@@ -298,7 +298,10 @@ func (w *Worker) deliverLeased(ctx context.Context) error {
 				pausedUntil = time.Now().Add(w.pauseRetry)
 			}
 			if res.kind == "store" {
+				// The database failed (or the row changed under us):
+				// wait a little rather than spin on it.
 				w.logger.Warn("delivery: store", "row", res.row.ID, "error", res.err)
+				pausedUntil = time.Now().Add(10 * w.idlePoll)
 			}
 		case <-renew.C:
 			if err := w.store.RenewLease(ctx, LeaseKey(w.asset), w.holder, w.leaseTTL); err != nil {
