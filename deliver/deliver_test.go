@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -416,4 +417,41 @@ func TestDeliverTwoReplicasPostgres(t *testing.T) {
 	}
 	waitStats(t, b, "all delivered", allDelivered(15))
 	wantOnce(t, soar, want)
+}
+
+// Over TLS the SOAR's certificate is verified against delivery.ca_pem;
+// without it (and not in the system pool) nothing is sent, and the
+// error says why.
+func TestDeliverVerifiesTLS(t *testing.T) {
+	certs := testenv.NewTLSCerts(t)
+	caPEM, err := os.ReadFile(certs.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		extra   []any
+		deliver bool
+	}{
+		{"trusted CA", []any{"ca_pem", string(caPEM)}, true},
+		{"unknown CA", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openStore(t, testenv.SQLiteURL(t))
+			soar := testenv.NewSOAR(t, testenv.SOARTLS(certs))
+			save(t, db, spec{"c1", "", []string{"1"}})
+			start(t, db, pushConfig(t, soar, tc.extra...), fast()...)
+			if tc.deliver {
+				waitStats(t, db, "delivery", allDelivered(1))
+				wantOnce(t, soar, map[string][]string{"container c1": {"1"}})
+				return
+			}
+			waitStats(t, db, "a refused certificate", func(s ingest.DeliveryStats) bool {
+				return strings.Contains(s.LastError, "certificate") && s.Delivered == 0
+			})
+			if n := len(soar.Containers()); n != 0 {
+				t.Fatalf("%d containers sent to an unverified SOAR", n)
+			}
+		})
+	}
 }
