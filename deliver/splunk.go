@@ -95,6 +95,9 @@ func (s *splunkSOAR) send(ctx context.Context, r ingest.OutboxRow, c *ingest.Sto
 		}
 	}
 	for len(todo) > 0 {
+		if !known || len(todo) < len(arts) {
+			s.w.fault(FaultMidArtifacts) // a request of this row went through
+		}
 		chunk := todo[:min(per, len(todo))]
 		if err := s.postArtifacts(ctx, soarID, chunk); err != nil {
 			return 0, err

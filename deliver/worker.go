@@ -109,6 +109,21 @@ func WithLogger(l *slog.Logger) Option { return func(w *Worker) { w.logger = l }
 // WithObserver sets what is told of deliveries (the metrics).
 func WithObserver(o Observer) Option { return func(w *Worker) { w.observer = o } }
 
+// Fault points a test can stop a worker at (WithFaultHook): a row marked
+// sending before any request; the SOAR's answer to the last request
+// received, the row not yet marked delivered; and between two requests of
+// one row (its container made, some artifacts not yet sent).
+const (
+	FaultBeforeRequest = "before_request"
+	FaultAfterAnswer   = "after_answer"
+	FaultMidArtifacts  = "mid_artifacts"
+)
+
+// WithFaultHook calls hook at the fault points. Tests kill the process
+// there to prove a crash loses and duplicates nothing; it is not for
+// production use.
+func WithFaultHook(hook func(point string)) Option { return func(w *Worker) { w.fault = hook } }
+
 // Status is where a worker stands.
 type Status struct {
 	// Leased says this worker holds the asset's delivery lease; false
@@ -138,6 +153,7 @@ type Worker struct {
 	holder                  string
 	logger                  *slog.Logger
 	observer                Observer
+	fault                   func(point string)
 
 	wake chan struct{}
 
@@ -155,7 +171,7 @@ func New(asset string, cfg assets.Config, st Store, opts ...Option) (*Worker, er
 	w := &Worker{asset: asset, cfg: cfg, store: st,
 		backoffBase: DefaultBackoffBase, backoffCap: DefaultBackoffCap, pauseRetry: DefaultPauseRetry,
 		idlePoll: DefaultIdlePoll, leaseTTL: DefaultLeaseTTL, logger: slog.New(slog.DiscardHandler),
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), fault: func(string) {}}
 	for _, o := range opts {
 		o(w)
 	}
@@ -358,7 +374,11 @@ func (w *Worker) deliverRow(ctx context.Context, r ingest.OutboxRow) (res result
 	if err != nil {
 		return w.settle(ctx, r, attempt, &failure{kind: "retry", msg: err.Error()})
 	}
+	w.fault(FaultBeforeRequest)
 	soarID, err := w.target.send(ctx, r, c, arts, check)
+	if err == nil {
+		w.fault(FaultAfterAnswer)
+	}
 	if ctx.Err() != nil {
 		// Stopping: the row stays sending, and is checked next time.
 		return result{row: r, kind: "stop", err: ctx.Err()}
