@@ -21,6 +21,7 @@ import (
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/deliver"
 	"github.com/soarkafka/soarkafka/devbroker"
 	"github.com/soarkafka/soarkafka/metrics"
 	"github.com/soarkafka/soarkafka/parsers"
@@ -46,8 +47,10 @@ type Server struct {
 	// scheduler polls the scheduled assets; nil when scheduler.enabled
 	// is false.
 	scheduler *poll.Scheduler
-	ln        net.Listener
-	http      *http.Server
+	// delivery runs a push worker per asset in push mode.
+	delivery *deliver.Service
+	ln       net.Listener
+	http     *http.Server
 }
 
 // NewServer opens the store (migrating it), loads or creates the secret key
@@ -106,7 +109,8 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 	parserService := parsers.NewService(s.db, s.engine)
 	assetService := assets.NewService(s.db, sealer, assets.WithParsers(parserService), assets.WithLogger(logger))
 	s.assets = assetService
-	pollOpts := []poll.Option{poll.WithRecorder(s.metrics)}
+	s.delivery = deliver.NewService(s.db, assetService, logger, deliver.WithObserver(s.metrics))
+	pollOpts := []poll.Option{poll.WithRecorder(deliveryWaker{s.metrics, s.delivery})}
 	if cfg.ReplicaName != "" {
 		pollOpts = append(pollOpts, poll.WithReplica(cfg.ReplicaName))
 	}
@@ -133,6 +137,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 		Runner:       s.runner,
 		Store:        s.db,
 		Ingest:       s.db,
+		Delivery:     s.delivery,
 		APIToken:     token,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Version:      Version(),
@@ -201,6 +206,15 @@ func (s *Server) Run(ctx context.Context) error {
 	} else {
 		close(schedDone)
 	}
+	deliveryCtx, stopDelivery := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDelivery()
+	deliveryDone := make(chan struct{})
+	go func() {
+		defer close(deliveryDone)
+		// Each worker contains its own panics; this is for the service's.
+		defer soarkafka.Recover(ctx, s.logger, "delivery", nil)
+		s.delivery.Run(deliveryCtx)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
@@ -216,6 +230,14 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-schedDone:
 	case <-sctx.Done():
 		s.logger.Warn("scheduled polls did not stop within shutdown_timeout; their uncommitted batches are read again by the next poll")
+	}
+	// Requests in flight to the SOAR are cancelled; their rows stay
+	// marked sending and are checked against the SOAR by the next worker.
+	stopDelivery()
+	select {
+	case <-deliveryDone:
+	case <-sctx.Done():
+		s.logger.Warn("push delivery did not stop within shutdown_timeout")
 	}
 	if err := s.http.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)

@@ -33,6 +33,16 @@ func TestEachBlockValidatorNamesOnlyItsOwnFields(t *testing.T) {
 		}},
 		{"producer.", func(e *fieldErrors) { (&Producer{Idempotent: true, Acks: "1"}).validate(e) }},
 		{"ingest.", func(e *fieldErrors) { (&Ingest{DeadLetterTopic: "t"}).validate("t", e) }},
+		{"delivery.", func(e *fieldErrors) {
+			d := Delivery{Mode: DeliveryPush, Target: TargetSplunkSOAR, Username: "u", CAPEM: "x"}
+			d.validate(e)
+			d.validateUnused(e)
+		}},
+		{"delivery.", func(e *fieldErrors) {
+			d := Delivery{Mode: DeliveryPush, Target: TargetXSOARWebhook, AssetID: 3, VerifyTLS: true}
+			d.validate(e)
+			d.validateUnused(e)
+		}},
 	} {
 		var errs fieldErrors
 		tc.run(&errs)

@@ -1,6 +1,7 @@
 package assets
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +46,7 @@ type Config struct {
 	AWSIAM             AWSIAM   `json:"aws_iam"`
 	Producer           Producer `json:"producer"`
 	Ingest             Ingest   `json:"ingest"`
+	Delivery           Delivery `json:"delivery"`
 }
 
 // Ingest holds the settings of on poll.
@@ -227,6 +229,7 @@ func (c *Config) validate(errs *fieldErrors) {
 	c.Ingest.validate(c.Topic, errs)
 	c.Producer.validate(errs)
 	c.validateTLS(errs)
+	c.Delivery.validate(errs)
 }
 
 // validateUnused refuses values that nothing would read: a setting given
@@ -237,6 +240,7 @@ func (c *Config) validateUnused(errs *fieldErrors) {
 	c.validateSASLUnused(errs)
 	c.Kerberos.validateUnused(c.SASLMechanism, errs)
 	c.AWSIAM.validateUnused(c.SASLMechanism, errs)
+	c.Delivery.validateUnused(errs)
 }
 
 // resolveMechanism reads use_kerberos, the Splunk app's way to say GSSAPI,
@@ -418,13 +422,26 @@ var fieldChecks = map[string]func(v any) []string{
 	},
 	"ingest.container_label": func(v any) []string {
 		s := v.(string)
-		switch {
-		case s == "":
+		if s == "" {
 			return []string{"is empty; give the SOAR label of the containers, e.g. events (leave the field out for the default)"}
-		case len(s) > 128:
-			return []string{fmt.Sprintf("is %d characters long; a label has at most 128", len(s))}
-		case !containerLabel.MatchString(s):
-			return []string{fmt.Sprintf("%q is not a label name: use lowercase letters, digits, '_' and '-' (e.g. events, kafka_alerts)", s)}
+		}
+		return labelProblem(s)
+	},
+	"delivery.label": func(v any) []string {
+		if s := v.(string); s != "" {
+			return labelProblem(s)
+		}
+		return nil
+	},
+	"delivery.url": func(v any) []string {
+		if s := v.(string); s != "" {
+			return deliveryURLProblem(s)
+		}
+		return nil
+	},
+	"delivery.ca_pem": func(v any) []string {
+		if s := v.(string); s != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(s)) {
+			return []string{"holds no PEM certificate; paste the CA bundle (-----BEGIN CERTIFICATE----- ...)"}
 		}
 		return nil
 	},

@@ -317,7 +317,7 @@ func TestSchemaAndTableFromRegistry(t *testing.T) {
 			t.Errorf("table lacks %s", f.Name)
 		}
 	}
-	if got := assets.SecretFields(); !reflect.DeepEqual(got, []string{"key_pem", "key_password", "password", "kerberos.keytab", "kerberos.password", "aws_iam.secret_access_key", "aws_iam.session_token"}) {
+	if got := assets.SecretFields(); !reflect.DeepEqual(got, []string{"key_pem", "key_password", "password", "kerberos.keytab", "kerberos.password", "aws_iam.secret_access_key", "aws_iam.session_token", "delivery.token"}) {
 		t.Fatalf("secret fields %v", got)
 	}
 }

@@ -164,7 +164,41 @@ var Fields = []Field{
 		Description: "SOAR label stored on the containers whose parser set no `label`; a SOAR refuses a container without one, so create this label in SOAR (its label settings) too. 1 to 128 characters: lowercase letters, digits, `_` and `-` (a conservative form, the one of SOAR's default labels such as `events`)."},
 	{Name: "ingest.parser_timeout", Type: TypeInteger, Default: int64(10000), Min: i64(100), Max: i64(300000),
 		Description: "Deadline of the asset's parser on one batch, in milliseconds; a user parser's worker is killed past it. The server's parser.timeout caps it."},
+	{Name: "delivery.mode", Type: TypeString, Default: DeliveryPull, Enum: []string{DeliveryPull, DeliveryPush},
+		Description: "How containers reach the SOAR: `pull` (the SOAR's app pulls them) or `push` (the server writes each stored container into the SOAR as soon as its batch is stored; see docs/push.md)."},
+	{Name: "delivery.target", Type: TypeString, Default: TargetSplunkSOAR, Enum: []string{TargetSplunkSOAR, TargetXSOARWebhook},
+		Description: "What `push` writes to: `splunk_soar` (its REST API, `/rest/container` and `/rest/artifact`) or `xsoar_webhook` (a Cortex XSOAR Generic Webhook, one incident per artifact)."},
+	{Name: "delivery.url", Type: TypeString, Default: "",
+		Description: "Base URL of the Splunk SOAR (`https://soar.example.com`), or the XSOAR webhook's URL. https; http only to a loopback address. Required for `push`."},
+	{Name: "delivery.token", Type: TypeString, Default: "", Secret: true,
+		Description: "Splunk SOAR: the automation user's `ph-auth-token`; XSOAR webhook: the basic-auth password. Required for `push`. Write-only; stored encrypted."},
+	{Name: "delivery.username", Type: TypeString, Default: "",
+		Description: "XSOAR webhook: the basic-auth user name (required for `xsoar_webhook`)."},
+	{Name: "delivery.verify_tls", Type: TypeBoolean, Default: true,
+		Description: "Verify the SOAR's certificate and host name. false only for a test SOAR: anyone on the network path could then read the token."},
+	{Name: "delivery.ca_pem", Type: TypeString, Default: "",
+		Description: "PEM CA bundle that signed the SOAR's certificate; the system pool when empty."},
+	{Name: "delivery.asset_id", Type: TypeInteger, Default: int64(0), Min: i64(0), Max: i64(2147483647),
+		Description: "Id of the SOAR asset stamped on pushed containers (SOAR de-duplicates containers per asset). Required for `splunk_soar` push; 0 means not set."},
+	{Name: "delivery.label", Type: TypeString, Default: "",
+		Description: "SOAR label stamped on pushed containers that have none; `ingest.container_label` when empty. Same form as `ingest.container_label`."},
+	{Name: "delivery.concurrency", Type: TypeInteger, Default: int64(4), Min: i64(1), Max: i64(16),
+		Description: "Containers in flight to the SOAR at once; a container's own batches are always sent one after the other."},
+	{Name: "delivery.artifacts_per_request", Type: TypeInteger, Default: int64(100), Min: i64(1), Max: i64(1000),
+		Description: "Most artifacts sent in one request; a batch with more is sent in several."},
+	{Name: "delivery.max_pending", Type: TypeInteger, Default: int64(10000), Min: i64(1), Max: i64(10000000),
+		Description: "Backpressure: when more containers than this wait for delivery, polling of the asset waits instead of filling the database."},
+	{Name: "delivery.timeout_ms", Type: TypeInteger, Default: int64(30000), Min: i64(100), Max: i64(600000),
+		Description: "Deadline of one request to the SOAR, in milliseconds. A request that runs past it has an unknown outcome, which is checked before anything is sent again."},
 }
+
+// Delivery modes and targets (delivery.mode, delivery.target).
+const (
+	DeliveryPull       = "pull"
+	DeliveryPush       = "push"
+	TargetSplunkSOAR   = "splunk_soar"
+	TargetXSOARWebhook = "xsoar_webhook"
+)
 
 // Producer acknowledgement settings.
 const (

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"time"
 )
 
 // Batch is what one poll step stores, all or nothing: the containers the
@@ -37,6 +38,15 @@ type Batch struct {
 	// whose time per artifact sets the ingest rate. Without it SaveBatch checks each one, and a body that is
 	// not valid JSON fails the batch (EINVALID, naming the field).
 	BodiesValid bool
+	// Outbox asks for the batch's containers to be pushed to the SOAR: in
+	// the same transaction, one outbox row (OutboxRow) per container the
+	// batch created or added artifacts to. The poll sets it for an asset
+	// in push mode. A replayed batch that stores nothing new writes none.
+	Outbox bool
+	// MessageTime is the oldest Kafka timestamp of the batch's messages,
+	// kept on its outbox rows for the end-to-end latency; zero when
+	// unknown.
+	MessageTime time.Time
 }
 
 // Container is one container and the artifacts to add to it.

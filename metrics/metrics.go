@@ -26,6 +26,10 @@ const InlineAsset = "inline"
 // from a 1 ms poll of an idle topic to the 10 minutes of a large backlog.
 var PollBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
 
+// DeliveryBuckets are the push delivery histograms' upper bounds, in
+// seconds: from a 1 ms request to a backlog of minutes.
+var DeliveryBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
+
 // Metrics records what the server does and serves it to Prometheus. Every
 // method is safe for concurrent use, and safe on a nil *Metrics, where it
 // does nothing: code that records metrics needs no "if m != nil".
@@ -45,6 +49,12 @@ type Metrics struct {
 	gapMessages  *prometheus.CounterVec
 	lag          *prometheus.GaugeVec
 	produced     *prometheus.CounterVec
+
+	delivered      *prometheus.CounterVec
+	deliveryFailed *prometheus.CounterVec
+	pending        *prometheus.GaugeVec
+	requestSeconds *prometheus.HistogramVec
+	endToEnd       *prometheus.HistogramVec
 
 	// perAsset are the vectors with an asset label, for ForgetAsset.
 	perAsset []interface {
@@ -96,14 +106,31 @@ func New(opts ...Option) *Metrics {
 	}, []string{"asset", "partition"})
 	m.produced = counter("produce", "messages_total", "Messages produced to Kafka by post data, by asset (inline for an inline configuration) and result (ok or failed).", "asset", "result")
 
+	m.delivered = counter("delivery", "delivered_total", "Outbox rows (a batch's part of one container) pushed to the SOAR.", "asset")
+	m.deliveryFailed = counter("delivery", "failed_total", "Failed attempts to push to the SOAR, by reason: retry (5xx, 429, timeout, connection), auth (401/403: delivery paused) or dead (refused: dead-lettered).", "asset", "reason")
+	m.pending = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "soarkafka", Subsystem: "delivery", Name: "pending",
+		Help: "Outbox rows of the asset waiting to be pushed (pending or in flight), as its worker last counted them.",
+	}, []string{"asset"})
+	m.requestSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "soarkafka", Subsystem: "delivery", Name: "request_seconds",
+		Help: "Duration of one HTTP request to the SOAR, in seconds.", Buckets: DeliveryBuckets,
+	}, []string{"asset"})
+	m.endToEnd = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "soarkafka", Subsystem: "delivery", Name: "end_to_end_seconds",
+		Help: "Time from the oldest Kafka timestamp of a batch's messages to the SOAR's answer for its container, in seconds.", Buckets: DeliveryBuckets,
+	}, []string{"asset"})
+
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.pollDuration, m.polls, m.messages, m.containers, m.artifacts, m.duplicates,
 		m.parserErrors, m.deadLettered, m.gaps, m.gapMessages, m.lag, m.produced,
+		m.delivered, m.deliveryFailed, m.pending, m.requestSeconds, m.endToEnd,
 	)
 	m.perAsset = append(m.perAsset, m.pollDuration, m.polls, m.messages, m.containers, m.artifacts, m.duplicates,
-		m.parserErrors, m.deadLettered, m.gaps, m.gapMessages, m.lag, m.produced)
+		m.parserErrors, m.deadLettered, m.gaps, m.gapMessages, m.lag, m.produced,
+		m.delivered, m.deliveryFailed, m.pending, m.requestSeconds, m.endToEnd)
 	return m
 }
 
@@ -196,6 +223,43 @@ func (m *Metrics) Produced(asset string, ok, failed int) {
 	a := assetLabel(asset)
 	add(m.produced.WithLabelValues(a, "ok"), ok)
 	add(m.produced.WithLabelValues(a, "failed"), failed)
+}
+
+// Delivered records an outbox row of asset pushed to the SOAR; endToEnd
+// is the time from its oldest Kafka message, 0 when unknown.
+func (m *Metrics) Delivered(asset string, endToEnd time.Duration) {
+	if m == nil {
+		return
+	}
+	m.delivered.WithLabelValues(assetLabel(asset)).Inc()
+	if endToEnd > 0 {
+		m.endToEnd.WithLabelValues(assetLabel(asset)).Observe(endToEnd.Seconds())
+	}
+}
+
+// DeliveryFailed records a failed push attempt; reason is retry, auth or
+// dead.
+func (m *Metrics) DeliveryFailed(asset, reason string) {
+	if m == nil {
+		return
+	}
+	m.deliveryFailed.WithLabelValues(assetLabel(asset), reason).Inc()
+}
+
+// DeliveryRequest records one HTTP request to the SOAR that took d.
+func (m *Metrics) DeliveryRequest(asset string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.requestSeconds.WithLabelValues(assetLabel(asset)).Observe(d.Seconds())
+}
+
+// DeliveryPending records how many outbox rows of asset wait.
+func (m *Metrics) DeliveryPending(asset string, n int64) {
+	if m == nil {
+		return
+	}
+	m.pending.WithLabelValues(assetLabel(asset)).Set(float64(n))
 }
 
 // ForgetAsset deletes every series of asset, for an asset deleted or

@@ -985,7 +985,14 @@ func (r *run) save(ctx context.Context, msgs []soar.Message, containers []ingest
 	// BodiesValid: Bound.Containers decoded every body with a validating
 	// JSON decoder or encoded it from values, in the parse workers.
 	b := &ingest.Batch{Asset: r.req.Asset, Topic: r.req.Config.Topic, Containers: containers, DeadLetters: dead, LeaseHolder: r.holder,
-		ContainerLabel: r.req.Config.Ingest.ContainerLabel, BodiesValid: true}
+		ContainerLabel: r.req.Config.Ingest.ContainerLabel, BodiesValid: true, Outbox: r.req.Config.Push()}
+	if b.Outbox {
+		for _, m := range msgs {
+			if !m.Timestamp.IsZero() && (b.MessageTime.IsZero() || m.Timestamp.Before(b.MessageTime)) {
+				b.MessageTime = m.Timestamp
+			}
+		}
+	}
 	if !r.pollNow() {
 		next := map[int32]int64{}
 		for part, off := range r.pendingOffsets {

@@ -70,7 +70,13 @@ func (db *DB) SaveBatch(ctx context.Context, b *ingest.Batch) (*ingest.Outcome, 
 		}
 		defer s.close()
 		w.s = s
+		if err := w.artifactsBefore(ctx); err != nil {
+			return err
+		}
 		if err := w.containers(ctx, heads); err != nil {
+			return err
+		}
+		if err := w.outbox(ctx); err != nil {
 			return err
 		}
 		db.fault(FaultMidTransaction)
@@ -106,6 +112,9 @@ type batchWrite struct {
 	b   *ingest.Batch
 	now any
 	out *ingest.Outcome
+	// lastArtifact is the highest artifact id before the batch (when it
+	// writes outbox rows): every artifact the batch adds has a higher one.
+	lastArtifact int64
 }
 
 // fence serialises batches on PostgreSQL and checks the batch's lease.

@@ -41,13 +41,15 @@ func TestQueryParametersPerRoute(t *testing.T) {
 		takes   map[string]string // each with a valid value
 		refuses []string          // filters of other routes that this one must not ignore
 	}{
-		"GET /v1/assets":                 {refuses: []string{"asset", "page"}},
-		"POST /v1/assets":                {refuses: []string{"name"}},
-		"GET /v1/assets/{name}":          {refuses: []string{"version"}},
-		"PUT /v1/assets/{name}":          {refuses: []string{"name"}},
-		"DELETE /v1/assets/{name}":       {refuses: []string{"force"}},
-		"GET /v1/assets/{name}/ingest":   {refuses: []string{"since_id"}},
-		"POST /v1/assets/{name}/records": {takes: map[string]string{"topic": "t", "format": "events", "validate": "full", "results": "failed"}, refuses: []string{"key", "partition"}},
+		"GET /v1/assets":                        {refuses: []string{"asset", "page"}},
+		"POST /v1/assets":                       {refuses: []string{"name"}},
+		"GET /v1/assets/{name}":                 {refuses: []string{"version"}},
+		"PUT /v1/assets/{name}":                 {refuses: []string{"name"}},
+		"DELETE /v1/assets/{name}":              {refuses: []string{"force"}},
+		"GET /v1/assets/{name}/ingest":          {refuses: []string{"since_id"}},
+		"GET /v1/assets/{name}/delivery":        {refuses: []string{"since_id", "state"}},
+		"POST /v1/assets/{name}/delivery/retry": {refuses: []string{"id", "state"}},
+		"POST /v1/assets/{name}/records":        {takes: map[string]string{"topic": "t", "format": "events", "validate": "full", "results": "failed"}, refuses: []string{"key", "partition"}},
 		"GET /v1/containers": {takes: with(pageValid, map[string]string{"asset": "a", "label": "l", "severity": "high", "since_id": "1",
 			"start_time": "2026-11-23T12:00:00Z", "end_time": "2026-11-24T12:00:00Z"}), refuses: []string{"container_id", "sort", "order", "_filter_name"}},
 		"GET /v1/containers/{id}": {refuses: []string{"page", "page_size"}},

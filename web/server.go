@@ -57,6 +57,10 @@ type Options struct {
 	// Ingest serves the stored containers and artifacts (GET
 	// /v1/containers, /v1/artifacts); nil answers 503.
 	Ingest ingest.QueryRepository
+	// Delivery serves the push delivery routes (GET
+	// /v1/assets/{name}/delivery, POST .../delivery/retry); nil answers
+	// 503.
+	Delivery Delivery
 	// Metrics serves GET /metrics (Prometheus); nil answers 404.
 	Metrics http.Handler
 	// MetricsPublic serves /metrics without the API token, for a scraper
@@ -130,6 +134,8 @@ func NewHandler(opts Options) *Handler {
 				r.Put("/assets/{name}", h.updateAsset)
 				r.Delete("/assets/{name}", h.deleteAsset)
 				r.Get("/assets/{name}/ingest", h.ingestStatus)
+				r.Get("/assets/{name}/delivery", h.deliveryStatus)
+				r.Post("/assets/{name}/delivery/retry", h.retryDelivery)
 				r.Get("/containers", h.listContainers)
 				r.Get("/containers/{id}", h.getContainer)
 				r.Get("/artifacts", h.listArtifacts)

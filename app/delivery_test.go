@@ -1,0 +1,104 @@
+package app
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/internal/testenv"
+)
+
+// From Kafka to the SOAR: a push asset's poll stores a batch, and the
+// server's delivery worker writes its container and artifacts into the
+// SOAR, counted in the metrics and the delivery status. When the asset
+// goes back to pull, its worker stops.
+func TestServerPushesToSOAR(t *testing.T) {
+	dir := t.TempDir()
+	s, _, _ := startServer(t, testConfig(t, dir))
+	base := "http://" + s.Addr()
+	tokenBytes, err := os.ReadFile(filepath.Join(dir, "api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tokenBytes))
+	soar := testenv.NewSOAR(t)
+	ctx := t.Context()
+	doc := func(mode string) map[string]any {
+		return map[string]any{"hosts": s.BrokerAddr(), "topic": "alerts", "read_from_beginning": true,
+			"delivery": map[string]any{"mode": mode, "url": soar.URL, "token": soar.Token, "asset_id": 9}}
+	}
+	if _, err := s.assets.Create(ctx, assets.Input{Name: "push", Config: doc("push")}); err != nil {
+		t.Fatal(err)
+	}
+	post := `{"asset": "push", "parameters": {"data_type": "JSON", "topic": "alerts", "timeout": 5, "data": "[{\"alert\": \"one\"}, {\"alert\": \"two\"}]"}}`
+	if code, out := call(t, "POST", base+"/v1/actions/post_data", token, post); code != 200 || out["status"] != "success" {
+		t.Fatalf("post data: %d %v", code, out)
+	}
+	if code, out := call(t, "POST", base+"/v1/actions/on_poll", token, `{"asset": "push"}`); code != 200 || out["status"] != "success" {
+		t.Fatalf("on poll: %d %v", code, out)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	var status map[string]any
+	for {
+		_, status = call(t, "GET", base+"/v1/assets/push/delivery", token, "")
+		if status["delivered"] == 1.0 && status["pending"] == 0.0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not delivered: %v", status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if status["worker"] != "running" {
+		t.Fatalf("delivery status %v", status)
+	}
+	cs := soar.Containers()
+	if len(cs) != 1 || cs[0].AssetID != 9 || len(soar.Artifacts(cs[0].ID)) != 2 {
+		t.Fatalf("SOAR containers %+v", cs)
+	}
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.Header.Set("ph-auth-token", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`soarkafka_delivery_delivered_total{asset="push"} 1`, `soarkafka_delivery_end_to_end_seconds_count{asset="push"} 1`,
+		`soarkafka_delivery_request_seconds_count{asset="push"} 1`} {
+		if !strings.Contains(string(raw), want) {
+			t.Fatalf("metrics lack %s", want)
+		}
+	}
+
+	if _, err := s.assets.Update(ctx, "push", assets.Input{Config: doc("pull")}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		_, status = call(t, "GET", base+"/v1/assets/push/delivery", token, "")
+		if status["worker"] == "stopped" && status["mode"] == "pull" {
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.Marshal(status)
+			t.Fatalf("the worker did not stop: %s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Its lease is released: another replica could take the asset at once.
+	var holders int
+	raw2 := testenv.RawDB(t, s.cfg.DatabaseURL)
+	if err := raw2.QueryRow(`SELECT count(*) FROM ingest_leases WHERE asset = 'deliver:push'`).Scan(&holders); err != nil {
+		t.Fatal(err)
+	}
+	if holders != 0 {
+		t.Fatalf("%d delivery leases left after the worker stopped", holders)
+	}
+}
