@@ -905,10 +905,9 @@ func (r *run) fetchOn(ctx, readCtx context.Context, ends map[int32]int64, remain
 	read := 0
 	for len(remaining) > 0 && read < limit {
 		if !r.admit(readCtx) {
-			if ctx.Err() != nil {
-				return nil
+			if ctx.Err() == nil {
+				r.fetchStopped = StoppedBackpressure
 			}
-			r.fetchStopped = StoppedBackpressure
 			return nil
 		}
 		fs, done, err := r.pollRecords(ctx, readCtx, min(batchSize, limit-read), remaining)
@@ -1051,13 +1050,13 @@ func (r *run) fetchContinuous(ctx context.Context, emit func([]soar.Message) boo
 
 // admit waits while the poller's Backpressure says the asset is too far
 // behind downstream, asking again every backpressureCheck. It returns
-// false when ctx ended first. A Backpressure that cannot answer lets the
+// false when ctx ended while the poll was held back. A Backpressure that cannot answer lets the
 // poll go on, with a warning: the database it would count in is the one
 // the next batch goes to, whose own failure then fails the poll plainly.
 func (r *run) admit(ctx context.Context) bool {
 	bp := r.p.backpressure
 	if bp == nil || r.pollNow() {
-		return ctx.Err() == nil
+		return true
 	}
 	var since time.Time // when this wait began; zero while not held
 	defer func() {
@@ -1066,9 +1065,13 @@ func (r *run) admit(ctx context.Context) bool {
 		}
 	}()
 	for {
+		if ctx.Err() != nil {
+			// Not held: the caller's read sees ctx's end itself.
+			return since.IsZero()
+		}
 		pending, limit, err := bp.Pending(ctx, r.req.Asset, r.req.Config)
 		if ctx.Err() != nil {
-			return false
+			return since.IsZero()
 		}
 		switch {
 		case err != nil:
