@@ -3,13 +3,17 @@ package poll_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -498,4 +502,56 @@ func TestContinuousLosesItsLease(t *testing.T) {
 			t.Fatalf("lease holder %q, want the new holder's untouched", h)
 		}
 	})
+}
+
+// A continuous poll killed with SIGKILL in a batch's transaction or right
+// after its commit, then started again (once the crashed holder's lease
+// expired, as another replica would): every message is stored once.
+func TestContinuousSIGKILLLosesAndDuplicatesNothing(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, point := range []string{store.FaultMidTransaction, poll.FaultAfterCommit} {
+		t.Run(point, func(t *testing.T) {
+			e := newEnv(t, testenv.SQLiteURL(t))
+			e.produce(all, 0, 25)
+			doc := map[string]any{"hosts": strings.Join(e.kafka.ListenAddrs(), ","), "topic": topic, "read_from_beginning": true,
+				"ingest": map[string]any{"mode": "continuous", "batch_size": 10, "max_batch_wait_ms": 50}}
+			raw, _ := json.Marshal(doc)
+			cmd := exec.CommandContext(t.Context(), exe, "-test.run=^$")
+			cmd.Env = append(os.Environ(), faultEnv+"="+point+":3", faultStoreEnv+"="+e.url, faultConfigEnv+"="+string(raw))
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("child: %v (want killed)\n%s", err, out)
+			}
+			if ws, ok := exit.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("child ended with %v, want SIGKILL at %s\n%s", err, point, out)
+			}
+			before := len(e.sdis("prod"))
+
+			p := poll.New(e.db, e.parsers, nil)
+			cfg := e.continuous(map[string]any{"read_from_beginning": true, "ingest.batch_size": 10, "ingest.max_batch_wait_ms": 50})
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for ctx.Err() == nil {
+					if err := p.Continuous(ctx, poll.Request{Asset: "prod", Config: cfg}); err != nil {
+						time.Sleep(100 * time.Millisecond) // the crashed holder's lease has not expired yet
+					}
+				}
+			}()
+			defer func() { cancel(); <-done }()
+			waitFor(t, "every message after the restart", func() bool { return len(e.sdis("prod")) >= 100 }, nil)
+			if got := e.sdis("prod"); !equal(got, wantSDIs(all, 0, 25)) {
+				t.Fatalf("after the restart %d artifacts (%d before it), want each of the 100 messages once", len(got), before)
+			}
+			waitFor(t, "the positions at the end", func() bool {
+				return equalOffsets(e.offsets("prod"), map[int32]int64{0: 25, 1: 25, 2: 25, 3: 25})
+			}, nil)
+			t.Logf("killed at %s with %d of 100 stored; the restart stored the rest once", point, before)
+		})
+	}
 }

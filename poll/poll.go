@@ -1050,9 +1050,10 @@ func (r *run) fetchContinuous(ctx context.Context, emit func([]soar.Message) boo
 
 // admit waits while the poller's Backpressure says the asset is too far
 // behind downstream, asking again every backpressureCheck. It returns
-// false when ctx ended while the poll was held back. A Backpressure that cannot answer lets the
-// poll go on, with a warning: the database it would count in is the one
-// the next batch goes to, whose own failure then fails the poll plainly.
+// false when ctx ended while the poll was held back. A Backpressure that
+// cannot answer lets the poll go on, with a warning: the database it would
+// count in is the one the next batch goes to, whose own failure then fails
+// the poll plainly.
 func (r *run) admit(ctx context.Context) bool {
 	bp := r.p.backpressure
 	if bp == nil || r.pollNow() {
