@@ -113,6 +113,10 @@ func (r *Runner) OnPoll(ctx context.Context, target Target, p *OnPollParams) (*R
 		}
 		return nil, err
 	}
+	if out.Stopped == poll.StoppedContinuous {
+		res.Message = fmt.Sprintf("Asset %s is polled continuously: its messages are stored as they come, so there was nothing to poll", asset)
+		return res, nil
+	}
 	containers := out.ContainersCreated + out.ContainersUpdated
 	res.Message = fmt.Sprintf("Ingested %d messages into %s (lag %d)", out.MessagesRead, plural(containers, "container"), out.Lag)
 	if out.DeadLettered > 0 {

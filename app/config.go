@@ -149,7 +149,7 @@ var settings = []setting{
 	{"parser.busy_wait", 5 * time.Second, "how long a parser call waits for a worker when `parser.max_workers` are running; then it fails with 503", ""},
 	{"parser.worker_uid", int64(65534), "user id a parser worker drops to when the server runs as root (not 0); ignored otherwise", ""},
 	{"parser.worker_gid", int64(65534), "group id a parser worker drops to when the server runs as root (not 0); ignored otherwise", ""},
-	{"scheduler.enabled", true, "poll every asset whose `ingest.interval` is set, at that interval; replicas sharing PostgreSQL may all run it (a lease makes one of them poll each turn)", ""},
+	{"scheduler.enabled", true, "poll every asset whose `ingest.interval` is set, at that interval, and every asset whose `ingest.mode` is `continuous`, without pause; replicas sharing PostgreSQL may all run it (a lease makes one of them poll each turn, or poll a continuous asset while the others stand by)", ""},
 	{"replica_name", "", "name of this process in poll leases, as the ingest status and logs show who polls", "host name and process id"},
 	{"server.max_connections", 1024, "most HTTP connections served at once; more wait in the listen queue until one closes", ""},
 	{"server.read_timeout", time.Minute, "time a request body may take to arrive in full (all routes but the records endpoint); past it the request is refused and its connection closed", ""},

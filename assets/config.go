@@ -52,9 +52,11 @@ type Config struct {
 // Ingest holds the settings of on poll.
 type Ingest struct {
 	Interval           string `json:"interval"` // Go duration, "" = not scheduled
+	Mode               string `json:"mode"`     // IngestInterval or IngestContinuous
 	Enabled            bool   `json:"enabled"`
 	MaxMessages        int64  `json:"max_messages"`
 	BatchSize          int64  `json:"batch_size"`
+	MaxBatchWaitMS     int64  `json:"max_batch_wait_ms"`
 	DeadLetterTopic    string `json:"dead_letter_topic"`
 	OnOffsetOutOfRange string `json:"on_offset_out_of_range"`
 	GroupID            string `json:"group_id"`
@@ -71,8 +73,18 @@ func (c Config) PollInterval() time.Duration {
 	return d
 }
 
-// Scheduled reports whether the server polls the asset by itself.
+// Scheduled reports whether the server polls the asset by itself at an
+// interval.
 func (c Config) Scheduled() bool { return c.Ingest.Enabled && c.PollInterval() > 0 }
+
+// Continuous reports whether the server polls the asset without pause
+// (ingest.mode continuous).
+func (c Config) Continuous() bool { return c.Ingest.Enabled && c.Ingest.Mode == IngestContinuous }
+
+// MaxBatchWait is Ingest.MaxBatchWaitMS as a duration.
+func (c Config) MaxBatchWait() time.Duration {
+	return time.Duration(c.Ingest.MaxBatchWaitMS) * time.Millisecond
+}
 
 // GroupID is the consumer group the polls of asset commit to.
 func (c Config) GroupID(asset string) string {
@@ -241,6 +253,7 @@ func (c *Config) validateUnused(errs *fieldErrors) {
 	c.Kerberos.validateUnused(c.SASLMechanism, errs)
 	c.AWSIAM.validateUnused(c.SASLMechanism, errs)
 	c.Delivery.validateUnused(errs)
+	c.Ingest.validateUnused(errs)
 }
 
 // resolveMechanism reads use_kerberos, the Splunk app's way to say GSSAPI,
@@ -366,6 +379,25 @@ func (c *Config) validateTLS(errs *fieldErrors) {
 func (i *Ingest) validate(topic string, errs *fieldErrors) {
 	if i.DeadLetterTopic != "" && i.DeadLetterTopic == topic {
 		errs.add("ingest.dead_letter_topic", fmt.Sprintf("is the ingested topic %q itself: a failing message would come back to the poll; name another topic", topic))
+	}
+	if i.Mode == IngestContinuous {
+		// A continuous poll has no turns: an interval would be silently
+		// ignored, and a paused continuous asset is an interval asset.
+		if i.Interval != "" {
+			errs.add("ingest.interval", fmt.Sprintf("is %s but ingest.mode is continuous, which polls without pause; remove ingest.interval, or set ingest.mode to interval to poll every %s", i.Interval, i.Interval))
+		}
+		if !i.Enabled {
+			errs.add("ingest.enabled", "is false but ingest.mode is continuous; set ingest.enabled to true, or set ingest.mode to interval (with ingest.enabled false) to stop the server polling the asset")
+		}
+	}
+}
+
+// validateUnused refuses ingest settings that only the other mode reads.
+// A field with a default cannot tell "not given" from "given as the
+// default", so only a value other than the default is refused.
+func (i *Ingest) validateUnused(errs *fieldErrors) {
+	if i.Mode != IngestContinuous && i.MaxBatchWaitMS != DefaultMaxBatchWaitMS {
+		errs.add("ingest.max_batch_wait_ms", "is set but only a continuous poll cuts batches by age; set ingest.mode to continuous, or remove ingest.max_batch_wait_ms")
 	}
 }
 

@@ -166,6 +166,15 @@ func TestDecodeErrors(t *testing.T) {
 		{"out of range policy", with("ingest", map[string]any{"on_offset_out_of_range": "latest"}), map[string]string{"ingest.on_offset_out_of_range": "not one of earliest, fail"}},
 		{"batch size", with("ingest", map[string]any{"batch_size": 0}), map[string]string{"ingest.batch_size": "below the minimum 1"}},
 		{"group id too long", with("ingest", map[string]any{"group_id": strings.Repeat("g", 256)}), map[string]string{"ingest.group_id": "longer than 255"}},
+		{"mode enum", with("ingest", map[string]any{"mode": "streaming"}), map[string]string{"ingest.mode": "not one of interval, continuous"}},
+		{"continuous with an interval", with("ingest", map[string]any{"mode": "continuous", "interval": "30s"}),
+			map[string]string{"ingest.interval": "ingest.mode is continuous, which polls without pause; remove ingest.interval, or set ingest.mode to interval"}},
+		{"continuous disabled", with("ingest", map[string]any{"mode": "continuous", "enabled": false}),
+			map[string]string{"ingest.enabled": "is false but ingest.mode is continuous; set ingest.enabled to true, or set ingest.mode to interval"}},
+		{"batch wait without continuous", with("ingest", map[string]any{"interval": "30s", "max_batch_wait_ms": 100}),
+			map[string]string{"ingest.max_batch_wait_ms": "only a continuous poll cuts batches by age; set ingest.mode to continuous, or remove ingest.max_batch_wait_ms"}},
+		{"batch wait bounds", with("ingest", map[string]any{"mode": "continuous", "max_batch_wait_ms": 5}), map[string]string{"ingest.max_batch_wait_ms": "below the minimum 10"}},
+		{"batch wait too long", with("ingest", map[string]any{"mode": "continuous", "max_batch_wait_ms": 60001}), map[string]string{"ingest.max_batch_wait_ms": "above the maximum 60000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -337,6 +346,18 @@ func TestIngestSettings(t *testing.T) {
 	}
 	if cfg, _ := assets.Decode(base(), assets.DecodeOptions{}); cfg.Scheduled() || cfg.PollInterval() != 0 {
 		t.Fatalf("no interval: scheduled %v", cfg.Scheduled())
+	}
+	if cfg, _ := assets.Decode(base(), assets.DecodeOptions{}); cfg.Ingest.Mode != assets.IngestInterval || cfg.Continuous() || cfg.MaxBatchWait() != 500*time.Millisecond {
+		t.Fatalf("defaults: mode %q, continuous %v, max batch wait %s", cfg.Ingest.Mode, cfg.Continuous(), cfg.MaxBatchWait())
+	}
+	cfg, err = assets.Decode(with("ingest", map[string]any{"mode": "Continuous", "max_batch_wait_ms": 200}), assets.DecodeOptions{})
+	if err != nil || !cfg.Continuous() || cfg.Scheduled() || cfg.Ingest.Mode != assets.IngestContinuous || cfg.MaxBatchWait() != 200*time.Millisecond {
+		t.Fatalf("continuous: %+v, %v", cfg.Ingest, err)
+	}
+	// A stored document keeps working when it carries a value only the
+	// other mode reads (the rule is for what users save).
+	if _, err := assets.Decode(with("ingest", map[string]any{"max_batch_wait_ms": 100}), assets.DecodeOptions{Stored: true}); err != nil {
+		t.Fatalf("stored batch wait without continuous: %v", err)
 	}
 }
 

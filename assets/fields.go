@@ -148,12 +148,16 @@ var Fields = []Field{
 		Description: "Largest record (key, value and headers) post data sends; larger records fail with a message naming this limit. Keep it at or below the topic's `max.message.bytes`."},
 	{Name: "ingest.interval", Type: TypeString, Default: "",
 		Description: "How often the server polls this asset by itself, as a Go duration (`30s`, `5m`, `1h`; 1s to 24h). Empty: only when on poll is called."},
+	{Name: "ingest.mode", Type: TypeString, Default: IngestInterval, Enum: []string{IngestInterval, IngestContinuous},
+		Description: "How the server polls this asset by itself: `interval`, a poll every `ingest.interval`; or `continuous`, one poll that never ends and stores a batch when it holds `ingest.batch_size` messages or its oldest message has waited `ingest.max_batch_wait_ms` (messages are stored about a second after they reach Kafka). `continuous` needs `ingest.enabled` true and no `ingest.interval`."},
 	{Name: "ingest.enabled", Type: TypeBoolean, Default: true,
-		Description: "Whether the scheduler polls this asset at `ingest.interval`; false pauses it without forgetting the interval. On poll called by a SOAR runs either way."},
+		Description: "Whether the server polls this asset by itself (every `ingest.interval`, or without pause with `ingest.mode` `continuous`); false pauses the interval polls without forgetting the interval. On poll called by a SOAR runs either way."},
 	{Name: "ingest.max_messages", Type: TypeInteger, Default: int64(10000), Min: i64(1), Max: i64(10000000),
 		Description: "Most messages one poll reads (a poll also stops at `timeout` or when it has caught up)."},
 	{Name: "ingest.batch_size", Type: TypeInteger, Default: int64(1000), Min: i64(1), Max: i64(100000),
 		Description: "Most messages passed to the parser in one call. The bundled `default` parser makes one container per call."},
+	{Name: "ingest.max_batch_wait_ms", Type: TypeInteger, Default: int64(DefaultMaxBatchWaitMS), Min: i64(10), Max: i64(60000),
+		Description: "With `ingest.mode` `continuous`: the longest a message read waits for its batch to fill before the batch is stored anyway, in milliseconds. Lower stores sooner in smaller batches."},
 	{Name: "ingest.dead_letter_topic", Type: TypeString, Default: "",
 		Description: "Topic a message the parser fails on is produced to (with its key, value and headers, plus headers naming the source topic, partition, offset, parser and error), so the poll goes on. Empty: the poll stops before that message and fails."},
 	{Name: "ingest.on_offset_out_of_range", Type: TypeString, Default: OffsetOutOfRangeEarliest, Enum: []string{OffsetOutOfRangeEarliest, OffsetOutOfRangeFail},
@@ -206,6 +210,15 @@ const (
 	AcksLeader = "leader"
 	AcksNone   = "none"
 )
+
+// Modes of ingest.mode.
+const (
+	IngestInterval   = "interval"
+	IngestContinuous = "continuous"
+)
+
+// DefaultMaxBatchWaitMS is ingest.max_batch_wait_ms when not given.
+const DefaultMaxBatchWaitMS = 500
 
 // Policies of ingest.on_offset_out_of_range.
 const (

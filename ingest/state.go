@@ -36,6 +36,9 @@ const (
 	PollScheduled = "scheduled" // the server's scheduler
 	PollAction    = "action"    // the on poll action, continuing from the stored position
 	PollNow       = "poll_now"  // the on poll action's poll now: from the beginning, position unchanged
+	// PollContinuous is one period of the scheduler's continuous poll
+	// (ingest.mode continuous).
+	PollContinuous = "continuous"
 )
 
 // Poll results, as PollRecord.Status.

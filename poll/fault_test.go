@@ -32,7 +32,8 @@ const (
 	faultConfigEnv = "SOARKAFKA_POLL_TEST_FAULT_CONFIG"
 )
 
-// faultMain runs one scheduled poll of asset "prod" and SIGKILLs the
+// faultMain runs one scheduled poll of asset "prod" (a continuous poll
+// when its configuration says so) and SIGKILLs the
 // process at the hit-th time it reaches the fault point. It returns (exit
 // status 3) only if the poll ended without reaching it.
 func faultMain() int {
@@ -68,6 +69,16 @@ func faultMain() int {
 	// crashed holder's to expire; long enough that the heartbeat keeps it
 	// on a busy machine under -race, where 1s was lost once.
 	p := poll.New(db, parsers.NewService(db, engine), nil, poll.WithFaultHook(hook), poll.WithLease(3*time.Second, time.Second))
+	if cfg.Continuous() {
+		// A continuous poll does not end by itself: a point never reached
+		// ends it after a while.
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := p.Continuous(ctx, poll.Request{Asset: "prod", Config: cfg}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+		return 3
+	}
 	if _, err := p.Poll(ctx, poll.Request{Asset: "prod", Config: cfg, Kind: ingest.PollScheduled}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,10 +86,34 @@ const (
 	DefaultSaveTimeout = 30 * time.Second
 	// DefaultPollNowCount is poll now's artifact_count when not given.
 	DefaultPollNowCount = 10
+	// DefaultBackpressureCheck is how often a poll held back by its
+	// Backpressure asks again.
+	DefaultBackpressureCheck = 250 * time.Millisecond
+	// DefaultContinuousPeriod is how long one record of a continuous poll
+	// covers: its counts go to the ingest status and the metrics, its
+	// positions to the consumer group, and the topic's partitions are
+	// listed again (a partition added is read from then on).
+	DefaultContinuousPeriod = time.Minute
+	// DefaultContinuousStandby is how often a replica asks for the lease
+	// of a continuous asset that another replica polls, so that it takes
+	// over within about this long once the other stops.
+	DefaultContinuousStandby = 2 * time.Second
 	// parseWorkers is how many batches are parsed while the previous one
 	// is stored.
 	parseWorkers = 2
 )
+
+// Backpressure holds polls back while what they stored has not moved on
+// downstream (the delivery to a SOAR). A poll asks it before it reads each
+// batch; the pipeline may hold a few batches read before the answer
+// turned, so the limit is approximate by that much.
+type Backpressure interface {
+	// Pending returns how many of the asset's stored containers wait
+	// downstream, and how many may (limit <= 0: no limit). A poll reads
+	// on while pending < limit. cfg is the configuration the poll runs
+	// with (an inline configuration has no stored asset to look up).
+	Pending(ctx context.Context, asset string, cfg assets.Config) (pending, limit int, err error)
+}
 
 // Poller runs polls. It is safe for concurrent use: polls of different
 // assets run side by side, polls of one asset one after the other (the
@@ -104,6 +130,14 @@ type Poller struct {
 	fault       func(point string)
 	kafkaOpts   []kgo.Opt
 	access      kafka.Access
+
+	backpressure      Backpressure
+	backpressureCheck time.Duration
+	// period is how long one record of a continuous poll covers;
+	// standby how often a replica without the lease of a continuous
+	// asset tries to take it.
+	period  time.Duration
+	standby time.Duration
 }
 
 // Option configures a Poller.
@@ -135,6 +169,31 @@ func WithFaultHook(hook func(point string)) Option { return func(p *Poller) { p.
 // file policies); the zero kafka.Access by default.
 func WithAccess(a kafka.Access) Option { return func(p *Poller) { p.access = a } }
 
+// WithBackpressure makes every poll but poll now ask b before it reads a
+// batch, and wait while b says the asset is too far behind, asking again
+// every check (DefaultBackpressureCheck when 0). None by default.
+func WithBackpressure(b Backpressure, check time.Duration) Option {
+	return func(p *Poller) {
+		p.backpressure = b
+		if check > 0 {
+			p.backpressureCheck = check
+		}
+	}
+}
+
+// WithContinuous overrides DefaultContinuousPeriod and
+// DefaultContinuousStandby (0 keeps a default).
+func WithContinuous(period, standby time.Duration) Option {
+	return func(p *Poller) {
+		if period > 0 {
+			p.period = period
+		}
+		if standby > 0 {
+			p.standby = standby
+		}
+	}
+}
+
 // WithKafkaOptions adds kgo options to the clients polls build (tests
 // shorten timeouts with it).
 func WithKafkaOptions(opts ...kgo.Opt) Option {
@@ -149,7 +208,8 @@ func New(store Store, ps Parsers, logger *slog.Logger, opts ...Option) *Poller {
 	host, _ := os.Hostname()
 	p := &Poller{store: store, parsers: ps, logger: logger, rec: nopRecorder{},
 		replica: host + ":" + strconv.Itoa(os.Getpid()), leaseTTL: DefaultLeaseTTL, leaseWait: DefaultLeaseWait,
-		saveTimeout: DefaultSaveTimeout, fault: func(string) {}}
+		saveTimeout: DefaultSaveTimeout, fault: func(string) {}, backpressureCheck: DefaultBackpressureCheck,
+		period: DefaultContinuousPeriod, standby: DefaultContinuousStandby}
 	for _, o := range opts {
 		o(p)
 	}
@@ -181,6 +241,15 @@ const (
 	StoppedOutOfRange   = "offset_out_of_range"
 	StoppedFailed       = "failed"
 	StoppedShutdown     = "shutdown"
+	// StoppedBackpressure: the poll's time passed while its Backpressure
+	// held it back.
+	StoppedBackpressure = "backpressure"
+	// StoppedPeriod: a continuous poll's record period ended (or a
+	// partition needs its positions listed again); it goes on at once.
+	StoppedPeriod = "period"
+	// StoppedContinuous: an on poll action found the asset polled
+	// continuously: what it would read is stored as it comes.
+	StoppedContinuous = "continuous"
 )
 
 // Result is what a poll did; a failed poll returns what it stored before
@@ -217,6 +286,7 @@ type Timing struct {
 	Fetch time.Duration // waiting for Kafka
 	Parse time.Duration // parser calls and turning results into containers
 	Store time.Duration // database transactions
+	Held  time.Duration // waiting for the Backpressure to let the poll read on
 }
 
 // PartitionResult is where a poll started and ended on one partition.
@@ -252,12 +322,32 @@ func (e *PoisonError) Unwrap() error { return e.Err }
 // Poll runs one poll. The error is a *soarkafka.Error, a *PoisonError or
 // the server's own failure; the result holds what was stored before it.
 func (p *Poller) Poll(ctx context.Context, req Request) (*Result, error) {
+	res, err := p.recorded(ctx, req, func(res *Result) error { return p.poll(ctx, req, res) })
+	if err != nil && req.Kind == ingest.PollAction && isHeldContinuously(err) {
+		// What this poll would read is stored as it comes: nothing to
+		// do, and nothing failed.
+		res.Stopped = StoppedContinuous
+		res.Warnings = append(res.Warnings, fmt.Sprintf("asset %q is polled continuously (ingest.mode continuous): its messages are stored as they come, so this poll had nothing to do", req.Asset))
+		return res, nil
+	}
+	return res, err
+}
+
+// recorded runs body as one poll of req: it records what the poll did
+// (its record for the ingest status, the metrics, the log), panics
+// included, and returns it.
+func (p *Poller) recorded(ctx context.Context, req Request, body func(*Result) error) (*Result, error) {
 	start := time.Now()
 	res := &Result{Asset: req.Asset, Topic: req.Config.Topic, Kind: req.Kind}
-	err := p.contained(ctx, req, res)
+	err := p.contained(ctx, req, res, body)
 	res.Duration = time.Since(start)
 	if err != nil && res.Stopped == "" {
 		res.Stopped = StoppedFailed
+	}
+	if req.Kind == ingest.PollContinuous && isBusy(err) || req.Kind == ingest.PollAction && isHeldContinuously(err) {
+		// A replica standing by for the lease of a continuous asset, or
+		// an on poll action that has nothing to do: not polls.
+		return res, err
 	}
 	status := ingest.PollSucceeded
 	if err != nil {
@@ -288,37 +378,32 @@ func (p *Poller) Poll(ctx context.Context, req Request) (*Result, error) {
 	p.logger.Log(ctx, level, "poll finished", "asset", req.Asset, "topic", req.Config.Topic, "kind", req.Kind,
 		"messages", res.MessagesRead, "containers_created", res.ContainersCreated, "artifacts_created", res.ArtifactsCreated,
 		"duplicates", res.DuplicatesSkipped, "dead_lettered", res.DeadLettered, "gaps", len(res.Gaps), "lag", res.Lag,
-		"stopped", res.Stopped, "duration", res.Duration, "error", err)
+		"stopped", res.Stopped, "duration", res.Duration, "held", res.Timing.Held, "error", err)
 	return res, err
 }
 
-// contained runs the poll; a panic in it (its deferred steps, the lease's
+// contained runs body; a panic in it (its deferred steps, the lease's
 // release among them, have run) is the poll's error, recorded as its
 // failure like any other, and the caller goes on.
-func (p *Poller) contained(ctx context.Context, req Request, res *Result) (err error) {
+func (p *Poller) contained(ctx context.Context, req Request, res *Result, body func(*Result) error) (err error) {
 	defer soarkafka.Recover(ctx, p.logger, "poll", func(e *soarkafka.PanicError) { err = e }, "asset", req.Asset, "kind", req.Kind)
-	return p.poll(ctx, req, res)
-}
-
-// RecordFailure records a failed poll of asset that did not get to run
-// (its configuration cannot be used, or it panicked before Poll), so that
-// the asset's ingest status says why.
-func (p *Poller) RecordFailure(ctx context.Context, asset, topic, kind string, err error) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.saveTimeout)
-	defer cancel()
-	rec := ingest.PollRecord{Asset: asset, Topic: topic, Kind: kind, StartedAt: time.Now(), Status: ingest.PollFailed, Error: err.Error()}
-	if rerr := p.store.RecordPoll(rctx, rec); rerr != nil {
-		p.logger.WarnContext(ctx, "record poll", "asset", asset, "error", rerr)
-	}
-	p.rec.PollFinished(asset, kind, ingest.PollFailed, 0)
+	return body(res)
 }
 
 // busyError is a poll that did not start: another poll holds the lease.
 // It is a *soarkafka.Error ECONFLICT in the chain.
-type busyError struct{ err *soarkafka.Error }
+type busyError struct {
+	err    *soarkafka.Error
+	holder string
+}
 
 func newBusyError(l ingest.Lease) *busyError {
-	return &busyError{err: soarkafka.Errorf(soarkafka.ECONFLICT, "another poll of asset %q is running (%s, lease until %s); try again when it ends",
+	if continuousHolder(l.Holder) {
+		return &busyError{holder: l.Holder, err: soarkafka.Errorf(soarkafka.ECONFLICT,
+			"asset %q is polled continuously (%s, ingest.mode continuous): its messages are stored as they come, and no other poll of it can run meanwhile; "+
+				"read the stored containers, or set ingest.mode to interval for this poll to run", l.Asset, l.Holder)}
+	}
+	return &busyError{holder: l.Holder, err: soarkafka.Errorf(soarkafka.ECONFLICT, "another poll of asset %q is running (%s, lease until %s); try again when it ends",
 		l.Asset, l.Holder, l.Expires.UTC().Format(time.RFC3339))}
 }
 
@@ -331,6 +416,19 @@ func isBusy(err error) bool {
 	return errors.As(err, &busy)
 }
 
+// isHeldContinuously reports a poll that did not run because a
+// continuous poll holds the lease.
+func isHeldContinuously(err error) bool {
+	var busy *busyError
+	return errors.As(err, &busy) && continuousHolder(busy.holder)
+}
+
+// continuousSuffix ends the lease holder of a continuous poll, so that the
+// other polls of the asset can tell that the lease will not come free.
+const continuousSuffix = "/continuous"
+
+func continuousHolder(holder string) bool { return strings.HasSuffix(holder, continuousSuffix) }
+
 func (p *Poller) poll(ctx context.Context, req Request, res *Result) error {
 	if req.Asset == "" {
 		return soarkafka.Errorf(soarkafka.EINVALID, "poll: no asset to keep the poll's position under")
@@ -339,25 +437,37 @@ func (p *Poller) poll(ctx context.Context, req Request, res *Result) error {
 	if err != nil {
 		return err
 	}
+	ctx, release := p.hold(ctx, req.Asset, holder)
+	defer release()
+	return p.runHeld(ctx, req, res, holder)
+}
+
+// hold keeps holder's lease of asset until release, renewing it; the
+// context it returns ends, with the reason as its cause, when the lease is
+// lost. release gives the lease up.
+func (p *Poller) hold(ctx context.Context, asset, holder string) (_ context.Context, release func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	var heartbeat sync.WaitGroup
 	heartbeat.Go(func() {
 		// Without its heartbeat the poll would lose the lease unnoticed:
 		// a panic here ends the poll.
-		defer soarkafka.Recover(ctx, p.logger, "poll lease heartbeat", func(e *soarkafka.PanicError) { cancel(e) }, "asset", req.Asset)
-		p.heartbeat(ctx, cancel, req.Asset, holder)
+		defer soarkafka.Recover(ctx, p.logger, "poll lease heartbeat", func(e *soarkafka.PanicError) { cancel(e) }, "asset", asset)
+		p.heartbeat(ctx, cancel, asset, holder)
 	})
-	defer func() {
+	return ctx, func() {
 		cancel(nil)
 		heartbeat.Wait()
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), p.saveTimeout)
 		defer rcancel()
-		if err := p.store.ReleaseLease(rctx, req.Asset, holder); err != nil {
-			p.logger.WarnContext(ctx, "release poll lease", "asset", req.Asset, "error", err)
+		if err := p.store.ReleaseLease(rctx, asset, holder); err != nil {
+			p.logger.WarnContext(ctx, "release poll lease", "asset", asset, "error", err)
 		}
-	}()
+	}
+}
 
+// runHeld runs a poll whose lease is held: it reads, parses and stores,
+// then commits the positions to the consumer group and reports the lag.
+func (p *Poller) runHeld(ctx context.Context, req Request, res *Result, holder string) error {
 	bound, err := p.parsers.Bind(ctx, req.Asset, req.Config.MessageParser)
 	if err != nil {
 		return fmt.Errorf("asset %q: message_parser: %w", req.Asset, err)
@@ -392,12 +502,75 @@ func (p *Poller) poll(ctx context.Context, req Request, res *Result) error {
 	return err
 }
 
+// Continuous polls an asset without end, as one poll that reads the topic
+// as messages come and stores a batch when it holds ingest.batch_size
+// messages or its oldest has waited ingest.max_batch_wait_ms, with the
+// guarantees of every poll (one transaction per batch with its positions,
+// gaps, dead letters, the lease fencing each write). It holds the asset's
+// lease throughout, and records itself as one poll per period (a record,
+// the metrics, the consumer group's positions), each continuing where the
+// last stopped.
+//
+// It returns nil when ctx ends (what it read is stored or left unread,
+// never half stored), the lease's loss or a failed period's error, or at
+// once an ECONFLICT when another poll holds the lease.
+func (p *Poller) Continuous(ctx context.Context, req Request) error {
+	req.Kind = ingest.PollContinuous
+	if req.Asset == "" {
+		return soarkafka.Errorf(soarkafka.EINVALID, "poll: no asset to keep the poll's position under")
+	}
+	holder, err := p.acquire(ctx, req.Asset, req.Kind)
+	if err != nil {
+		return err
+	}
+	hctx, release := p.hold(ctx, req.Asset, holder)
+	defer release()
+	p.logger.InfoContext(ctx, "continuous poll started", "asset", req.Asset, "topic", req.Config.Topic, "holder", holder)
+	defer p.logger.InfoContext(ctx, "continuous poll stopped", "asset", req.Asset, "topic", req.Config.Topic, "holder", holder)
+	for {
+		_, err := p.recorded(hctx, req, func(res *Result) error {
+			err := p.runHeld(hctx, req, res, holder)
+			if err != nil && ctx.Err() != nil {
+				// Stopped (shutdown, the asset changed): what was read is
+				// stored or left for the next poll; the period ended well.
+				res.Stopped = StoppedShutdown
+				return nil
+			}
+			return err
+		})
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			return err
+		case hctx.Err() != nil:
+			return context.Cause(hctx) // the lease was lost between periods
+		}
+	}
+}
+
+// RecordFailure records a failed poll of asset that did not get to run
+// (its configuration cannot be used, or it panicked before Poll), so that
+// the asset's ingest status says why.
+func (p *Poller) RecordFailure(ctx context.Context, asset, topic, kind string, err error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.saveTimeout)
+	defer cancel()
+	rec := ingest.PollRecord{Asset: asset, Topic: topic, Kind: kind, StartedAt: time.Now(), Status: ingest.PollFailed, Error: err.Error()}
+	if rerr := p.store.RecordPoll(rctx, rec); rerr != nil {
+		p.logger.WarnContext(ctx, "record poll", "asset", asset, "error", rerr)
+	}
+	p.rec.PollFinished(asset, kind, ingest.PollFailed, 0)
+}
+
 // acquire takes the asset's lease, waiting up to leaseWait for another
 // poll of the asset to end.
 func (p *Poller) acquire(ctx context.Context, asset, kind string) (string, error) {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	holder := p.replica + "/" + hex.EncodeToString(b[:])
+	if kind == ingest.PollContinuous {
+		holder += continuousSuffix
+	}
 	deadline := time.Now().Add(p.leaseWait)
 	for {
 		ok, current, err := p.store.AcquireLease(ctx, asset, holder, p.leaseTTL)
@@ -407,9 +580,10 @@ func (p *Poller) acquire(ctx context.Context, asset, kind string) (string, error
 		if ok {
 			return holder, nil
 		}
-		if time.Now().After(deadline) || kind == ingest.PollScheduled {
+		if time.Now().After(deadline) || kind == ingest.PollScheduled || kind == ingest.PollContinuous || continuousHolder(current.Holder) {
 			// A scheduled poll does not wait: another replica polls the
-			// asset this turn.
+			// asset this turn. A continuous poll's lease does not come
+			// free by waiting.
 			return "", newBusyError(current)
 		}
 		select {
@@ -479,6 +653,8 @@ type run struct {
 
 func (r *run) pollNow() bool { return r.req.Kind == ingest.PollNow }
 
+func (r *run) continuous() bool { return r.req.Kind == ingest.PollContinuous }
+
 func (r *run) run(ctx context.Context) error {
 	topic := r.req.Config.Topic
 	startOffsets, endOffsets, err := r.listOffsets(ctx)
@@ -533,10 +709,21 @@ func (r *run) run(ctx context.Context) error {
 	}
 
 	limit := int(r.req.Config.Ingest.MaxMessages)
-	if r.pollNow() {
+	switch {
+	case r.pollNow():
 		limit = r.req.Count
 		if limit <= 0 {
 			limit = DefaultPollNowCount
+		}
+	case r.continuous():
+		limit = math.MaxInt
+		if len(r.pendingOffsets) > 0 || len(r.pendingGaps) > 0 {
+			// Stored before waiting for messages, not with the first
+			// batch: a quiet topic may bring none for a long time, and
+			// a restart meanwhile must not start at a later "latest".
+			if err := r.save(ctx, nil, nil, nil); err != nil {
+				return err
+			}
 		}
 	}
 	err = r.pipeline(ctx, ends, limit)
@@ -676,6 +863,9 @@ func (r *run) pipeline(ctx context.Context, ends map[int32]int64, limit int) err
 // continuing poll emits batches as they arrive; poll now reads first and
 // emits the chosen messages at the end.
 func (r *run) fetch(ctx context.Context, ends map[int32]int64, limit int, emit func([]soar.Message) bool) error {
+	if r.continuous() {
+		return r.fetchContinuous(ctx, emit)
+	}
 	remaining := r.consume(ends)
 	if len(remaining) == 0 {
 		r.fetchStopped = StoppedCaughtUp
@@ -714,6 +904,12 @@ func (r *run) fetchOn(ctx, readCtx context.Context, ends map[int32]int64, remain
 	lastProgress := time.Now() // the last fetch that brought messages
 	read := 0
 	for len(remaining) > 0 && read < limit {
+		if !r.admit(readCtx) {
+			if ctx.Err() == nil {
+				r.fetchStopped = StoppedBackpressure
+			}
+			return nil
+		}
 		fs, done, err := r.pollRecords(ctx, readCtx, min(batchSize, limit-read), remaining)
 		if done {
 			return err
@@ -756,6 +952,150 @@ func (r *run) fetchOn(ctx, readCtx context.Context, ends map[int32]int64, remain
 		}
 	}
 	return nil
+}
+
+// fetchContinuous is the fetch of a continuous poll: it reads every
+// partition from r.starts as messages come, and emits a batch when it
+// holds ingest.batch_size messages or its first message was read
+// ingest.max_batch_wait_ms ago. It ends with the poll's period, or early
+// when retention deleted the next messages of a partition (the next
+// period records the gap).
+func (r *run) fetchContinuous(ctx context.Context, emit func([]soar.Message) bool) error {
+	cfg := r.req.Config
+	consuming := map[int32]bool{}
+	offsets := map[int32]kgo.Offset{}
+	for part, from := range r.starts {
+		offsets[part] = kgo.NewOffset().At(from)
+		consuming[part] = true
+	}
+	r.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: offsets})
+	readCtx, cancel := context.WithTimeout(ctx, r.p.period)
+	defer cancel()
+
+	batchSize := int(cfg.Ingest.BatchSize)
+	wait := cfg.MaxBatchWait()
+	var batch []soar.Message
+	var due time.Time          // when the batch is emitted, full or not
+	lastProgress := time.Now() // the last fetch that brought messages
+	flush := func() bool {
+		if len(batch) == 0 {
+			return true
+		}
+		msgs := batch
+		batch = nil
+		return emit(msgs)
+	}
+	r.fetchStopped = StoppedPeriod
+	for readCtx.Err() == nil {
+		// Held back between batches only: a batch begun is emitted by
+		// its due time.
+		if len(batch) == 0 && !r.admit(readCtx) {
+			break
+		}
+		fctx, fcancel := readCtx, context.CancelFunc(func() {})
+		if len(batch) > 0 {
+			fctx, fcancel = context.WithDeadline(readCtx, due)
+		}
+		parts := len(consuming)
+		fs, done, err := r.pollRecords(ctx, fctx, batchSize-len(batch), consuming)
+		fcancel()
+		if done {
+			if err != nil {
+				flush() // what was read before the failure is stored
+			}
+			return err
+		}
+		n := 0
+		fs.EachRecord(func(rec *kgo.Record) {
+			if !consuming[rec.Partition] {
+				return
+			}
+			if len(batch) == 0 {
+				due = time.Now().Add(wait)
+			}
+			batch = append(batch, kafka.MessageOf(rec))
+			n++
+		})
+		if n > 0 {
+			lastProgress = time.Now()
+			r.res.MessagesRead += n
+		}
+		if len(batch) >= batchSize || len(batch) > 0 && !time.Now().Before(due) {
+			if !flush() {
+				return nil
+			}
+		}
+		if len(consuming) < parts {
+			break // a partition's next messages were deleted: the next period records the gap
+		}
+	}
+	if !flush() {
+		return nil
+	}
+	// kgo retries a failing broker without a word: a period that brought
+	// nothing while the broker failed lately fails, so that the ingest
+	// status says so, and the next period resumes at the stored position.
+	window := time.Now().Add(-cfg.PollTimeout()) // a failure older than that may be over
+	if lastProgress.After(window) {
+		window = lastProgress
+	}
+	if err := r.brokerErrs.since(window); err != nil && ctx.Err() == nil {
+		r.fetchStopped = StoppedFailed
+		return &soarkafka.Error{Code: soarkafka.EUNAVAILABLE, Message: fmt.Sprintf(
+			"asset %q: reading topic %s failed (%v); what was read before is stored and the continuous poll resumes there",
+			r.req.Asset, cfg.Topic, err)}
+	}
+	return nil
+}
+
+// admit waits while the poller's Backpressure says the asset is too far
+// behind downstream, asking again every backpressureCheck. It returns
+// false when ctx ended while the poll was held back. A Backpressure that
+// cannot answer lets the poll go on, with a warning: the database it would
+// count in is the one the next batch goes to, whose own failure then fails
+// the poll plainly.
+func (r *run) admit(ctx context.Context) bool {
+	bp := r.p.backpressure
+	if bp == nil || r.pollNow() {
+		return true
+	}
+	var since time.Time // when this wait began; zero while not held
+	defer func() {
+		if !since.IsZero() {
+			r.res.Timing.Held += time.Since(since)
+		}
+	}()
+	for {
+		if ctx.Err() != nil {
+			// Not held: the caller's read sees ctx's end itself.
+			return since.IsZero()
+		}
+		pending, limit, err := bp.Pending(ctx, r.req.Asset, r.req.Config)
+		if ctx.Err() != nil {
+			return since.IsZero()
+		}
+		switch {
+		case err != nil:
+			r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("backpressure could not be checked, the poll read on: %v", err))
+			r.p.logger.WarnContext(ctx, "poll backpressure", "asset", r.req.Asset, "error", err)
+			return true
+		case limit <= 0 || pending < limit:
+			if !since.IsZero() {
+				r.p.logger.InfoContext(ctx, "poll resumes after backpressure", "asset", r.req.Asset, "pending", pending, "limit", limit, "held", time.Since(since))
+			}
+			return true
+		case since.IsZero():
+			since = time.Now()
+			r.p.logger.InfoContext(ctx, "poll held back: too many stored containers wait downstream", "asset", r.req.Asset, "pending", pending, "limit", limit)
+		}
+		t := time.NewTimer(r.p.backpressureCheck)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
 }
 
 // fetchNow is the fetch of poll now: it reads up to limit messages per

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,9 +29,11 @@ const DefaultRescan = 5 * time.Second
 
 // Scheduler polls every asset whose ingest.interval is set and
 // ingest.enabled is true, at its interval with up to a tenth of it as
-// jitter, so that replicas and assets do not all poll at the same instant.
+// jitter, so that replicas and assets do not all poll at the same instant;
+// and every asset whose ingest.mode is continuous without pause.
 // Replicas sharing a database each run a scheduler; the poll lease makes
-// one of them poll an asset while the others skip that turn.
+// one of them poll an asset while the others skip that turn, or, for a
+// continuous asset, stand by to take over when it stops.
 type Scheduler struct {
 	poller *Poller
 	assets Assets
@@ -76,7 +79,9 @@ func (s *Scheduler) Wake() {
 	}
 }
 
-// Scheduled returns the names of the assets being polled on a schedule.
+// Scheduled returns the names of the assets the scheduler polls, at an
+// interval or continuously (a continuous asset is listed while this
+// replica polls it or stands by for it).
 func (s *Scheduler) Scheduled() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -133,7 +138,7 @@ func (s *Scheduler) sync(ctx context.Context) {
 			continue
 		}
 		delete(s.broken, v.Name)
-		if !cfg.Scheduled() {
+		if !cfg.Scheduled() && !cfg.Continuous() {
 			continue
 		}
 		want[v.Name] = true
@@ -190,11 +195,17 @@ func (s *Scheduler) reportBroken(ctx context.Context, v *assets.View, err error)
 	// A scheduled asset's ingest status also shows the turn it misses
 	// (its config_error shows either way).
 	ing, _ := v.Config["ingest"].(map[string]any)
-	if interval, _ := ing["interval"].(string); interval == "" || ing["enabled"] == false {
+	kind := ingest.PollScheduled
+	if mode, _ := ing["mode"].(string); strings.EqualFold(mode, assets.IngestContinuous) {
+		kind = ingest.PollContinuous
+	} else if interval, _ := ing["interval"].(string); interval == "" {
+		return
+	}
+	if ing["enabled"] == false {
 		return
 	}
 	topic, _ := v.Config["topic"].(string)
-	s.poller.RecordFailure(ctx, v.Name, topic, ingest.PollScheduled,
+	s.poller.RecordFailure(ctx, v.Name, topic, kind,
 		fmt.Errorf("asset %q cannot be used: %w; fix it with PUT /v1/assets/%s or delete it", v.Name, err, v.Name))
 }
 
@@ -204,9 +215,17 @@ func (s *Scheduler) start(ctx context.Context, name string, version int64, cfg a
 	s.mu.Lock()
 	s.tasks[name] = t
 	s.mu.Unlock()
-	s.logger.InfoContext(ctx, "scheduler: polling asset", "asset", name, "interval", cfg.PollInterval())
+	if cfg.Continuous() {
+		s.logger.InfoContext(ctx, "scheduler: polling asset continuously", "asset", name, "max_batch_wait", cfg.MaxBatchWait())
+	} else {
+		s.logger.InfoContext(ctx, "scheduler: polling asset", "asset", name, "interval", cfg.PollInterval())
+	}
 	go func() {
 		defer close(t.done)
+		if cfg.Continuous() {
+			s.continuous(tctx, name, cfg)
+			return
+		}
 		s.loop(tctx, name, cfg)
 	}()
 }
@@ -267,4 +286,55 @@ func (s *Scheduler) pollOnce(ctx context.Context, name string, cfg assets.Config
 	}, "asset", name)
 	_, err = s.poller.Poll(ctx, Request{Asset: name, Config: cfg, Kind: ingest.PollScheduled})
 	return err
+}
+
+// maxContinuousBackoff bounds the wait before a continuous poll that
+// failed starts again.
+const maxContinuousBackoff = 30 * time.Second
+
+// continuous runs the continuous poll of one asset until ctx ends: while
+// another replica holds the lease it asks again every standby period; after
+// a failure (the broker, a poison message without a dead-letter topic, the
+// lease lost) it starts again after a back-off that doubles up to
+// maxContinuousBackoff, so a lasting failure is recorded now and then, not
+// in a tight loop.
+func (s *Scheduler) continuous(ctx context.Context, name string, cfg assets.Config) {
+	standby := s.poller.standby
+	backoff := standby
+	for {
+		started := time.Now()
+		err := s.continuousOnce(ctx, name, cfg)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := standby + time.Duration(rand.Int64N(int64(standby/10)+1))
+		switch {
+		case isBusy(err):
+			backoff = standby
+		case err != nil:
+			if time.Since(started) > maxContinuousBackoff {
+				backoff = standby // it ran a while: a new failure, not the same one again
+			}
+			s.logger.WarnContext(ctx, "continuous poll failed; it starts again after a pause", "asset", name, "pause", backoff, "error", err)
+			wait = backoff
+			backoff = min(2*backoff, maxContinuousBackoff)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// continuousOnce runs the continuous poll until it ends; a panic outside
+// its periods (which record their own) is recorded here.
+func (s *Scheduler) continuousOnce(ctx context.Context, name string, cfg assets.Config) (err error) {
+	defer soarkafka.Recover(ctx, s.logger, "continuous poll", func(e *soarkafka.PanicError) {
+		err = e
+		s.poller.RecordFailure(ctx, name, cfg.Topic, ingest.PollContinuous, e)
+	}, "asset", name)
+	return s.poller.Continuous(ctx, Request{Asset: name, Config: cfg, Kind: ingest.PollContinuous})
 }

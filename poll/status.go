@@ -17,11 +17,13 @@ import (
 // dead letters. Kafka is asked for the log-end offsets; when it cannot be
 // reached, KafkaError says why and the store's part is still given.
 type Status struct {
-	Asset      string            `json:"asset"`
-	Topic      string            `json:"topic"`
-	GroupID    string            `json:"group_id"`
-	Scheduled  bool              `json:"scheduled"`
-	Interval   string            `json:"interval,omitempty"`
+	Asset     string `json:"asset"`
+	Topic     string `json:"topic"`
+	GroupID   string `json:"group_id"`
+	Scheduled bool   `json:"scheduled"`
+	Interval  string `json:"interval,omitempty"`
+	// Mode is the asset's ingest.mode: interval or continuous.
+	Mode       string            `json:"mode"`
 	Partitions []PartitionStatus `json:"partitions"`
 	// Lag is every partition's lag together; nil when Kafka could not be
 	// asked.
@@ -79,7 +81,7 @@ func (p *Poller) Status(ctx context.Context, asset string, cfg assets.Config) (*
 	if err != nil {
 		return nil, err
 	}
-	out.GroupID, out.Scheduled, out.Interval = cfg.GroupID(asset), cfg.Scheduled(), cfg.Ingest.Interval
+	out.GroupID, out.Scheduled, out.Interval, out.Mode = cfg.GroupID(asset), cfg.Scheduled(), cfg.Ingest.Interval, cfg.Ingest.Mode
 
 	ends, kerr := p.logEnds(ctx, cfg)
 	if kerr != nil {
