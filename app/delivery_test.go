@@ -102,3 +102,88 @@ func TestServerPushesToSOAR(t *testing.T) {
 		t.Fatalf("%d delivery leases left after the worker stopped", holders)
 	}
 }
+
+// Backpressure: while more of a push asset's containers wait for the SOAR
+// than delivery.max_pending, its polls wait instead of filling the
+// database (an interval poll held past its timeout says so); once the
+// SOAR takes them again, the backlog drains and the polls go on, with
+// every message delivered once.
+func TestServerPushBackpressureHoldsPolls(t *testing.T) {
+	dir := t.TempDir()
+	s, _, _ := startServer(t, testConfig(t, dir))
+	base := "http://" + s.Addr()
+	tokenBytes, err := os.ReadFile(filepath.Join(dir, "api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tokenBytes))
+	soar := testenv.NewSOAR(t)
+	soar.RefuseAuth(true) // the SOAR refuses every delivery: nothing leaves the outbox
+	ctx := t.Context()
+	doc := func(timeoutMS int) map[string]any {
+		return map[string]any{"hosts": s.BrokerAddr(), "topic": "held", "read_from_beginning": true, "timeout": 1500,
+			"ingest": map[string]any{"batch_size": 1},
+			"delivery": map[string]any{"mode": "push", "url": soar.URL, "token": soar.Token, "asset_id": 9,
+				"max_pending": 1, "timeout_ms": timeoutMS}}
+	}
+	if _, err := s.assets.Create(ctx, assets.Input{Name: "held", Config: doc(30000)}); err != nil {
+		t.Fatal(err)
+	}
+	post := `{"asset": "held", "parameters": {"data_type": "JSON", "topic": "held", "timeout": 5, "data": "[{\"n\": 1}, {\"n\": 2}, {\"n\": 3}, {\"n\": 4}, {\"n\": 5}, {\"n\": 6}]"}}`
+	if code, out := call(t, "POST", base+"/v1/actions/post_data", token, post); code != 200 || out["status"] != "success" {
+		t.Fatalf("post data: %d %v", code, out)
+	}
+	code, out := call(t, "POST", base+"/v1/actions/on_poll", token, `{"asset": "held"}`)
+	summary, _ := out["summary"].(map[string]any)
+	if code != 200 || summary == nil || summary["stopped"] != "backpressure" {
+		t.Fatalf("on poll with the SOAR refusing: %d %v; want it stopped by backpressure", code, out)
+	}
+	// One batch fills the limit; the poll may hold the few batches it
+	// read before the answer turned (poll.Backpressure), never all six.
+	if n := summary["messages_read"].(float64); n < 1 || n >= 6 {
+		t.Fatalf("on poll read %v messages with max_pending 1 and nothing delivered; want at least 1 and fewer than 6", n)
+	}
+	if _, st := call(t, "GET", base+"/v1/assets/held/delivery", token, ""); st["delivered"] != 0.0 {
+		t.Fatalf("delivered with the SOAR refusing: %v", st)
+	}
+
+	// The SOAR takes deliveries again; changing the asset restarts its
+	// worker at once (no wait for the paused worker's slow retry).
+	soar.RefuseAuth(false)
+	if _, err := s.assets.Update(ctx, "held", assets.Input{Config: doc(20000)}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		arts := 0
+		for _, c := range soar.Containers() {
+			arts += len(soar.Artifacts(c.ID))
+		}
+		if arts == 6 {
+			t.Logf("delivered 6 in %s", time.Since(deadline.Add(-30*time.Second)))
+			break
+		}
+		if arts > 6 || time.Now().After(deadline) {
+			_, st := call(t, "GET", base+"/v1/assets/held/delivery", token, "")
+			t.Fatalf("the SOAR holds %d artifacts, want the 6 messages once; delivery %v", arts, st)
+		}
+		if code, out := call(t, "POST", base+"/v1/actions/on_poll", token, `{"asset": "held"}`); code != 200 || out["status"] != "success" {
+			t.Fatalf("on poll after the SOAR came back: %d %v", code, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	seen := map[string]int{}
+	for _, c := range soar.Containers() {
+		for _, a := range soar.Artifacts(c.ID) {
+			seen[a.SourceDataIdentifier]++
+		}
+	}
+	if len(seen) != 6 {
+		t.Fatalf("artifacts by source_data_identifier %v, want 6 distinct", seen)
+	}
+	for sdi, n := range seen {
+		if n != 1 {
+			t.Errorf("artifact %s delivered %d times", sdi, n)
+		}
+	}
+}

@@ -455,3 +455,34 @@ func TestDeliverVerifiesTLS(t *testing.T) {
 		})
 	}
 }
+
+// Backpressure reads a push asset's waiting rows against
+// delivery.max_pending; a pull asset has no limit.
+func TestBackpressure(t *testing.T) {
+	db := openStore(t, testenv.SQLiteURL(t))
+	soar := testenv.NewSOAR(t)
+	bp := deliver.Backpressure{Store: db}
+	cfg := pushConfig(t, soar, "max_pending", 2)
+	ctx := t.Context()
+	if pending, limit, err := bp.Pending(ctx, assetName, cfg); err != nil || pending != 0 || limit != 2 {
+		t.Fatalf("empty outbox: %d of %d, %v", pending, limit, err)
+	}
+	save(t, db, spec{sdi: "c1", artifacts: []string{"a1"}}, spec{sdi: "c2", artifacts: []string{"a2"}})
+	save(t, db, spec{sdi: "c3", artifacts: []string{"a3"}})
+	if pending, limit, err := bp.Pending(ctx, assetName, cfg); err != nil || pending != 3 || limit != 2 {
+		t.Fatalf("three containers waiting: %d of %d, %v", pending, limit, err)
+	}
+	pull, err := assets.Decode(map[string]any{"hosts": "127.0.0.1:9092", "topic": "alerts"}, assets.DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending, limit, err := bp.Pending(ctx, assetName, pull); err != nil || limit > 0 {
+		t.Fatalf("a pull asset: %d of %d, %v; want no limit", pending, limit, err)
+	}
+	// Delivered rows no longer count.
+	start(t, db, cfg, fast()...)
+	waitStats(t, db, "all delivered", allDelivered(3))
+	if pending, _, err := bp.Pending(ctx, assetName, cfg); err != nil || pending != 0 {
+		t.Fatalf("after delivery: %d waiting, %v", pending, err)
+	}
+}

@@ -118,6 +118,11 @@ func (s *Service) sync(ctx context.Context) {
 		}
 		if cur != nil {
 			s.stop(v.Name)
+			// The settings changed: whatever failed under the old ones is
+			// worth trying again now, not at its back-off.
+			if err := s.store.ResetDeliveryBackoff(ctx, v.Name); err != nil {
+				s.logger.Warn("delivery: reset the back-off", "asset", v.Name, "error", err)
+			}
 		}
 		s.start(ctx, v.Name, cfg, a)
 	}

@@ -40,6 +40,7 @@ type Store interface {
 	SetSOARContainerID(ctx context.Context, containerID int64, asset string, soarContainerID int64) error
 	DeliveryStats(ctx context.Context, asset string) (*ingest.DeliveryStats, error)
 	RetryDead(ctx context.Context, asset string) (int64, error)
+	ResetDeliveryBackoff(ctx context.Context, asset string) error
 
 	Container(ctx context.Context, id int64) (*ingest.StoredContainer, error)
 	DeliveryArtifacts(ctx context.Context, r ingest.OutboxRow) ([]ingest.StoredArtifact, error)

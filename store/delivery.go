@@ -308,3 +308,31 @@ func (db *DB) SetSOARContainerID(ctx context.Context, containerID int64, asset s
 	}
 	return nil
 }
+
+// OutboxPending counts the asset's outbox rows waiting for delivery
+// (pending or sending): what the polls' backpressure compares with
+// delivery.max_pending. It reads only those rows, through the outbox's
+// (asset, state, id) index, however many were delivered before.
+func (db *DB) OutboxPending(ctx context.Context, asset string) (int, error) {
+	var n int
+	if err := db.db.QueryRowContext(ctx, db.dialect.rebind(`
+		SELECT count(*) FROM delivery_outbox WHERE asset = $1 AND state IN ('pending', 'sending')`), asset).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count the outbox rows waiting for asset %q: %w", asset, err)
+	}
+	return n, nil
+}
+
+// ResetDeliveryBackoff makes the asset's waiting rows due now: its
+// delivery settings changed (a token replaced, a URL fixed), so a back-off
+// or pause earned under the old ones no longer says when to try again.
+// Attempts are kept: a row attempted before is still checked against the
+// SOAR before it is sent again.
+func (db *DB) ResetDeliveryBackoff(ctx context.Context, asset string) error {
+	now := db.dialect.timeArg(db.now())
+	if _, err := db.db.ExecContext(ctx, db.dialect.rebind(`
+		UPDATE delivery_outbox SET next_attempt_at = $2
+		WHERE asset = $1 AND state IN ('pending', 'sending') AND next_attempt_at > $2`), asset, now); err != nil {
+		return fmt.Errorf("store: reset the delivery back-off of asset %q: %w", asset, err)
+	}
+	return nil
+}

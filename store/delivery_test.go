@@ -306,3 +306,76 @@ func TestOutboxDeadHoldsItsContainer(t *testing.T) {
 		}
 	})
 }
+
+// What the polls' backpressure reads and what a settings change does to
+// waiting rows: OutboxPending counts pending and sending rows only;
+// ResetDeliveryBackoff makes a backed-off row due now and keeps its
+// attempts, leaving delivered and dead rows alone.
+func TestOutboxPendingAndBackoffReset(t *testing.T) {
+	testenv.ForEachDialect(t, func(t *testing.T, url string) {
+		db := openMigrated(t, url)
+		newClock(db)
+		ctx := t.Context()
+		b := firstBatch("a")
+		b.Outbox = true
+		out := saveBatch(t, db, b)
+		if len(out.Containers) != 3 {
+			t.Fatalf("%d containers", len(out.Containers))
+		}
+		pending := func() int {
+			t.Helper()
+			n, err := db.OutboxPending(ctx, "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n := pending(); n != 3 {
+			t.Fatalf("pending %d, want the 3 rows", n)
+		}
+		if n, err := db.OutboxPending(ctx, "other"); err != nil || n != 0 {
+			t.Fatalf("another asset: %d, %v", n, err)
+		}
+		rows, err := db.NextDeliveries(ctx, "a", 10)
+		if err != nil || len(rows) != 3 {
+			t.Fatalf("due %v, %v", rows, err)
+		}
+		if err := db.MarkSending(ctx, rows[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if n := pending(); n != 3 {
+			t.Fatalf("pending %d with one sending, want 3", n)
+		}
+		if err := db.MarkDelivered(ctx, rows[0].ID, 5); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.MarkDead(ctx, rows[1].ID, "refused", `{"failed": true}`); err != nil {
+			t.Fatal(err)
+		}
+		if n := pending(); n != 1 {
+			t.Fatalf("pending %d after one delivered and one dead, want 1", n)
+		}
+
+		// The last row backs off an hour: not due, until the settings change.
+		if err := db.MarkSending(ctx, rows[2].ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.MarkRetry(ctx, rows[2].ID, "HTTP 401", time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if due, err := db.NextDeliveries(ctx, "a", 10); err != nil || len(due) != 0 {
+			t.Fatalf("due during the back-off: %v, %v", due, err)
+		}
+		if err := db.ResetDeliveryBackoff(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		due, err := db.NextDeliveries(ctx, "a", 10)
+		if err != nil || len(due) != 1 || due[0].ID != rows[2].ID || due[0].Attempts == 0 {
+			t.Fatalf("due after the reset: %+v, %v; want the backed-off row, its attempts kept", due, err)
+		}
+		st, err := db.DeliveryStats(ctx, "a")
+		if err != nil || st.Delivered != 1 || st.Dead != 1 || st.Pending != 1 {
+			t.Fatalf("stats after the reset: %+v, %v", st, err)
+		}
+	})
+}
