@@ -1,8 +1,11 @@
 package store
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"testing"
+	"time"
 )
 
 func TestRebind(t *testing.T) {
@@ -74,5 +77,77 @@ func TestSQLitePragmas(t *testing.T) {
 				t.Errorf("connection %d: PRAGMA %s = %s, want %s", i, pragma, got, want)
 			}
 		}
+	}
+}
+
+// TestSQLiteWritersQueue: a write transaction waits for another of the same
+// process in line, however long that one takes, instead of failing with
+// SQLITE_BUSY once SQLite's busy handler gives up (here after 50 ms).
+func TestSQLiteWritersQueue(t *testing.T) {
+	db, err := Open(t.Context(), "sqlite://"+t.TempDir()+"/t.db", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Two connections, each with a short busy timeout.
+	db.db.SetMaxOpenConns(2)
+	conns := make([]*sql.Conn, 2)
+	for i := range conns {
+		if conns[i], err = db.db.Conn(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conns[i].ExecContext(t.Context(), "PRAGMA busy_timeout = 50"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+
+	holding := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- db.inTx(t.Context(), func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(t.Context(), `INSERT INTO ingest_leases (asset, holder, expires_at, acquired_at) VALUES ('a', 'x', '2099-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`); err != nil {
+				return err
+			}
+			close(holding)
+			time.Sleep(400 * time.Millisecond) // eight busy timeouts
+			return nil
+		})
+	}()
+	select {
+	case <-holding:
+	case err := <-first:
+		t.Fatalf("first writer: %v", err)
+	}
+	second := db.inTx(t.Context(), func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(t.Context(), `INSERT INTO ingest_leases (asset, holder, expires_at, acquired_at) VALUES ('b', 'y', '2099-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`)
+		return err
+	})
+	if err := <-first; err != nil {
+		t.Fatalf("first writer: %v", err)
+	}
+	if second != nil {
+		t.Fatalf("second writer: %v; want it to wait for the first", second)
+	}
+	// A writer waiting in line still honours its context.
+	holding = make(chan struct{})
+	release := make(chan struct{})
+	go func() {
+		first <- db.inTx(t.Context(), func(*sql.Tx) error { close(holding); <-release; return nil })
+	}()
+	<-holding
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if err := db.inTx(ctx, func(*sql.Tx) error { return nil }); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a waiting writer past its deadline: %v", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -196,6 +196,14 @@ func scanParser(row interface{ Scan(...any) error }, p *parsers.Parser) error {
 
 // inTx runs fn in a transaction, committed when fn returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if db.writer != nil {
+		select {
+		case db.writer <- struct{}{}:
+			defer func() { <-db.writer }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -62,6 +62,14 @@ type DB struct {
 	fullInsert   *sql.Stmt
 	// checkpoints runs SQLite's WAL checkpoints (nil on PostgreSQL).
 	checkpoints *checkpointer
+	// writer lets one write transaction of this process at a time into
+	// SQLite (nil on PostgreSQL). SQLite has one writer anyway; without
+	// this, transactions on the pool's other connections wait in SQLite's
+	// busy handler, which retries by sleeping, serves no one in order, and
+	// fails a transaction with SQLITE_BUSY after busy_timeout, as a poll
+	// did beside three others under load. Here they queue in order, and
+	// busy_timeout is left for another process on the same file.
+	writer chan struct{}
 }
 
 // sqlitePragmas apply to every connection of the pool, since modernc runs
@@ -138,6 +146,7 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 		db.schema = schema.String
 	} else {
 		db.checkpoints = startCheckpointer(db)
+		db.writer = make(chan struct{}, 1)
 	}
 	return db, nil
 }
