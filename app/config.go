@@ -269,8 +269,19 @@ func (c *Config) validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		bad("data_dir", "must not be empty")
 	}
+	scheme, path, _ := strings.Cut(c.DatabaseURL, "://")
 	if c.DatabaseURL == "" {
+		if strings.ContainsRune(c.DataDir, '?') {
+			bad("data_dir", "%q holds a '?', which the SQLite database's path (data_dir/soarkafka.db) cannot; choose another directory, or set database_url", c.DataDir)
+		}
 		c.DatabaseURL = "sqlite://" + strings.TrimSuffix(filepath.ToSlash(c.DataDir), "/") + "/soarkafka.db"
+	} else if strings.EqualFold(scheme, "sqlite") {
+		// A file path, not a URL to parse: a relative path's first
+		// folder is no host, and a path may hold spaces (store.Open reads
+		// it the same way).
+		if path == "" || path == ":memory:" || strings.ContainsRune(path, '?') {
+			bad("database_url", "want sqlite://<path to a file>, without parameters (the server sets the pragmas)")
+		}
 	} else if u, err := url.Parse(c.DatabaseURL); err != nil {
 		bad("database_url", "not a URL: %v", redactURLError(err))
 	} else if u.Scheme != "sqlite" && u.Scheme != "postgres" && u.Scheme != "postgresql" {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/soarkafka/soarkafka/store"
 )
 
 func flags(t *testing.T, args ...string) *pflag.FlagSet {
@@ -103,6 +105,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"listen", "", []string{"SOARKAFKA_LISTEN=8080"}, nil, []string{`listen: "8080" is not host:port`}},
 		{"dev broker addr", "", nil, []string{"--dev-broker-addr=nope"}, []string{"dev_broker.addr:"}},
 		{"database scheme", "", []string{"SOARKAFKA_DATABASE_URL=mysql://x/y"}, nil, []string{`database_url: scheme "mysql" not supported`}},
+		{"sqlite parameters", "", []string{"SOARKAFKA_DATABASE_URL=sqlite://db.sqlite?mode=memory"}, nil, []string{"database_url: want sqlite://<path to a file>, without parameters"}},
+		{"sqlite memory", "", []string{"SOARKAFKA_DATABASE_URL=sqlite://:memory:"}, nil, []string{"database_url: want sqlite://<path to a file>"}},
+		{"data dir with ?", "", []string{"SOARKAFKA_DATA_DIR=/srv/what?"}, nil, []string{`data_dir: "/srv/what?" holds a '?'`}},
 		{"short token", "", []string{"SOARKAFKA_API_TOKEN=short"}, nil, []string{"api_token: too short"}},
 		{"secret key", "", []string{"SOARKAFKA_SECRET_KEY=abc"}, nil, []string{"secret_key:"}},
 		{"body limit", "", nil, []string{"--max-body-bytes=10"}, []string{"max_body_bytes: 10 is too small"}},
@@ -270,6 +275,29 @@ func TestServerMetricsEndpoint(t *testing.T) {
 		code, body = get(t, url, strings.TrimSpace(string(tok)))
 		if code != 200 || !strings.Contains(body, line) || !strings.Contains(body, "\nprocess_cpu_seconds_total ") {
 			t.Errorf("public %v, with the token: %d\n%s", public, code, body)
+		}
+	}
+}
+
+// A data_dir with spaces, relative or absolute, gives a database_url that
+// validates again as given and that the store opens: a SQLite URL is a file
+// path, not a URL whose first folder is a host (a fuzz input found it).
+func TestConfigDataDirWithSpaces(t *testing.T) {
+	for _, dir := range []string{"0 0", filepath.Join(t.TempDir(), "my data")} {
+		c, err := LoadConfig("", flags(t, "--data-dir="+dir), nil)
+		if err != nil {
+			t.Fatalf("data_dir %q: %v", dir, err)
+		}
+		again, err := LoadConfig("", flags(t, "--data-dir="+dir), []string{"SOARKAFKA_DATABASE_URL=" + c.DatabaseURL})
+		if err != nil || again.DatabaseURL != c.DatabaseURL {
+			t.Fatalf("data_dir %q: its database_url %q given back: %v, %q", dir, c.DatabaseURL, err, again.DatabaseURL)
+		}
+		if filepath.IsAbs(dir) {
+			db, err := store.Open(t.Context(), c.DatabaseURL, nil)
+			if err != nil {
+				t.Fatalf("open %s: %v", c.DatabaseURL, err)
+			}
+			db.Close()
 		}
 	}
 }
