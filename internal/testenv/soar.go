@@ -117,7 +117,7 @@ import (
 // Knobs (all safe for concurrent use): SetLatency, FailNext,
 // TimeoutNext, RefuseAuth, RejectLabel, DropAfterCommitNext,
 // SetArtifactDedup, SetDuplicateContainerAddsArtifacts. Readers:
-// Containers, Artifacts, Requests.
+// Containers, Artifacts, Counts, Requests.
 type SOAR struct {
 	// URL is the base URL, http(s)://127.0.0.1:<port>; the API is under
 	// URL + "/rest/". Read-only.
@@ -414,6 +414,14 @@ func (s *SOAR) Artifacts(containerID int) []SOARArtifact {
 		out = append(out, SOARArtifact{ID: a.id, ContainerID: a.container, Name: name, Label: label, SourceDataIdentifier: sdi, CEF: cef, RunAutomation: ra, Created: a.created, Fields: f})
 	}
 	return out
+}
+
+// Counts returns how many containers and artifacts are stored, without
+// copying them (a benchmark polls it while it waits).
+func (s *SOAR) Counts() (containers, artifacts int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.containers), len(s.artifacts)
 }
 
 // Requests counts the requests received so far by method, path and the
