@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,7 @@ type deliverFlags struct {
 	perRequest     int
 	drainTimeout   time.Duration
 	cases          string
+	cpuProfileDir  string
 }
 
 func runDeliver(args []string) error {
@@ -72,6 +74,7 @@ func runDeliver(args []string) error {
 	fs.IntVar(&f.perRequest, "artifacts-per-request", 100, "the assets' delivery.artifacts_per_request, and the bare loop's")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 2*time.Minute, "longest wait for every message to reach the stand-in")
 	fs.StringVar(&f.cases, "cases", "latency,throughput", "comma-separated cases to run: latency, throughput")
+	fs.StringVar(&f.cpuProfileDir, "cpuprofile-dir", "", "the server runs under a CPU profile written to DIR/server-deliver.pprof (the bench re-executes itself as the server)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -131,7 +134,16 @@ func deliverBench(ctx context.Context, f deliverFlags, out io.Writer) (*deliverR
 			return nil, err
 		}
 	}
-	srv, err := startServer(ctx, "deliver", bin, tmp, "", 10<<20)
+	profile := ""
+	if f.cpuProfileDir != "" {
+		if err := os.MkdirAll(f.cpuProfileDir, 0o755); err != nil {
+			return nil, err
+		}
+		if profile, err = filepath.Abs(filepath.Join(f.cpuProfileDir, "server-deliver.pprof")); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := startServer(ctx, "deliver", bin, tmp, profile, 10<<20)
 	if err != nil {
 		return nil, err
 	}
@@ -1202,7 +1214,22 @@ func printDeliverDetails(w io.Writer, rep *deliverReport, f deliverFlags) {
 		fmt.Fprintf(w, "- throughput, soarkafka: %.2fs from the asset made to the last answer; first request to the SOAR after %.2fs, every message stored after %.2fs.\n",
 			t.ours.Seconds(), t.firstRequestAfter.Seconds(), t.storedAfter.Seconds())
 		fmt.Fprintf(w, "  stand-in: %s.\n  worker: %s.\n  %s.\n", t.sink, t.worker, t.cpu)
+		fmt.Fprintf(w, "  %s\n", perContainer(t.sink, t.containers, f.concurrency))
 		fmt.Fprintf(w, "- throughput, bare loop (the worker's captured request bodies, posted again by %d goroutines): %.2fs.\n  stand-in: %s.\n  %s.\n",
 			f.concurrency, t.bare.Seconds(), t.bareSink, t.bareCPU)
+		fmt.Fprintf(w, "  %s\n", perContainer(t.bareSink, t.containers, f.concurrency))
 	}
+}
+
+// perContainer splits the time a container held one of the conc slots
+// (from the first request to the last answer) into its requests at the
+// stand-in and the rest: the sender's own work between and around them.
+func perContainer(st sinkStats, containers, conc int) string {
+	if containers == 0 {
+		return ""
+	}
+	slot := time.Duration(float64(st.span) * float64(conc) / float64(containers))
+	inReq := time.Duration(st.meanConc * float64(st.span) / float64(containers))
+	return fmt.Sprintf("per container, with %d in flight: %s ms of slot time, %s ms of it in requests at the stand-in, %s ms between and around them.",
+		conc, ms(slot), ms(inReq), ms(slot-inReq))
 }
