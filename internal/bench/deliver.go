@@ -290,17 +290,19 @@ func (st sinkStats) String() string {
 type delivered struct {
 	containers int
 	stored     map[string]time.Time
+	container  map[string]int // the SOAR container of the first
 	times      map[string]int
 }
 
 func (k *soarSink) delivered() delivered {
-	d := delivered{stored: map[string]time.Time{}, times: map[string]int{}}
+	d := delivered{stored: map[string]time.Time{}, container: map[string]int{}, times: map[string]int{}}
 	for _, c := range k.soar.Containers() {
 		d.containers++
 		for _, a := range k.soar.Artifacts(c.ID) {
 			d.times[a.SourceDataIdentifier]++
 			if _, ok := d.stored[a.SourceDataIdentifier]; !ok {
 				d.stored[a.SourceDataIdentifier] = a.Created
+				d.container[a.SourceDataIdentifier] = c.ID
 			}
 		}
 	}
@@ -712,29 +714,31 @@ func soarkafkaLatency(ctx context.Context, srv *server, brokers string, pool *ev
 	if err := checkOnce(want, got); err != nil {
 		return nil, err
 	}
-	res.containers = got.containers
 	stored, err := storedTimes(ctx, srv, asset)
 	if err != nil {
 		return nil, err
 	}
 	var lat, toStore, toSOAR []time.Duration
+	measured := map[int]bool{} // containers of the measured messages
 	for sdi, ts := range want {
 		if _, ok := warm[sdi]; ok {
 			continue
 		}
+		measured[got.container[sdi]] = true
 		lat = append(lat, got.stored[sdi].Sub(ts))
 		if st, ok := stored[sdi]; ok {
 			toStore = append(toStore, st.Sub(ts))
 			toSOAR = append(toSOAR, got.stored[sdi].Sub(st))
 		}
 	}
+	res.containers = len(measured)
 	res.p50, res.p99, res.max = percentile(lat, 50), percentile(lat, 99), percentile(lat, 100)
 	if len(toStore) > 0 {
 		res.storedP50, res.storedP99 = percentile(toStore, 50), percentile(toStore, 99)
 		res.deliverP50, res.deliverP99 = percentile(toSOAR, 50), percentile(toSOAR, 99)
 	}
 	logf("latency: soarkafka: %d messages in %d containers, each in the SOAR once; p50 %s p99 %s max %s ms (to stored p50 %s p99 %s; stored to SOAR p50 %s p99 %s); %s",
-		n, got.containers, ms(res.p50), ms(res.p99), ms(res.max), ms(res.storedP50), ms(res.storedP99), ms(res.deliverP50), ms(res.deliverP99), res.cpu)
+		n, res.containers, ms(res.p50), ms(res.p99), ms(res.max), ms(res.storedP50), ms(res.storedP99), ms(res.deliverP50), ms(res.deliverP99), res.cpu)
 	logf("latency: soarkafka: stand-in: %s; worker: %s", res.sink, res.worker)
 	return res, nil
 }
@@ -1175,8 +1179,8 @@ func deliverRows(rep *deliverReport, f deliverFlags) []deliverRow {
 		name := fmt.Sprintf("latency, %s msg/s for %gs", count(f.rate), f.seconds)
 		times := func(a, b time.Duration) string { return fmt.Sprintf("%.0f×", float64(a)/float64(max(b, 1))) }
 		rows = append(rows,
-			deliverRow{name + ": p50", ms(l.p50) + " ms", ms(r.p50) + " ms (bare path)", times(l.p50, r.p50), "< " + ms(deliverLatencyP50Target) + " ms", l.p50 < deliverLatencyP50Target},
-			deliverRow{name + ": p99", ms(l.p99) + " ms", ms(r.p99) + " ms (bare path)", times(l.p99, r.p99), "< " + ms(deliverLatencyP99Target) + " ms", l.p99 < deliverLatencyP99Target})
+			deliverRow{name + ": p50", ms(l.p50) + " ms", ms(r.p50) + " ms (bare path)", times(l.p50, r.p50), "< " + deliverLatencyP50Target.String(), l.p50 < deliverLatencyP50Target},
+			deliverRow{name + ": p99", ms(l.p99) + " ms", ms(r.p99) + " ms (bare path)", times(l.p99, r.p99), "< " + deliverLatencyP99Target.String(), l.p99 < deliverLatencyP99Target})
 	}
 	if t := rep.throughput; t != nil {
 		ratio := t.oursRate() / t.bareRate()
