@@ -6,6 +6,7 @@
 //
 //	go run ./internal/bench postdata [flags]
 //	go run ./internal/bench ingest [flags]
+//	go run ./internal/bench deliver [flags]
 //
 // postdata runs an in-process kfake broker on loopback
 // (one broker, the topic seeded up front, kfake.BlackholeProduce so broker
@@ -86,6 +87,39 @@
 // DIR/ingest-<case>.pprof. A quick run:
 //
 //	go run ./internal/bench ingest -messages 20000
+//
+// deliver measures push delivery on the real path: an in-process kfake
+// broker, a soarkafka server process (SQLite) whose push assets poll
+// continuously (ingest.mode continuous, the bundled default parser,
+// -batch-size and -max-batch-wait-ms) and deliver to a SOAR stand-in
+// (internal/testenv's, in the bench process) that adds -soar-latency
+// (5 ms) to every request, with the assets' delivery.concurrency
+// (-concurrency, 4) and artifacts_per_request (-artifacts-per-request,
+// 100):
+//
+//  1. latency: -rate (1,000) messages a second for -seconds (20), from
+//     each record's Kafka timestamp to the stand-in storing its artifact
+//     (matched by the default parser's source_data_identifier,
+//     partition:offset): p50 and p99, targets < 1 s and < 3 s. The limit
+//     in the same run is a bare path: a franz-go consumer that posts what
+//     each fetch returns as one container, in the worker's request shape,
+//     at the same rate. The details split soarkafka's latency into
+//     produce to stored (the poll) and stored to the SOAR (delivery).
+//  2. throughput: -backlog (50,000) messages on the topic before the
+//     asset is made; messages/s from the asset made to the stand-in's last
+//     answer, against a bare Go loop that posts the very request bodies
+//     the worker sent (captured by the stand-in's recorder), container by
+//     container, with the same concurrency, to a fresh stand-in with the
+//     same latency, in the same run; target >= 80% of the bare loop.
+//
+// Every run is checked: every message produced is in the stand-in exactly
+// once (counted by source_data_identifier), for soarkafka and for the
+// bare paths. Where the time goes is printed under the table: requests
+// and their latency at the stand-in, how many were in flight, the
+// worker's own timing (from /metrics), and the CPU of each process. A
+// quick run:
+//
+//	go run ./internal/bench deliver -seconds 5 -backlog 10000
 package main
 
 import (
@@ -112,6 +146,8 @@ func main() {
 		err = runPostData(os.Args[2:])
 	case "ingest":
 		err = runIngest(os.Args[2:])
+	case "deliver":
+		err = runDeliver(os.Args[2:])
 	default:
 		usage()
 	}
@@ -122,6 +158,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: go run ./internal/bench postdata|ingest [flags]   (-h for the flags)")
+	fmt.Fprintln(os.Stderr, "usage: go run ./internal/bench postdata|ingest|deliver [flags]   (-h for the flags)")
 	os.Exit(2)
 }

@@ -23,8 +23,13 @@ import (
 )
 
 // serverChildCommand is the hidden subcommand under which the bench
-// re-executes itself as the server when asked for a server CPU profile.
+// re-executes itself as the server when asked for a server CPU profile,
+// or when bin is selfServer.
 const serverChildCommand = "server-child"
+
+// selfServer, given as the server binary, runs the bench's own binary as
+// the server (it embeds app.Main): no build, which the bench's tests use.
+const selfServer = "self"
 
 // server is a soarkafka server running as its own process, so that its
 // peak RSS is its own.
@@ -53,7 +58,8 @@ func buildServer(ctx context.Context, dir string) (string, error) {
 
 // startServer runs `soarkafka serve` on a free loopback port with its own
 // data directory under dir and waits for it to listen. With cpuProfile set
-// the bench re-executes itself as the server, profiling it.
+// the bench re-executes itself as the server, profiling it; with bin
+// selfServer too, without a profile.
 func startServer(ctx context.Context, name, bin, dir, cpuProfile string, maxBody int64, extra ...string) (*server, error) {
 	dataDir := filepath.Join(dir, name)
 	token := "bench-token-0123456789abcdef"
@@ -61,12 +67,16 @@ func startServer(ctx context.Context, name, bin, dir, cpuProfile string, maxBody
 		"--log-format", "json", "--log-level", "info", "--max-body-bytes", strconv.FormatInt(maxBody, 10)}
 	args = append(args, extra...)
 	var cmd *exec.Cmd
-	if cpuProfile != "" {
+	if cpuProfile != "" || bin == selfServer {
 		self, err := os.Executable()
 		if err != nil {
 			return nil, err
 		}
-		cmd = exec.Command(self, append([]string{serverChildCommand, cpuProfile}, args...)...)
+		profile := cpuProfile
+		if profile == "" {
+			profile = "-"
+		}
+		cmd = exec.Command(self, append([]string{serverChildCommand, profile}, args...)...)
 	} else {
 		cmd = exec.Command(bin, args...)
 	}
@@ -249,8 +259,12 @@ func (s *server) fail(err error) error {
 }
 
 // serverChild runs the server in this process under a CPU profile written
-// to args[0] when the server stops (SIGTERM). args[1:] are soarkafka's.
+// to args[0] when the server stops (SIGTERM), none when args[0] is "-".
+// args[1:] are soarkafka's.
 func serverChild(args []string) int {
+	if args[0] == "-" {
+		return app.Main(context.Background(), args[1:], os.Environ(), os.Stdout, os.Stderr)
+	}
 	f, err := os.Create(args[0])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -117,7 +117,7 @@ import (
 // Knobs (all safe for concurrent use): SetLatency, FailNext,
 // TimeoutNext, RefuseAuth, RejectLabel, DropAfterCommitNext,
 // SetArtifactDedup, SetDuplicateContainerAddsArtifacts. Readers:
-// Containers, Artifacts, Requests.
+// Containers, Artifacts, Counts, Requests.
 type SOAR struct {
 	// URL is the base URL, http(s)://127.0.0.1:<port>; the API is under
 	// URL + "/rest/". Read-only.
@@ -199,6 +199,9 @@ type SOARArtifact struct {
 	SourceDataIdentifier string
 	CEF                  map[string]any
 	RunAutomation        bool // as posted; false when absent
+	// Created is when the stand-in stored it, just before it answered
+	// (create_time, to the nanosecond).
+	Created time.Time
 	// Fields is the artifact as GET /rest/artifact/<id> answers it; a copy.
 	Fields map[string]any
 }
@@ -215,6 +218,7 @@ type soarArtifact struct {
 	id        int
 	container int
 	hash      string
+	created   time.Time
 	fields    map[string]any
 }
 
@@ -232,6 +236,18 @@ type soarFailure struct {
 // NewSOAR starts the stand-in; it stops when the test ends.
 func NewSOAR(t testing.TB, opts ...SOAROption) *SOAR {
 	t.Helper()
+	s, stop, err := StartSOAR(opts...)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(stop)
+	return s
+}
+
+// StartSOAR starts the stand-in outside a test (the benchmark command
+// uses it); stop lets hung requests go and closes the server. It is
+// NewSOAR without a testing.TB.
+func StartSOAR(opts ...SOAROption) (s *SOAR, stop func(), err error) {
 	o := soarOptions{}
 	for _, opt := range opts {
 		opt(&o)
@@ -239,11 +255,11 @@ func NewSOAR(t testing.TB, opts ...SOAROption) *SOAR {
 	if o.token == "" {
 		b := make([]byte, 20)
 		if _, err := rand.Read(b); err != nil {
-			t.Fatalf("testenv: SOAR token: %v", err)
+			return nil, nil, fmt.Errorf("SOAR token: %w", err)
 		}
 		o.token = hex.EncodeToString(b)
 	}
-	s := &SOAR{
+	s = &SOAR{
 		Token:    o.token,
 		closing:  make(chan struct{}),
 		labels:   map[string]bool{"events": true},
@@ -265,13 +281,16 @@ func NewSOAR(t testing.TB, opts ...SOAROption) *SOAR {
 	} else {
 		srv.Start()
 	}
-	// Hung requests must be let go before Close, which waits for them.
-	t.Cleanup(func() {
-		close(s.closing)
-		srv.Close()
-	})
 	s.URL = srv.URL
-	return s
+	var once sync.Once
+	// Hung requests must be let go before Close, which waits for them.
+	stop = func() {
+		once.Do(func() {
+			close(s.closing)
+			srv.Close()
+		})
+	}
+	return s, stop, nil
 }
 
 // SetLatency delays every request by d before anything else happens to it
@@ -392,9 +411,17 @@ func (s *SOAR) Artifacts(containerID int) []SOARArtifact {
 		sdi, _ := f["source_data_identifier"].(string)
 		cef, _ := f["cef"].(map[string]any)
 		ra, _ := f["run_automation"].(bool)
-		out = append(out, SOARArtifact{ID: a.id, ContainerID: a.container, Name: name, Label: label, SourceDataIdentifier: sdi, CEF: cef, RunAutomation: ra, Fields: f})
+		out = append(out, SOARArtifact{ID: a.id, ContainerID: a.container, Name: name, Label: label, SourceDataIdentifier: sdi, CEF: cef, RunAutomation: ra, Created: a.created, Fields: f})
 	}
 	return out
+}
+
+// Counts returns how many containers and artifacts are stored, without
+// copying them (a benchmark polls it while it waits).
+func (s *SOAR) Counts() (containers, artifacts int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.containers), len(s.artifacts)
 }
 
 // Requests counts the requests received so far by method, path and the
@@ -810,14 +837,15 @@ func (s *SOAR) createArtifact(obj map[string]any) soarAnswer {
 		}
 	}
 
-	a := &soarArtifact{id: len(s.artifacts) + 1, container: c.id, hash: hash, fields: content}
+	now := time.Now()
+	a := &soarArtifact{id: len(s.artifacts) + 1, container: c.id, hash: hash, created: now, fields: content}
 	if ra, ok := obj["run_automation"]; ok {
 		a.fields["run_automation"] = ra
 	}
 	a.fields["id"] = a.id
 	a.fields["container"] = c.id
 	a.fields["hash"] = hash
-	a.fields["create_time"] = time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")
+	a.fields["create_time"] = now.UTC().Format("2006-01-02T15:04:05.000000Z")
 	s.artifacts = append(s.artifacts, a)
 	c.arts = append(c.arts, a.id)
 	return soarAnswer{http.StatusOK, map[string]any{"success": true, "id": a.id}}

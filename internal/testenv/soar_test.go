@@ -806,3 +806,49 @@ func TestSOARConcurrentCreates(t *testing.T) {
 		}
 	}
 }
+
+// Outside a test (the benchmark), StartSOAR serves the same stand-in and
+// stop closes it, more than once without harm. Counts follows what is
+// stored, and each artifact keeps when it was stored: after the request
+// arrived and its latency passed, before its answer was read.
+func TestStartSOARCountsAndCreated(t *testing.T) {
+	s, stop, err := StartSOAR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if c, a := s.Counts(); c != 0 || a != 0 {
+		t.Fatalf("Counts of an empty stand-in = %d, %d", c, a)
+	}
+	s.SetLatency(50 * time.Millisecond)
+	sent := time.Now()
+	r := soarMust(t, s, "POST", "/rest/container", map[string]any{"name": "c", "label": "events", "artifacts": []any{
+		map[string]any{"name": "a1", "source_data_identifier": "0:1"}, map[string]any{"name": "a2", "source_data_identifier": "0:2"}}})
+	answered := time.Now()
+	if r.status != 200 {
+		t.Fatalf("POST: %d %s", r.status, r.body)
+	}
+	cid := soarNum(t, r.obj(t), "id")
+	soarMust(t, s, "POST", "/rest/artifact", map[string]any{"container_id": cid, "name": "a3", "source_data_identifier": "0:3"})
+	if c, a := s.Counts(); c != 1 || a != 3 {
+		t.Fatalf("Counts = %d containers, %d artifacts; want 1, 3", c, a)
+	}
+	arts := s.Artifacts(cid)
+	for _, a := range arts[:2] {
+		if a.Created.Before(sent.Add(50*time.Millisecond)) || a.Created.After(answered) {
+			t.Errorf("artifact %s stored at %s: sent %s (latency 50ms), answered %s", a.Name, a.Created, sent, answered)
+		}
+	}
+	if !arts[2].Created.After(arts[1].Created) {
+		t.Errorf("artifact a3 stored at %s, not after a2 at %s", arts[2].Created, arts[1].Created)
+	}
+	if got := arts[0].Fields["create_time"]; got != arts[0].Created.UTC().Format("2006-01-02T15:04:05.000000Z") {
+		t.Errorf("create_time %v, Created %s", got, arts[0].Created)
+	}
+	stop()
+	stop()
+	if resp, err := http.Get(s.URL + "/rest/container"); err == nil {
+		resp.Body.Close()
+		t.Errorf("the stand-in still answers after stop")
+	}
+}
