@@ -4,8 +4,6 @@ import (
 	"context"
 
 	"github.com/soarkafka/soarkafka/assets"
-	"github.com/soarkafka/soarkafka/deliver"
-	"github.com/soarkafka/soarkafka/metrics"
 )
 
 // subscribeAssetChanges makes every stored change of an asset, by any write
@@ -25,19 +23,4 @@ func (s *Server) subscribeAssetChanges() {
 			s.metrics.ForgetAsset(c.Name)
 		}
 	})
-}
-
-// deliveryWaker passes a poll's records to the metrics, and wakes the
-// asset's push worker when a poll stored something, so delivery does not
-// wait for its next look at the outbox.
-type deliveryWaker struct {
-	*metrics.Metrics
-	delivery *deliver.Service
-}
-
-func (w deliveryWaker) Ingested(asset string, messages, containers, artifacts, duplicates int) {
-	w.Metrics.Ingested(asset, messages, containers, artifacts, duplicates)
-	if containers+artifacts > 0 {
-		w.delivery.Wake(asset)
-	}
 }

@@ -110,7 +110,9 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 	assetService := assets.NewService(s.db, sealer, assets.WithParsers(parserService), assets.WithLogger(logger))
 	s.assets = assetService
 	s.delivery = deliver.NewService(s.db, assetService, logger, deliver.WithObserver(s.metrics))
-	pollOpts := []poll.Option{poll.WithRecorder(deliveryWaker{s.metrics, s.delivery}),
+	pollOpts := []poll.Option{poll.WithRecorder(s.metrics),
+		// A push asset's worker starts on each batch as it commits.
+		poll.WithOutboxWritten(s.delivery.Wake),
 		// A push asset's polls wait while delivery.max_pending of its
 		// containers wait for the SOAR.
 		poll.WithBackpressure(deliver.Backpressure{Store: s.db}, 0)}

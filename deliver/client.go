@@ -86,12 +86,16 @@ type answer struct {
 // unknown; the caller's next attempt checks.
 func (c *client) do(ctx context.Context, method, url string, body any) (*answer, error) {
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	switch b := body.(type) {
+	case nil:
+	case json.RawMessage: // encoded already: not scanned again
+		rd = bytes.NewReader(b)
+	default:
+		enc, err := json.Marshal(body)
 		if err != nil {
 			return nil, &failure{kind: "dead", msg: fmt.Sprintf("encode the request to %s: %v", c.what(), err)}
 		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(enc)
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

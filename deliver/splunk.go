@@ -1,6 +1,7 @@
 package deliver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/soarkafka/soarkafka/ingest"
 )
@@ -107,8 +110,8 @@ func (s *splunkSOAR) send(ctx context.Context, r ingest.OutboxRow, c *ingest.Sto
 	return soarID, nil
 }
 
-// containerBody is the SOAR container of c, with arts inline.
-func (s *splunkSOAR) containerBody(c *ingest.StoredContainer, arts []ingest.StoredArtifact) (map[string]any, error) {
+// containerBody is the SOAR container of c, with arts inline, encoded.
+func (s *splunkSOAR) containerBody(c *ingest.StoredContainer, arts []ingest.StoredArtifact) (json.RawMessage, error) {
 	body, err := pick(c.Body, containerFields)
 	if err != nil {
 		return nil, fmt.Errorf("container %d: %w", c.ID, err)
@@ -128,25 +131,78 @@ func (s *splunkSOAR) containerBody(c *ingest.StoredContainer, arts []ingest.Stor
 	if head.Name == "" && c.Name != "" {
 		body["name"] = c.Name
 	}
-	inline := make([]map[string]any, 0, len(arts))
-	for _, a := range arts {
-		ab, err := artifactBody(a)
-		if err != nil {
-			return nil, err
-		}
-		inline = append(inline, ab)
+	out, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("container %d: %w", c.ID, err)
 	}
-	body["artifacts"] = inline
-	return body, nil
+	// The artifacts go in as encoded here, not through maps: decoding
+	// and encoding each artifact's body again was most of the worker's
+	// CPU for a large container (docs/performance.md).
+	out = append(out[:len(out)-1], `,"artifacts":`...) // body is never empty: it has source_data_identifier
+	if out, err = appendArtifacts(out, arts, 0); err != nil {
+		return nil, err
+	}
+	return append(out, '}'), nil
 }
 
-func artifactBody(a ingest.StoredArtifact) (map[string]any, error) {
-	b, err := pick(a.Body, artifactFields)
-	if err != nil {
-		return nil, fmt.Errorf("artifact %d: %w", a.ID, err)
+// appendArtifacts appends arts as a JSON list of SOAR artifacts, each
+// with container_id when containerID is not 0.
+func appendArtifacts(dst []byte, arts []ingest.StoredArtifact, containerID int64) ([]byte, error) {
+	dst = append(dst, '[')
+	for i, a := range arts {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var err error
+		if dst, err = appendArtifact(dst, a, containerID); err != nil {
+			return nil, err
+		}
 	}
-	b["source_data_identifier"] = a.SourceDataIdentifier
-	return b, nil
+	return append(dst, ']'), nil
+}
+
+// appendArtifact appends the SOAR artifact of a: the members of its stored
+// body SOAR accepts, as stored, then its source_data_identifier (and
+// container_id when not 0).
+func appendArtifact(dst []byte, a ingest.StoredArtifact, containerID int64) ([]byte, error) {
+	dst = append(dst, '{')
+	dec := jsontext.NewDecoder(bytes.NewReader(a.Body), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	fail := func(err error) ([]byte, error) { return nil, fmt.Errorf("artifact %d: stored body: %w", a.ID, err) }
+	if tok, err := dec.ReadToken(); err != nil {
+		return fail(err)
+	} else if tok.Kind() != '{' {
+		return fail(fmt.Errorf("not a JSON object"))
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return fail(err)
+		}
+		k := name.String() // void after the decoder's next read
+		v, err := dec.ReadValue()
+		if err != nil {
+			return fail(err)
+		}
+		if !artifactFields[k] || k == "source_data_identifier" || v.Kind() == 'n' {
+			continue
+		}
+		if dst, err = jsontext.AppendQuote(dst, k); err != nil {
+			return fail(err)
+		}
+		dst = append(dst, ':')
+		dst = append(dst, v...)
+		dst = append(dst, ',')
+	}
+	var err error
+	dst = append(dst, `"source_data_identifier":`...)
+	if dst, err = jsontext.AppendQuote(dst, a.SourceDataIdentifier); err != nil {
+		return fail(err)
+	}
+	if containerID != 0 {
+		dst = append(dst, `,"container_id":`...)
+		dst = strconv.AppendInt(dst, containerID, 10)
+	}
+	return append(dst, '}'), nil
 }
 
 // pick decodes a stored JSON object and keeps the fields SOAR accepts.
@@ -212,17 +268,12 @@ func (s *splunkSOAR) postContainer(ctx context.Context, c *ingest.StoredContaine
 // postArtifacts adds arts to the SOAR container soarID, in one request.
 // An artifact SOAR has already (existing_artifact_id) is a success.
 func (s *splunkSOAR) postArtifacts(ctx context.Context, soarID int64, arts []ingest.StoredArtifact) error {
-	list := make([]map[string]any, 0, len(arts))
-	for _, a := range arts {
-		b, err := artifactBody(a)
-		if err != nil {
-			return &failure{kind: "dead", msg: err.Error()}
-		}
-		b["container_id"] = soarID
-		list = append(list, b)
+	list, err := appendArtifacts(nil, arts, soarID)
+	if err != nil {
+		return &failure{kind: "dead", msg: err.Error()}
 	}
 	u := s.c.base + "/rest/artifact"
-	a, err := s.c.do(ctx, http.MethodPost, u, list)
+	a, err := s.c.do(ctx, http.MethodPost, u, json.RawMessage(list))
 	if err != nil {
 		return err
 	}

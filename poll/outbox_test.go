@@ -1,22 +1,35 @@
 package poll_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/soarkafka/soarkafka/ingest"
 	"github.com/soarkafka/soarkafka/internal/testenv"
+	"github.com/soarkafka/soarkafka/poll"
 )
 
 // A push asset's poll writes the outbox with its batches, each row
 // carrying the batch's oldest Kafka timestamp; a pull asset's writes none.
 func TestPushAssetPollWritesTheOutbox(t *testing.T) {
-	e := newEnv(t, testenv.SQLiteURL(t))
+	var mu sync.Mutex
+	var woken []string // what WithOutboxWritten was told, in order
+	e := newEnv(t, testenv.SQLiteURL(t), poll.WithOutboxWritten(func(asset string) {
+		mu.Lock()
+		woken = append(woken, asset)
+		mu.Unlock()
+	}))
+	wokenSoFar := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), woken...)
+	}
 	before := time.Now().Add(-time.Second)
 	e.produce(all, 0, 3)
 	pull := e.config(map[string]any{"read_from_beginning": true})
 	push := e.config(map[string]any{"read_from_beginning": true, "delivery.mode": "push", "delivery.url": "https://soar.example.com",
-		"delivery.token": "t", "delivery.asset_id": 1})
+		"delivery.token": "t", "delivery.asset_id": 1, "ingest.batch_size": 4})
 	e.poll("pulled", pull, ingest.PollAction)
 	res := e.poll("pushed", push, ingest.PollAction)
 	if n := e.count(`SELECT count(*) FROM delivery_outbox WHERE asset = 'pulled'`); n != 0 {
@@ -40,9 +53,17 @@ func TestPushAssetPollWritesTheOutbox(t *testing.T) {
 	if arts != 12 {
 		t.Fatalf("the rows cover %d artifact ids, want the 12 stored", arts)
 	}
+	// Delivery was told of each of the push poll's three batches as it
+	// committed, and of nothing of the pull asset.
+	if got := wokenSoFar(); len(got) != 3 || got[0] != "pushed" || got[1] != "pushed" || got[2] != "pushed" {
+		t.Fatalf("outbox written for %v, want pushed once per batch (3 batches of 4)", got)
+	}
 	// Polled again: nothing new, no new row.
 	e.poll("pushed", push, ingest.PollAction)
 	if n := e.count(`SELECT count(*) FROM delivery_outbox WHERE asset = 'pushed'`); n != containers {
 		t.Fatalf("a poll that stored nothing wrote outbox rows: %d", n)
+	}
+	if got := wokenSoFar(); len(got) != 3 {
+		t.Fatalf("a poll that stored nothing woke delivery: %v", got)
 	}
 }

@@ -133,6 +133,8 @@ type Poller struct {
 
 	backpressure      Backpressure
 	backpressureCheck time.Duration
+	// outboxWritten is told of each committed batch with outbox rows.
+	outboxWritten func(asset string)
 	// period is how long one record of a continuous poll covers;
 	// standby how often a replica without the lease of a continuous
 	// asset tries to take it.
@@ -142,6 +144,13 @@ type Poller struct {
 
 // Option configures a Poller.
 type Option func(*Poller)
+
+// WithOutboxWritten calls fn with the asset's name after each batch that
+// wrote outbox rows (a push asset's) commits, so that its delivery starts
+// at once. fn must not block.
+func WithOutboxWritten(fn func(asset string)) Option {
+	return func(p *Poller) { p.outboxWritten = fn }
+}
 
 // WithRecorder sends what polls do to r (metrics); none by default.
 func WithRecorder(r Recorder) Option {
@@ -1366,6 +1375,11 @@ func (r *run) save(ctx context.Context, msgs []soar.Message, containers []ingest
 		return err
 	}
 	r.p.fault(FaultAfterCommit)
+	if b.Outbox && len(out.Containers) > 0 && r.p.outboxWritten != nil {
+		// Delivery need not wait for the poll's end (a continuous poll
+		// ends a period a minute) nor its next look at the outbox.
+		r.p.outboxWritten(r.req.Asset)
+	}
 	for _, m := range msgs {
 		r.readEnds[m.Partition] = max(r.readEnds[m.Partition], m.Offset+1)
 	}
