@@ -24,6 +24,11 @@ func (db *DB) CreateAsset(ctx context.Context, a *assets.Asset) error {
 	}
 	now := db.now()
 	var id, version int64
+	unlock, err := db.lockWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	err = db.db.QueryRowContext(ctx, db.dialect.rebind(`
 		INSERT INTO assets (name, description, config, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $4)
@@ -83,6 +88,11 @@ func (db *DB) UpdateAsset(ctx context.Context, a *assets.Asset) error {
 	}
 	// One statement, so two concurrent updates each bump the version once.
 	var stored assets.Asset
+	unlock, err := db.lockWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	err = scanAsset(db.db.QueryRowContext(ctx, db.dialect.rebind(`
 		UPDATE assets SET description = $1, config = $2, version = version + 1, updated_at = $3
 		WHERE name = $4
@@ -99,7 +109,7 @@ func (db *DB) UpdateAsset(ctx context.Context, a *assets.Asset) error {
 
 // DeleteAsset removes the asset with that name, or returns an ENOTFOUND error.
 func (db *DB) DeleteAsset(ctx context.Context, name string) error {
-	res, err := db.db.ExecContext(ctx, db.dialect.rebind(`DELETE FROM assets WHERE name = $1`), name)
+	res, err := db.exec(ctx, db.dialect.rebind(`DELETE FROM assets WHERE name = $1`), name)
 	if err != nil {
 		return fmt.Errorf("store: delete asset %q: %w", name, err)
 	}

@@ -139,7 +139,7 @@ type execer interface {
 // crash, a timeout, a dropped connection) is known to have an unknown
 // outcome.
 func (db *DB) MarkSending(ctx context.Context, id int64) error {
-	return db.markOutbox(ctx, db.db, "sending", id, []string{ingest.OutboxPending, ingest.OutboxSending},
+	return db.markOutbox(ctx, queued{db}, "sending", id, []string{ingest.OutboxPending, ingest.OutboxSending},
 		`state = 'sending', attempts = attempts + 1`)
 }
 
@@ -170,14 +170,14 @@ func (db *DB) MarkDelivered(ctx context.Context, id, soarContainerID int64) erro
 // MarkRetry puts row id back to pending, to be sent again at next, with
 // the error of the failed attempt.
 func (db *DB) MarkRetry(ctx context.Context, id int64, errText string, next time.Time) error {
-	return db.markOutbox(ctx, db.db, "for retry", id, []string{ingest.OutboxPending, ingest.OutboxSending},
+	return db.markOutbox(ctx, queued{db}, "for retry", id, []string{ingest.OutboxPending, ingest.OutboxSending},
 		`state = 'pending', last_error = $1, next_attempt_at = $2`, errText, db.dialect.timeArg(next.UTC().Truncate(time.Microsecond)))
 }
 
 // MarkDead moves row id to the dead letters with the error and the SOAR's
 // answer.
 func (db *DB) MarkDead(ctx context.Context, id int64, errText, answer string) error {
-	return db.markOutbox(ctx, db.db, "dead", id, []string{ingest.OutboxPending, ingest.OutboxSending},
+	return db.markOutbox(ctx, queued{db}, "dead", id, []string{ingest.OutboxPending, ingest.OutboxSending},
 		`state = 'dead', last_error = $1, soar_answer = $2`, errText, answer)
 }
 
@@ -200,7 +200,7 @@ func (db *DB) SOARContainerID(ctx context.Context, containerID int64) (id int64,
 // the SOAR in part, and a row attempted before is checked before it is
 // sent again.
 func (db *DB) RetryDead(ctx context.Context, asset string) (int64, error) {
-	res, err := db.db.ExecContext(ctx, db.dialect.rebind(`
+	res, err := db.exec(ctx, db.dialect.rebind(`
 		UPDATE delivery_outbox SET state = 'pending', next_attempt_at = $2, soar_answer = ''
 		WHERE asset = $1 AND state = 'dead'`), asset, db.dialect.timeArg(db.now()))
 	if err != nil {
@@ -300,7 +300,7 @@ func (db *DB) DeliveryArtifacts(ctx context.Context, r ingest.OutboxRow) ([]inge
 // SOAR made (or was found to have) it, before the rest of its artifacts
 // are sent: a failure after that must not lose where they go.
 func (db *DB) SetSOARContainerID(ctx context.Context, containerID int64, asset string, soarContainerID int64) error {
-	if _, err := db.db.ExecContext(ctx, db.dialect.rebind(`
+	if _, err := db.exec(ctx, db.dialect.rebind(`
 		INSERT INTO delivery_containers (container_id, asset, soar_container_id) VALUES ($1, $2, $3)
 		ON CONFLICT (container_id) DO UPDATE SET soar_container_id = excluded.soar_container_id`),
 		containerID, asset, soarContainerID); err != nil {
@@ -329,7 +329,7 @@ func (db *DB) OutboxPending(ctx context.Context, asset string) (int, error) {
 // SOAR before it is sent again.
 func (db *DB) ResetDeliveryBackoff(ctx context.Context, asset string) error {
 	now := db.dialect.timeArg(db.now())
-	if _, err := db.db.ExecContext(ctx, db.dialect.rebind(`
+	if _, err := db.exec(ctx, db.dialect.rebind(`
 		UPDATE delivery_outbox SET next_attempt_at = $2
 		WHERE asset = $1 AND state IN ('pending', 'sending') AND next_attempt_at > $2`), asset, now); err != nil {
 		return fmt.Errorf("store: reset the delivery back-off of asset %q: %w", asset, err)

@@ -134,6 +134,18 @@ func TestSQLiteWritersQueue(t *testing.T) {
 	if second != nil {
 		t.Fatalf("second writer: %v; want it to wait for the first", second)
 	}
+	// So does a single statement outside a transaction.
+	holding = make(chan struct{})
+	go func() {
+		first <- db.inTx(t.Context(), func(*sql.Tx) error { close(holding); time.Sleep(400 * time.Millisecond); return nil })
+	}()
+	<-holding
+	if _, err := db.exec(t.Context(), `DELETE FROM ingest_leases WHERE asset = 'a'`); err != nil {
+		t.Fatalf("a statement behind a transaction: %v; want it to wait for it", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
 	// A writer waiting in line still honours its context.
 	holding = make(chan struct{})
 	release := make(chan struct{})

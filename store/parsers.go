@@ -194,16 +194,49 @@ func scanParser(row interface{ Scan(...any) error }, p *parsers.Parser) error {
 	return row.Scan(&p.ID, &p.Name, &p.Description, &p.Version, &p.Source, timestamp{&p.CreatedAt}, timestamp{&p.UpdatedAt})
 }
 
+// lockWriter waits for this process's turn to write to SQLite (see
+// DB.writer) and returns what ends it; on PostgreSQL it returns at once.
+// Never call it while holding the turn: inside inTx, write through the
+// transaction.
+func (db *DB) lockWriter(ctx context.Context) (unlock func(), err error) {
+	if db.writer == nil {
+		return func() {}, nil
+	}
+	select {
+	case db.writer <- struct{}{}:
+		return func() { <-db.writer }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// exec runs one write statement outside a transaction, in this process's
+// turn to write on SQLite: a statement left to SQLite's busy handler
+// behind a batch slept in growing steps (1, 2, 5, ... 100 ms) past the
+// batch's commit.
+func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	unlock, err := db.lockWriter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return db.db.ExecContext(ctx, query, args...)
+}
+
+// queued is db as an execer whose statements take the write turn.
+type queued struct{ db *DB }
+
+func (q queued) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return q.db.exec(ctx, query, args...)
+}
+
 // inTx runs fn in a transaction, committed when fn returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	if db.writer != nil {
-		select {
-		case db.writer <- struct{}{}:
-			defer func() { <-db.writer }()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	unlock, err := db.lockWriter(ctx)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

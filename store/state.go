@@ -106,7 +106,7 @@ func (db *DB) RenewLease(ctx context.Context, asset, holder string, ttl time.Dur
 		return err
 	}
 	_, until, clockArgs := db.leaseTimes(3, ttl)
-	res, err := db.db.ExecContext(ctx, db.dialect.rebind(`
+	res, err := db.exec(ctx, db.dialect.rebind(`
 		UPDATE ingest_leases SET expires_at = `+until+` WHERE asset = $1 AND holder = $2`),
 		append([]any{asset, holder}, clockArgs...)...)
 	if err != nil {
@@ -126,7 +126,7 @@ func (db *DB) RenewLease(ctx context.Context, asset, holder string, ttl time.Dur
 // ReleaseLease frees holder's lease; releasing a lease holder does not hold
 // is not an error, and leaves the lease to whoever holds it.
 func (db *DB) ReleaseLease(ctx context.Context, asset, holder string) error {
-	if _, err := db.db.ExecContext(ctx, db.dialect.rebind(`DELETE FROM ingest_leases WHERE asset = $1 AND holder = $2`),
+	if _, err := db.exec(ctx, db.dialect.rebind(`DELETE FROM ingest_leases WHERE asset = $1 AND holder = $2`),
 		asset, holder); err != nil {
 		return fmt.Errorf("store: release the poll lease of asset %q: %w", asset, err)
 	}
@@ -172,7 +172,7 @@ func (db *DB) RecordPoll(ctx context.Context, r ingest.PollRecord) error {
 	if r.Status == ingest.PollSucceeded {
 		lastSuccess = db.dialect.timeArg(r.StartedAt.Add(r.Duration).UTC().Truncate(time.Microsecond))
 	}
-	_, err := db.db.ExecContext(ctx, db.dialect.rebind(`
+	_, err := db.exec(ctx, db.dialect.rebind(`
 		INSERT INTO ingest_polls (asset, topic, kind, started_at, duration_ns, status, error,
 			messages_read, containers_created, artifacts_created, duplicates_skipped, dead_lettered, gaps,
 			last_success_at)
