@@ -81,11 +81,6 @@ func (s *splunkSOAR) send(ctx context.Context, r ingest.OutboxRow, c *ingest.Sto
 			return 0, err
 		}
 		soarID = id
-		// Kept at once: a later chunk's failure must not lose where the
-		// container is.
-		if err := st.SetSOARContainerID(ctx, c.ID, c.Asset, soarID); err != nil {
-			return 0, err
-		}
 		if dup {
 			// The SOAR had the container (the pull app made it, or an
 			// earlier attempt whose answer was lost); what it did with
@@ -103,6 +98,18 @@ func (s *splunkSOAR) send(ctx context.Context, r ingest.OutboxRow, c *ingest.Sto
 		}
 		chunk := todo[:min(per, len(todo))]
 		if err := s.postArtifacts(ctx, soarID, chunk); err != nil {
+			if !known {
+				// Where the container is, for the retry, which then
+				// looks for the artifacts that went through. Kept only
+				// on this path: MarkDelivered keeps it otherwise, and a
+				// crash before either is an attempt whose retry finds
+				// the container by its source_data_identifier. A write
+				// per container on the happy path waited behind the
+				// poll's batches on SQLite (docs/performance.md).
+				if serr := st.SetSOARContainerID(ctx, c.ID, c.Asset, soarID); serr != nil {
+					s.w.logger.Warn("delivery: keep the SOAR container id", "container", c.ID, "error", serr)
+				}
+			}
 			return 0, err
 		}
 		todo = todo[len(chunk):]
