@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/soarkafka/soarkafka/audit"
 	"github.com/soarkafka/soarkafka/deliver"
 	"github.com/soarkafka/soarkafka/internal/testenv"
 	"github.com/soarkafka/soarkafka/web"
@@ -250,4 +251,64 @@ func (e *env) auditTime(t *testing.T, name string) time.Time {
 		t.Fatal(err)
 	}
 	return ts
+}
+
+// A change whose event cannot be recorded is made and answered all the
+// same, and the failure is logged: the trail's store being away must not
+// stop the configuration being changed.
+func TestAuditFailureDoesNotUndoTheChange(t *testing.T) {
+	url := testenv.SQLiteURL(t)
+	e := newEnv(t, url)
+	if _, err := testenv.RawDB(t, url).ExecContext(t.Context(), "DROP TABLE audit_events"); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := e.do("POST", "/v1/assets", asset("kept", map[string]any{"hosts": "127.0.0.1:9092", "topic": "t"})); code != 201 {
+		t.Fatalf("create: %d %v", code, out)
+	}
+	if code, out := e.do("GET", "/v1/assets/kept", nil); code != 200 || out["version"] != 1.0 {
+		t.Fatalf("the asset was not kept: %d %v", code, out)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "audit: change made but not recorded") || !strings.Contains(logs, `"name":"kept"`) {
+		t.Fatalf("the failure to record is not logged:\n%s", logs)
+	}
+}
+
+// The client address is the peer's; X-Forwarded-For counts only from a
+// proxy in audit.trusted_proxies.
+func TestAuditClientAddress(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		trusted []string
+		want    string
+	}{
+		{"untrusted peer", nil, "127.0.0.1"},
+		{"trusted proxy", []string{"127.0.0.0/8"}, "203.0.113.9"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			nets, err := audit.ParseTrustedProxies(tt.trusted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := newEnvWith(t, testenv.SQLiteURL(t), func(o *web.Options) { o.TrustedProxies = nets })
+			if code, out := e.do("POST", "/v1/assets", asset("x", map[string]any{"hosts": "127.0.0.1:9092", "topic": "t"})); code != 201 {
+				t.Fatalf("create: %d %v", code, out)
+			}
+			req, _ := http.NewRequest("DELETE", e.srv.URL+"/v1/assets/x", nil)
+			req.Header.Set("ph-auth-token", token)
+			req.Header.Set("X-Forwarded-For", "198.51.100.1, 203.0.113.9")
+			req.Header.Set("X-Real-IP", "198.51.100.2")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 204 {
+				t.Fatalf("delete: %d", resp.StatusCode)
+			}
+			list, _ := e.auditList("object_name=x")
+			if len(list) != 2 || list[0]["client"] != tt.want || list[1]["client"] != "127.0.0.1" {
+				t.Fatalf("clients %v, want %s for the delete", list, tt.want)
+			}
+		})
+	}
 }
