@@ -11,11 +11,14 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/soarkafka/soarkafka/assets"
 )
@@ -92,6 +95,7 @@ type Recorder struct {
 	store     Store
 	logger    *slog.Logger
 	retention time.Duration
+	trusted   []*net.IPNet
 	now       func() time.Time
 
 	mu        sync.Mutex
@@ -99,12 +103,57 @@ type Recorder struct {
 }
 
 // NewRecorder returns a recorder into store, keeping events for retention
-// (DefaultRetention when 0 or less).
-func NewRecorder(store Store, logger *slog.Logger, retention time.Duration) *Recorder {
+// (DefaultRetention when 0 or less) and believing X-Forwarded-For from the
+// trusted proxies only (see ClientAddress).
+func NewRecorder(store Store, logger *slog.Logger, retention time.Duration, trusted []*net.IPNet) *Recorder {
 	if retention <= 0 {
 		retention = DefaultRetention
 	}
-	return &Recorder{store: store, logger: logger, retention: retention, now: time.Now}
+	return &Recorder{store: store, logger: logger, retention: retention, trusted: trusted, now: time.Now}
+}
+
+// peerKey holds, in a request's context, the peer address and
+// X-Forwarded-For as they arrived, before a middleware such as chi's
+// RealIP rewrites RemoteAddr from headers any client can send.
+type peerKey struct{}
+
+type peer struct{ addr, forwardedFor string }
+
+// KeepPeer keeps the request's peer and X-Forwarded-For for Event; put it
+// before any middleware that rewrites RemoteAddr.
+func KeepPeer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithValue(r.Context(), peerKey{}, peer{r.RemoteAddr, r.Header.Get("X-Forwarded-For")})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// Event is the event of a change req made, by actor (ActorAPI or
+// ConsoleActor): its client address, method and route pattern (chi's, or
+// the path outside chi), the object, the action and the version after the
+// change (0: none). The console calls it with its actor, then Record.
+func (r *Recorder) Event(req *http.Request, actor, kind, name, action string, version int64, changes map[string]any) Event {
+	p, ok := req.Context().Value(peerKey{}).(peer)
+	if !ok {
+		p = peer{addr: req.RemoteAddr} // forwarded-for unknown: the peer only
+	}
+	route := req.URL.Path
+	if rc := chi.RouteContext(req.Context()); rc != nil && rc.RoutePattern() != "" {
+		route = rc.RoutePattern()
+	}
+	var trusted []*net.IPNet
+	if r != nil {
+		trusted = r.trusted
+	}
+	e := Event{
+		Client: ClientAddress(p.addr, p.forwardedFor, trusted),
+		Actor:  actor, Method: req.Method, Route: req.Method + " " + route,
+		Kind: kind, Name: name, Action: action, Changes: changes,
+	}
+	if version > 0 {
+		e.Version = &version
+	}
+	return e
 }
 
 // Store is where the recorder keeps the trail, for reading it back.

@@ -87,7 +87,7 @@ func TestAuditRecorderPrunesPastRetention(t *testing.T) {
 		if err := db.RecordAudit(ctx, old); err != nil {
 			t.Fatal(err)
 		}
-		r := audit.NewRecorder(db, slog.New(slog.NewTextHandler(io.Discard, nil)), 2*time.Hour)
+		r := audit.NewRecorder(db, slog.New(slog.NewTextHandler(io.Discard, nil)), 2*time.Hour, nil)
 		if err := r.Record(ctx, audit.Event{Actor: audit.ConsoleActor("ab12cd"), Method: "POST", Route: "POST /v1/parsers",
 			Kind: audit.KindParser, Name: "new", Action: audit.ActionCreate}); err != nil {
 			t.Fatal(err)

@@ -1,47 +1,17 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/audit"
 )
 
-// peerKey holds, in a request's context, the peer address and
-// X-Forwarded-For as they arrived, before middleware.RealIP rewrites
-// RemoteAddr from headers any client can send: the audit takes a forwarded
-// address only from a trusted proxy.
-type peerKey struct{}
-
-type peer struct{ addr, forwardedFor string }
-
-func keepPeer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), peerKey{}, peer{r.RemoteAddr, r.Header.Get("X-Forwarded-For")})
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
 // auditEvent is the event of a change made by this request with the API
-// token: its client, method and route pattern, and what it changed.
+// token.
 func (h *Handler) auditEvent(r *http.Request, kind, name, action string, version int64, changes map[string]any) audit.Event {
-	p, _ := r.Context().Value(peerKey{}).(peer)
-	if p.addr == "" {
-		p.addr = r.RemoteAddr
-	}
-	e := audit.Event{
-		Client: audit.ClientAddress(p.addr, p.forwardedFor, h.opts.TrustedProxies),
-		Actor:  audit.ActorAPI, Method: r.Method, Route: r.Method + " " + chi.RouteContext(r.Context()).RoutePattern(),
-		Kind: kind, Name: name, Action: action, Changes: changes,
-	}
-	if version > 0 {
-		e.Version = &version
-	}
-	return e
+	return h.opts.Audit.Event(r, audit.ActorAPI, kind, name, action, version, changes)
 }
 
 // record keeps the event of a change that succeeded. A failure is logged

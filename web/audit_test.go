@@ -289,7 +289,7 @@ func TestAuditClientAddress(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := newEnvWith(t, testenv.SQLiteURL(t), func(o *web.Options) { o.TrustedProxies = nets })
+			e := newEnvWith(t, testenv.SQLiteURL(t), func(o *web.Options) { o.Audit = audit.NewRecorder(o.Store.(audit.Store), o.Logger, 0, nets) })
 			if code, out := e.do("POST", "/v1/assets", asset("x", map[string]any{"hosts": "127.0.0.1:9092", "topic": "t"})); code != 201 {
 				t.Fatalf("create: %d %v", code, out)
 			}

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -65,11 +64,9 @@ type Options struct {
 	Delivery Delivery
 	// Audit records every change made through the API, after it
 	// succeeded, and serves GET /v1/audit; nil records nothing and answers
-	// 503.
+	// 503. Its trusted proxies are the peers whose X-Forwarded-For names
+	// the client address it records.
 	Audit *audit.Recorder
-	// TrustedProxies are the peers whose X-Forwarded-For names the client
-	// address the audit records; empty: the peer's address, always.
-	TrustedProxies []*net.IPNet
 	// Metrics serves GET /metrics (Prometheus); nil answers 404.
 	Metrics http.Handler
 	// MetricsPublic serves /metrics without the API token, for a scraper
@@ -114,7 +111,7 @@ func NewHandler(opts Options) *Handler {
 		h.idleFree.Stop()
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, keepPeer, middleware.RealIP, h.logRequests, h.recoverPanics, h.bodyDeadline, h.checkText)
+	r.Use(middleware.RequestID, audit.KeepPeer, middleware.RealIP, h.logRequests, h.recoverPanics, h.bodyDeadline, h.checkText)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.ENOTFOUND, "no route %s %s (the API is described at /openapi.json)", r.Method, r.URL.Path))
 	})

@@ -95,7 +95,7 @@ func newEnvWith(t *testing.T, url string, set func(*web.Options)) *env {
 		Poller: poller,
 		Logger: logger, Assets: assetService, Runner: runner, Parsers: parserService,
 		Store: db, APIToken: token, MaxBodyBytes: 64 << 10, Version: "test",
-		Audit: audit.NewRecorder(db, logger, 0),
+		Audit: audit.NewRecorder(db, logger, 0, nil),
 		// The server's defaults, so that every test runs within them.
 		ReadTimeout: time.Minute, IdleReadTimeout: time.Minute, BodyMemoryBudget: 64 << 20, BodyWait: 2 * time.Second,
 	}
