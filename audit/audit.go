@@ -245,8 +245,8 @@ func isTrusted(host string, trusted []*net.IPNet) bool {
 }
 
 // AssetChanges describes a written asset: each changed field with its old
-// and new values, and each secret field the input wrote (set or cleared) as
-// Secret. old is nil for a created asset; input is the configuration the
+// and new values (for a new asset, each field the input gave, as stored),
+// and each secret field the input wrote (set or cleared) as Secret. old is nil for a created asset; input is the configuration the
 // client sent. The action is enable or disable when ingest.enabled flipped,
 // create for a new asset, update otherwise.
 func AssetChanges(old, updated *assets.View, input map[string]any) (action string, changes map[string]any) {
@@ -261,9 +261,13 @@ func AssetChanges(old, updated *assets.View, input map[string]any) (action strin
 		changes["description"] = map[string]any{"new": updated.Description}
 	}
 	after := flatten(updated.Config)
+	sent := flatten(input)
 	for _, k := range slices.Sorted(maps.Keys(unionKeys(before, after))) {
 		if f, ok := assets.FieldByName(k); ok && f.Secret {
 			continue // never a value, even had the view carried one
+		}
+		if _, given := sent[k]; old == nil && !given {
+			continue // a new asset's defaults: the registry's, not a change of anyone's
 		}
 		o, hadOld := before[k]
 		n, hasNew := after[k]
@@ -279,7 +283,6 @@ func AssetChanges(old, updated *assets.View, input map[string]any) (action strin
 		}
 		changes["config."+k] = c
 	}
-	sent := flatten(input)
 	for _, name := range assets.SecretFields() {
 		_, written := sent[name]
 		flipped := old != nil && old.Secrets[name] != updated.Secrets[name]

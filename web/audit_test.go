@@ -167,7 +167,8 @@ func TestAuditRecordsEachChange(t *testing.T) {
 		if c := changes(9); fmt.Sprint(c["config.ingest.enabled"]) != "map[new:false old:true]" || c["config.password"] != nil {
 			t.Errorf("disable changes %v (a password left out is kept, not changed)", c)
 		}
-		if c := changes(11); c["config.password"] != "changed" || fmt.Sprint(c["config.username"]) != "map[new:soar]" {
+		if c := changes(11); c["config.password"] != "changed" || fmt.Sprint(c["config.username"]) != "map[new:soar]" ||
+			fmt.Sprint(c["description"]) != "map[new:test asset]" || c["config.ingest.enabled"] != nil || len(c) != 6 { // description, hosts, topic, sasl_mechanism, username, password
 			t.Errorf("create changes %v", c)
 		}
 		if changes(7)["config.kerberos.password"] != "changed" || changes(6)["config.aws_iam.secret_access_key"] != "changed" ||
