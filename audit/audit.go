@@ -89,6 +89,9 @@ const DefaultRetention = 365 * 24 * time.Hour
 // an index range on the time column, cheap, but not worth every change.
 const pruneEvery = time.Hour
 
+// recordTimeout bounds the recording of one event, pruning included.
+const recordTimeout = 10 * time.Second
+
 // Recorder records events; the API and the console share one. A nil
 // *Recorder records nothing.
 type Recorder struct {
@@ -108,6 +111,9 @@ type Recorder struct {
 func NewRecorder(store Store, logger *slog.Logger, retention time.Duration, trusted []*net.IPNet) *Recorder {
 	if retention <= 0 {
 		retention = DefaultRetention
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Recorder{store: store, logger: logger, retention: retention, trusted: trusted, now: time.Now}
 }
@@ -172,8 +178,10 @@ func (r *Recorder) Record(ctx context.Context, e Event) error {
 	if r == nil || r.store == nil {
 		return nil
 	}
-	// The change is done: a client that hangs up must not lose its event.
-	ctx = context.WithoutCancel(ctx)
+	// The change is done: a client that hangs up must not lose its event,
+	// and a store that hangs must not hold the answer for long.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	if e.Changes == nil {
 		e.Changes = map[string]any{}
 	}

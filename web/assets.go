@@ -68,10 +68,13 @@ func (h *Handler) updateAsset(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
-	if old != nil {
-		action, changes := audit.AssetChanges(old, v, in.Config)
-		h.record(r, h.auditEvent(r, audit.KindAsset, name, action, v.Version, changes))
+	action, changes := audit.AssetChanges(old, v, in.Config)
+	if old == nil {
+		// The read before failed, the update did not: still an update,
+		// its fields as given.
+		action = audit.ActionUpdate
 	}
+	h.record(r, h.auditEvent(r, audit.KindAsset, name, action, v.Version, changes))
 	writeJSON(w, http.StatusOK, v)
 }
 
