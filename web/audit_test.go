@@ -15,7 +15,7 @@ import (
 )
 
 // The secret values the audit test sets: none may appear in the trail.
-var auditSecrets = []string{"pw-Audit-0001", "pw-Audit-0002", "krb-Audit-0003", "aws-Audit-0004", "dtok-Audit-0005-abcdef", "sealed:v1:"}
+var auditSecrets = []string{"pw-Audit-0001", "pw-Audit-0002", "krb-Audit-0003", "aws-Audit-0004", "dtok-Audit-0005-abcdef", "aws-Audit-0006", "sealed:v1:"}
 
 // auditList reads the whole trail through the API, newest first, and the
 // raw answer.
@@ -100,13 +100,16 @@ func TestAuditRecordsEachChange(t *testing.T) {
 		must(200, "PUT", "/v1/assets/sasl", asset("sasl", sasl))
 		must(201, "POST", "/v1/assets", asset("krb", kerberosAsset(map[string]any{"realm": "EXAMPLE.COM", "kdc": "kdc.example.com", "password": "krb-Audit-0003"})))
 		must(201, "POST", "/v1/assets", asset("aws", map[string]any{"hosts": "127.0.0.1:9092", "topic": "t", "sasl_mechanism": "AWS_MSK_IAM",
-			"aws_iam": map[string]any{"region": "eu-west-1", "access_key_id": "AKIDAUDIT", "secret_access_key": "aws-Audit-0004"}}))
+			"aws_iam": map[string]any{"region": "eu-west-1", "access_key_id": "AKIDAUDIT", "secret_access_key": "aws-Audit-0004", "session_token": "aws-Audit-0006"}}))
 		must(201, "POST", "/v1/assets", asset("push", map[string]any{"hosts": "127.0.0.1:9092", "topic": "alerts",
 			"delivery": map[string]any{"mode": "push", "url": "http://127.0.0.1:9", "token": "dtok-Audit-0005-abcdef", "asset_id": 3}}))
 		must(200, "POST", "/v1/assets/push/delivery/retry", nil)
 		must(201, "POST", "/v1/parsers", map[string]any{"name": "upper", "source": goodParser})
 		must(200, "PUT", "/v1/parsers/upper", map[string]any{"source": strings.Replace(goodParser, `"from "`, `"v2 from "`, 1)})
 		must(204, "DELETE", "/v1/parsers/upper", nil)
+		// A secret set to null is cleared: changed, as one set is.
+		must(200, "PUT", "/v1/assets/aws", asset("aws", map[string]any{"hosts": "127.0.0.1:9092", "topic": "t", "sasl_mechanism": "AWS_MSK_IAM",
+			"aws_iam": map[string]any{"region": "eu-west-1", "access_key_id": "AKIDAUDIT", "session_token": nil}}))
 		must(204, "DELETE", "/v1/assets/aws", nil)
 
 		before := auditRows(t, url)
@@ -128,6 +131,7 @@ func TestAuditRecordsEachChange(t *testing.T) {
 		type ev struct{ kind, name, action, route string }
 		want := []ev{
 			{"asset", "aws", "delete", "DELETE /v1/assets/{name}"},
+			{"asset", "aws", "update", "PUT /v1/assets/{name}"},
 			{"parser", "upper", "delete", "DELETE /v1/parsers/{name}"},
 			{"parser", "upper", "update", "PUT /v1/parsers/{name}"},
 			{"parser", "upper", "create", "POST /v1/parsers"},
@@ -157,26 +161,29 @@ func TestAuditRecordsEachChange(t *testing.T) {
 		changes := func(i int) map[string]any { return list[i]["changes"].(map[string]any) }
 		// Versions: the asset's and the parser's after the change; none
 		// for a deletion or a retry.
-		if version(11) != 1.0 || version(10) != 2.0 || version(9) != 3.0 || version(8) != 4.0 || version(3) != 1.0 || version(2) != 2.0 ||
-			version(0) != nil || version(1) != nil || version(4) != nil {
+		if version(12) != 1.0 || version(11) != 2.0 || version(10) != 3.0 || version(9) != 4.0 || version(4) != 1.0 || version(3) != 2.0 ||
+			version(1) != 2.0 || version(0) != nil || version(2) != nil || version(5) != nil {
 			t.Errorf("versions: %s", raw)
 		}
-		if c := changes(10); fmt.Sprint(c["config.topic"]) != "map[new:alerts2 old:alerts]" || c["config.password"] != "changed" || len(c) != 2 {
+		if c := changes(11); fmt.Sprint(c["config.topic"]) != "map[new:alerts2 old:alerts]" || c["config.password"] != "changed" || len(c) != 2 {
 			t.Errorf("update changes %v, want the topic's old and new and the password changed", c)
 		}
-		if c := changes(9); fmt.Sprint(c["config.ingest.enabled"]) != "map[new:false old:true]" || c["config.password"] != nil {
+		if c := changes(10); fmt.Sprint(c["config.ingest.enabled"]) != "map[new:false old:true]" || c["config.password"] != nil {
 			t.Errorf("disable changes %v (a password left out is kept, not changed)", c)
 		}
-		if c := changes(11); c["config.password"] != "changed" || fmt.Sprint(c["config.username"]) != "map[new:soar]" ||
+		if c := changes(12); c["config.password"] != "changed" || fmt.Sprint(c["config.username"]) != "map[new:soar]" ||
 			fmt.Sprint(c["description"]) != "map[new:test asset]" || c["config.ingest.enabled"] != nil || len(c) != 6 { // description, hosts, topic, sasl_mechanism, username, password
 			t.Errorf("create changes %v", c)
 		}
-		if changes(7)["config.kerberos.password"] != "changed" || changes(6)["config.aws_iam.secret_access_key"] != "changed" ||
-			changes(5)["config.delivery.token"] != "changed" {
+		if changes(8)["config.kerberos.password"] != "changed" || changes(7)["config.aws_iam.secret_access_key"] != "changed" ||
+			changes(6)["config.delivery.token"] != "changed" {
 			t.Errorf("secrets not marked changed: %s", raw)
 		}
-		if fmt.Sprint(changes(2)) != "map[version:2]" || changes(4)["retried"] != 0.0 {
-			t.Errorf("parser update %v, retry %v", changes(2), changes(4))
+		if c := changes(1); c["config.aws_iam.session_token"] != "changed" || c["config.aws_iam.secret_access_key"] != nil || len(c) != 1 {
+			t.Errorf("clearing a secret: %v, want only it, changed", c)
+		}
+		if fmt.Sprint(changes(3)) != "map[version:2]" || changes(5)["retried"] != 0.0 {
+			t.Errorf("parser update %v, retry %v", changes(3), changes(5))
 		}
 		stored := auditRows(t, url)
 		for _, s := range auditSecrets {
