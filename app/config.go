@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/audit"
 	"github.com/soarkafka/soarkafka/kafka"
 )
 
@@ -44,6 +45,15 @@ type Config struct {
 	Server          ServerLimits  `mapstructure:"server"`
 	Network         Network       `mapstructure:"network"`
 	Files           Files         `mapstructure:"files"`
+	Audit           Audit         `mapstructure:"audit"`
+}
+
+// Audit configures the trail of changes made through the API.
+type Audit struct {
+	// Retention is how long an event is kept.
+	Retention time.Duration `mapstructure:"retention"`
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
 }
 
 // ServerLimits bound what clients can hold of the server at the HTTP edge.
@@ -159,6 +169,8 @@ var settings = []setting{
 	{"network.allowed_hosts", []string{}, "hosts the Kafka clients of assets may connect to (brokers in `hosts`, brokers a cluster advertises, Kerberos KDCs): comma-separated `host`, `*.domain`, address or CIDR, each optionally with `:port` (`10.0.0.0/8:9092`, `[::1]:9092`); see docs/security.md", "empty: every host not denied"},
 	{"network.denied_hosts", []string{}, "hosts no Kafka client of an asset may connect to, same grammar; checked against the address actually connected to, and wins over `network.allowed_hosts`; deny `169.254.169.254` and loopback in production", "empty: none denied"},
 	{"files.allowed_dirs", []string{}, "absolute directories whose files the path fields of assets (`ca_cert`, `cert_file`, `key_file`, `kerberos.krb5_conf` as a path, `kerberos.keytab_path`, `kerberos.ccache_path`) may name, symbolic links resolved", "empty: every file path refused; inline PEM, keytab and krb5.conf text only"},
+	{"audit.retention", 365 * 24 * time.Hour, "how long the audit trail keeps an event (pruned at most hourly, as changes are recorded)", ""},
+	{"audit.trusted_proxies", []string{}, "addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` names the client address the audit trail records", "empty: the peer's address, always; `X-Forwarded-For` ignored"},
 	{"metrics.public", false, "serve `/metrics` (Prometheus) without the API token, for a scraper inside a trusted network; when false it needs the token like every `/v1` route", ""},
 }
 
@@ -321,6 +333,12 @@ func (c *Config) validate() error {
 	}
 	if c.Parser.Timeout < 100*time.Millisecond {
 		bad("parser.timeout", "%s is too short; use at least 100ms", c.Parser.Timeout)
+	}
+	if c.Audit.Retention < time.Hour {
+		bad("audit.retention", "%s is too short; keep events at least 1h (e.g. 8760h, a year)", c.Audit.Retention)
+	}
+	if _, err := audit.ParseTrustedProxies(c.Audit.TrustedProxies); err != nil {
+		bad("audit.trusted_proxies", "%v; give addresses or CIDR ranges such as 10.0.0.0/8", err)
 	}
 	if c.Server.MaxConnections < 1 {
 		bad("server.max_connections", "%d: must be at least 1", c.Server.MaxConnections)

@@ -116,6 +116,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"unknown file key", "listne: x\n", nil, nil, []string{"unknown keys: listne"}},
 		{"server limits", "server:\n  max_connections: 0\n  read_timeout: 10ms\n  idle_read_timeout: 0s\n  body_wait: -1s\n", nil, nil,
 			[]string{"server.max_connections: 0: must be at least 1", "server.read_timeout: 10ms is too short", "server.idle_read_timeout: 0s is too short", "server.body_wait: -1s"}},
+		{"audit", "audit:\n  retention: 10m\n  trusted_proxies: [10.0.0.0/8, proxy.example.com]\n", nil, nil,
+			[]string{"audit.retention: 10m0s is too short", `audit.trusted_proxies: "proxy.example.com" is neither`}},
 		{"small budget", "", []string{"SOARKAFKA_SERVER_BODY_MEMORY_BUDGET=1000"}, nil, []string{"server.body_memory_budget: 1000 is too small"}},
 		{"parser worker as root", "", []string{"SOARKAFKA_PARSER_WORKER_UID=0"}, []string{"--parser-worker-gid=-1"}, []string{"parser.worker_uid: 0 is not an unprivileged id", "parser.worker_gid: -1 is not"}},
 		{"several at once", "", []string{"SOARKAFKA_LOG_FORMAT=xml", "SOARKAFKA_DEV_BROKER_PARTITIONS=0"}, nil, []string{"log_format:", "dev_broker.partitions:"}},

@@ -21,6 +21,7 @@ import (
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/audit"
 	"github.com/soarkafka/soarkafka/deliver"
 	"github.com/soarkafka/soarkafka/devbroker"
 	"github.com/soarkafka/soarkafka/metrics"
@@ -134,7 +135,10 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 		s.scheduler = poll.NewScheduler(poller, assetService, logger, 0)
 	}
 	s.subscribeAssetChanges()
+	// Validated with the configuration.
+	trusted, _ := audit.ParseTrustedProxies(cfg.Audit.TrustedProxies)
 	handler := web.NewHandler(web.Options{
+		Audit:        audit.NewRecorder(s.db, logger, cfg.Audit.Retention, trusted),
 		Poller:       poller,
 		Logger:       logger,
 		Assets:       assetService,

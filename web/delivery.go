@@ -7,6 +7,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/soarkafka/soarkafka"
+	"github.com/soarkafka/soarkafka/audit"
 	"github.com/soarkafka/soarkafka/deliver"
 )
 
@@ -40,10 +41,12 @@ func (h *Handler) retryDelivery(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.EUNAVAILABLE, "push delivery is not available: this server runs no delivery"))
 		return
 	}
-	n, err := h.opts.Delivery.RetryDead(r.Context(), chi.URLParam(r, "name"))
+	name := chi.URLParam(r, "name")
+	n, err := h.opts.Delivery.RetryDead(r.Context(), name)
 	if err != nil {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
+	h.record(r, h.auditEvent(r, audit.KindDelivery, name, audit.ActionRetry, 0, map[string]any{"retried": n}))
 	writeJSON(w, http.StatusOK, map[string]int64{"retried": n})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/soarkafka/soarkafka"
+	"github.com/soarkafka/soarkafka/audit"
 	"github.com/soarkafka/soarkafka/parsers"
 	"github.com/soarkafka/soarkafka/produce"
 	"github.com/soarkafka/soarkafka/soar"
@@ -82,6 +83,7 @@ func (h *Handler) createParser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
+	h.record(r, h.auditEvent(r, audit.KindParser, v.Name, audit.ActionCreate, v.Version, map[string]any{"version": v.Version}))
 	w.Header().Set("Location", "/v1/parsers/"+v.Name)
 	writeJSON(w, http.StatusCreated, v)
 }
@@ -106,14 +108,18 @@ func (h *Handler) updateParser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
+	// The version number, not the source: the versions route keeps that.
+	h.record(r, h.auditEvent(r, audit.KindParser, v.Name, audit.ActionUpdate, v.Version, map[string]any{"version": v.Version}))
 	writeJSON(w, http.StatusOK, v)
 }
 
 func (h *Handler) deleteParser(w http.ResponseWriter, r *http.Request) {
-	if err := h.opts.Parsers.Delete(r.Context(), chi.URLParam(r, "name")); err != nil {
+	name := chi.URLParam(r, "name")
+	if err := h.opts.Parsers.Delete(r.Context(), name); err != nil {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
+	h.record(r, h.auditEvent(r, audit.KindParser, name, audit.ActionDelete, 0, nil))
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -33,6 +33,13 @@ var routeQueries = map[string][]any{
 		queryParam("asset", "string", "Only the artifacts of this asset (kafka_asset), exactly."),
 		queryParam("since_id", "integer", "Only artifacts whose id is greater."),
 	}, pageParams()...),
+	"GET /v1/audit": append([]any{
+		map[string]any{"name": "object_kind", "in": "query", "schema": map[string]any{"type": "string", "enum": []string{"asset", "parser", "delivery"}},
+			"description": "Only the events of this kind of object."},
+		queryParam("object_name", "string", "Only the events of the object of this name, exactly."),
+		map[string]any{"name": "since", "in": "query", "schema": map[string]any{"type": "string", "format": "date-time"}, "description": "Only events at or after this RFC 3339 time (inclusive)."},
+		map[string]any{"name": "until", "in": "query", "schema": map[string]any{"type": "string", "format": "date-time"}, "description": "Only events before this RFC 3339 time (exclusive); must be after since."},
+	}, pageParams()...),
 	"GET /v1/pull": {
 		map[string]any{"name": "asset", "in": "query", "required": true, "schema": map[string]any{"type": "string"},
 			"description": "The asset whose polls stored the containers: a stored asset's name, or soar:<asset_id> for the polls of a SOAR asset's inline configuration."},

@@ -55,6 +55,8 @@ func TestQueryParametersPerRoute(t *testing.T) {
 		"GET /v1/containers/{id}": {refuses: []string{"page", "page_size"}},
 		"GET /v1/artifacts": {takes: with(pageValid, map[string]string{"container_id": "1", "asset": "a", "since_id": "1"}),
 			refuses: []string{"label", "severity", "start_time", "end_time"}},
+		"GET /v1/audit": {takes: with(pageValid, map[string]string{"object_kind": "asset", "object_name": "a",
+			"since": "2026-11-23T12:00:00Z", "until": "2026-11-24T12:00:00Z"}), refuses: []string{"asset", "since_id", "start_time", "action"}},
 		"POST /v1/actions/{identifier}": {refuses: []string{"asset", "topic"}},
 		"GET /v1/pull": {takes: map[string]string{"asset": "a", "cursor": "v1-0-0", "max_artifacts": "5", "max_containers": "5"},
 			refuses: []string{"since_id", "page", "page_size", "topic"}},

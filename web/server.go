@@ -29,6 +29,7 @@ import (
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/audit"
 	"github.com/soarkafka/soarkafka/ingest"
 	"github.com/soarkafka/soarkafka/parsers"
 	"github.com/soarkafka/soarkafka/poll"
@@ -61,6 +62,11 @@ type Options struct {
 	// /v1/assets/{name}/delivery, POST .../delivery/retry); nil answers
 	// 503.
 	Delivery Delivery
+	// Audit records every change made through the API, after it
+	// succeeded, and serves GET /v1/audit; nil records nothing and answers
+	// 503. Its trusted proxies are the peers whose X-Forwarded-For names
+	// the client address it records.
+	Audit *audit.Recorder
 	// Metrics serves GET /metrics (Prometheus); nil answers 404.
 	Metrics http.Handler
 	// MetricsPublic serves /metrics without the API token, for a scraper
@@ -105,7 +111,7 @@ func NewHandler(opts Options) *Handler {
 		h.idleFree.Stop()
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.RealIP, h.logRequests, h.recoverPanics, h.bodyDeadline, h.checkText)
+	r.Use(middleware.RequestID, audit.KeepPeer, middleware.RealIP, h.logRequests, h.recoverPanics, h.bodyDeadline, h.checkText)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.ENOTFOUND, "no route %s %s (the API is described at /openapi.json)", r.Method, r.URL.Path))
 	})
@@ -154,6 +160,7 @@ func NewHandler(opts Options) *Handler {
 				r.Get("/parsers/{name}/versions/{version}", h.parserVersion)
 				r.Get("/integrations/splunk-soar.tgz", h.splunkSOARPackage)
 				r.Get("/integrations/xsoar.yml", h.xsoarIntegration)
+				r.Get("/audit", h.listAudit)
 			})
 			// Streamed, so limited per record (producer.max_message_bytes),
 			// not as a whole; bounded in time per read

@@ -20,6 +20,7 @@ import (
 
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/audit"
 	"github.com/soarkafka/soarkafka/internal/testenv"
 	"github.com/soarkafka/soarkafka/parsers"
 	"github.com/soarkafka/soarkafka/parsers/sandbox"
@@ -94,6 +95,7 @@ func newEnvWith(t *testing.T, url string, set func(*web.Options)) *env {
 		Poller: poller,
 		Logger: logger, Assets: assetService, Runner: runner, Parsers: parserService,
 		Store: db, APIToken: token, MaxBodyBytes: 64 << 10, Version: "test",
+		Audit: audit.NewRecorder(db, logger, 0, nil),
 		// The server's defaults, so that every test runs within them.
 		ReadTimeout: time.Minute, IdleReadTimeout: time.Minute, BodyMemoryBudget: 64 << 20, BodyWait: 2 * time.Second,
 	}

@@ -1,0 +1,60 @@
+package store
+
+import (
+	"testing"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/soarkafka/soarkafka/internal/testenv"
+	"github.com/soarkafka/soarkafka/migrations"
+)
+
+// Migration 00008 adds the audit trail; Down takes it away, and Up again
+// works on the result. An action outside the list is refused.
+func TestMigrationAuditEvents(t *testing.T) {
+	testenv.ForEachDialect(t, func(t *testing.T, url string) {
+		db, err := Open(t.Context(), url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		fsys, err := migrations.FS(db.dialect.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := goose.NewProvider(db.dialect.goose, db.db, fsys, goose.WithDisableGlobalRegistry(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := t.Context()
+		insert := func(action string) error {
+			_, err := db.db.ExecContext(ctx, db.dialect.rebind(`INSERT INTO audit_events (at, actor, method, route, object_kind, object_name, action)
+				VALUES ($1, 'api token', 'POST', 'POST /v1/assets', 'asset', 'a', $2)`), db.dialect.timeArg(db.now()), action)
+			return err
+		}
+		for _, step := range []string{"up", "down", "up"} {
+			var err error
+			if step == "up" {
+				_, err = p.UpTo(ctx, 8)
+			} else {
+				_, err = p.DownTo(ctx, 7)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+			err = insert("create")
+			if step == "down" {
+				if err == nil {
+					t.Fatal("after down: audit_events still takes rows")
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("after %s: %v", step, err)
+			}
+			if err := insert("read"); err == nil {
+				t.Fatalf("after %s: an action outside the list was accepted", step)
+			}
+		}
+	})
+}
