@@ -44,6 +44,16 @@ type Config struct {
 	Server          ServerLimits  `mapstructure:"server"`
 	Network         Network       `mapstructure:"network"`
 	Files           Files         `mapstructure:"files"`
+	Console         ConsoleConfig `mapstructure:"console"`
+}
+
+// ConsoleConfig configures the web console's sign-in.
+type ConsoleConfig struct {
+	// Password signs a person in to the console besides the API token;
+	// empty: only the token does.
+	Password string `mapstructure:"password"`
+	// IdleTimeout ends a console session this long after its last request.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 }
 
 // ServerLimits bound what clients can hold of the server at the HTTP edge.
@@ -159,6 +169,8 @@ var settings = []setting{
 	{"network.allowed_hosts", []string{}, "hosts the Kafka clients of assets may connect to (brokers in `hosts`, brokers a cluster advertises, Kerberos KDCs): comma-separated `host`, `*.domain`, address or CIDR, each optionally with `:port` (`10.0.0.0/8:9092`, `[::1]:9092`); see docs/security.md", "empty: every host not denied"},
 	{"network.denied_hosts", []string{}, "hosts no Kafka client of an asset may connect to, same grammar; checked against the address actually connected to, and wins over `network.allowed_hosts`; deny `169.254.169.254` and loopback in production", "empty: none denied"},
 	{"files.allowed_dirs", []string{}, "absolute directories whose files the path fields of assets (`ca_cert`, `cert_file`, `key_file`, `kerberos.krb5_conf` as a path, `kerberos.keytab_path`, `kerberos.ccache_path`) may name, symbolic links resolved", "empty: every file path refused; inline PEM, keytab and krb5.conf text only"},
+	{"console.password", "", "password that signs a person in to the web console, besides the API token; at least 12 characters; give it in the config file or the environment, not on the command line", "empty: the API token only"},
+	{"console.idle_timeout", 30 * time.Minute, "a console session ends this long after its last request (1m to 24h); the assets list's own refresh does not count as activity", ""},
 	{"metrics.public", false, "serve `/metrics` (Prometheus) without the API token, for a scraper inside a trusted network; when false it needs the token like every `/v1` route", ""},
 }
 
@@ -370,6 +382,12 @@ func (c *Config) validate() error {
 		if id.v < 1 || id.v > 4294967294 {
 			bad(id.key, "%d is not an unprivileged id; use one from 1 to 4294967294 (default 65534, nobody)", id.v)
 		}
+	}
+	if c.Console.Password != "" && len(c.Console.Password) < 12 {
+		bad("console.password", "too short (%d characters); use at least 12, or leave it empty to sign in with the API token", len(c.Console.Password))
+	}
+	if c.Console.IdleTimeout < time.Minute || c.Console.IdleTimeout > 24*time.Hour {
+		bad("console.idle_timeout", "%s: use 1m to 24h (default 30m)", c.Console.IdleTimeout)
 	}
 	if c.DevBroker.Partitions < 1 {
 		bad("dev_broker.partitions", "%d: must be at least 1", c.DevBroker.Partitions)

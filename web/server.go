@@ -29,6 +29,7 @@ import (
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
+	"github.com/soarkafka/soarkafka/console"
 	"github.com/soarkafka/soarkafka/ingest"
 	"github.com/soarkafka/soarkafka/parsers"
 	"github.com/soarkafka/soarkafka/poll"
@@ -78,6 +79,10 @@ type Options struct {
 	// BodyWait is how long a body waits for room in the budget before it
 	// is answered 503.
 	BodyWait time.Duration
+	// Console serves every path outside the API's (/v1, /healthz,
+	// /readyz, /openapi.json, /metrics): the web console at "/". nil:
+	// those paths answer the API's JSON 404.
+	Console http.Handler
 }
 
 // Handler serves the REST API.
@@ -105,8 +110,14 @@ func NewHandler(opts Options) *Handler {
 		h.idleFree.Stop()
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.RealIP, h.logRequests, h.recoverPanics, h.bodyDeadline, h.checkText)
+	// keepPeer runs before RealIP rewrites RemoteAddr from proxy headers,
+	// so the console limits sign-ins per connected address.
+	r.Use(keepPeer, middleware.RequestID, middleware.RealIP, h.logRequests, h.recoverPanics, h.bodyDeadline, h.checkText)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		if h.opts.Console != nil && r.URL.Path != "/v1" && !strings.HasPrefix(r.URL.Path, "/v1/") {
+			h.opts.Console.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.ENOTFOUND, "no route %s %s (the API is described at /openapi.json)", r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
@@ -177,6 +188,13 @@ func (h *Handler) Routes() ([]string, error) {
 		return nil
 	})
 	return routes, err
+}
+
+// keepPeer records the connection's own address for the console.
+func keepPeer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(console.WithPeer(r.Context(), r.RemoteAddr)))
+	})
 }
 
 // authenticate requires the API token in ph-auth-token (as SOAR sends it)
