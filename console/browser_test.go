@@ -397,6 +397,21 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 
+	// htmx requests carry the session's CSRF token (hx-headers on the
+	// body): a POST through htmx passes the check (and finds no page),
+	// where the same POST without the header is refused.
+	const htmxPost = `new Promise(done => {
+  document.body.addEventListener('htmx:afterRequest', e => done(e.detail.xhr.status), {once: true});
+  htmx.ajax('POST', '/no-such-form', {source: '#main', swap: 'none'});
+})`
+	if st := run(t, ctx, "htmx POST", chromedp.Evaluate[int](htmxPost, chromedp.EvalAwaitPromise)); st != http.StatusNotFound {
+		t.Errorf("an htmx POST with the page's CSRF header: %d, want 404 (past the CSRF check)", st)
+	}
+	const fetchPost = `fetch('/no-such-form', {method: 'POST'}).then(r => r.status)`
+	if st := run(t, ctx, "fetch POST", chromedp.Evaluate[int](fetchPost, chromedp.EvalAwaitPromise)); st != http.StatusForbidden {
+		t.Errorf("a POST without the CSRF header: %d, want 403", st)
+	}
+
 	// A narrow window still shows the list.
 	do(t, ctx, "narrow", chromedp.EmulateViewport(420, 800), chromedp.Navigate(srv.URL+"/assets"),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-asset="edge"] .state`)))
@@ -419,7 +434,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 
-	if p := events.list(); len(p) > 0 {
+	// The two POSTs above fail on purpose; the browser logs their
+	// statuses.
+	var p []string
+	for _, e := range events.list() {
+		if !strings.Contains(e, "/no-such-form") {
+			p = append(p, e)
+		}
+	}
+	if len(p) > 0 {
 		t.Errorf("the browser reported:\n%s", strings.Join(p, "\n"))
 	}
 	logs := srv.Logs()
