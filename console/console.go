@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -138,6 +139,11 @@ func setSecurityHeaders(h http.Header) {
 // serveStatic serves the embedded CSS and vendored libraries. They change
 // only with the binary, so a browser may keep them for an hour.
 func (c *Console) serveStatic(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/") {
+		// Files only, no folder listings.
+		http.NotFound(w, r)
+		return
+	}
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	c.static.ServeHTTP(w, r)
 }

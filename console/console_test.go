@@ -84,11 +84,16 @@ func signIn(t *testing.T, h http.Handler, secret string) *http.Cookie {
 	return signInAt(t, h, "", secret)
 }
 
-// signInAt signs in at base ("https://host" makes the requests TLS ones).
-func signInAt(t *testing.T, h http.Handler, base, secret string) *http.Cookie {
+// signInAt signs in at base ("https://host" makes the requests TLS ones),
+// with the headers given as name, value pairs.
+func signInAt(t *testing.T, h http.Handler, base, secret string, hdr ...string) *http.Cookie {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", base+"/signin", nil))
+	get := httptest.NewRequest("GET", base+"/signin", nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		get.Header.Set(hdr[i], hdr[i+1])
+	}
+	h.ServeHTTP(rec, get)
 	m := csrfInForm.FindStringSubmatch(rec.Body.String())
 	if m == nil {
 		t.Fatalf("no csrf in the sign-in form: %s", rec.Body)
@@ -101,6 +106,9 @@ func signInAt(t *testing.T, h http.Handler, base, secret string) *http.Cookie {
 	}
 	req := httptest.NewRequest("POST", base+"/signin", strings.NewReader(url.Values{"csrf": {m[1]}, "secret": {secret}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
 	req.AddCookie(form)
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -157,11 +165,43 @@ func TestSessionIdleExpiry(t *testing.T) {
 	}
 }
 
-// TestCookieSecureOverTLS: over TLS the cookies are Secure.
+// TestCookieSecureOverTLS: over TLS the cookies are Secure, also behind
+// a TLS-terminating proxy that says so.
 func TestCookieSecureOverTLS(t *testing.T) {
 	const token = "a-token-of-the-api-1234"
 	ck := signInAt(t, New(Options{APIToken: token}), "https://console.example", token)
 	if ck == nil || !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("session cookie over TLS: %+v", ck)
+	}
+	ck = signInAt(t, New(Options{APIToken: token}), "", token, "X-Forwarded-Proto", "https")
+	if ck == nil || !ck.Secure {
+		t.Fatalf("session cookie behind a TLS proxy: %+v", ck)
+	}
+}
+
+// TestStaticFilesOnly: the embedded files are served, their folders are
+// not listed, and each answer has the security headers.
+func TestStaticFilesOnly(t *testing.T) {
+	c := New(Options{APIToken: "a-token-of-the-api-1234"})
+	for path, want := range map[string]int{
+		"/static/console.css":                 200,
+		"/static/vendor/htmx.org/htmx.min.js": 200,
+		"/static/vendor/htmx.org/LICENSE":     200,
+		"/static/vendor/":                     404,
+		"/static/":                            404,
+		"/static/vendor/htmx.org/":            404,
+		"/static/../templates/layout.html":    404,
+	} {
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != want && !(want == 404 && rec.Code >= 300 && rec.Code < 400) {
+			t.Errorf("GET %s: %d, want %d", path, rec.Code, want)
+		}
+		if want == 404 && strings.Contains(rec.Body.String(), "htmx.min.js") {
+			t.Errorf("GET %s lists files: %s", path, rec.Body)
+		}
+		if rec.Header().Get("Content-Security-Policy") != ContentSecurityPolicy || rec.Header().Get("X-Frame-Options") != "DENY" {
+			t.Errorf("GET %s: headers %v", path, rec.Header())
+		}
 	}
 }

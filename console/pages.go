@@ -105,7 +105,7 @@ type integrationsData struct {
 
 func (c *Console) integrationsPage(w http.ResponseWriter, r *http.Request, s *session) {
 	scheme := "http"
-	if r.TLS != nil {
+	if secure(r) {
 		scheme = "https"
 	}
 	d := &integrationsData{

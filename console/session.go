@@ -6,6 +6,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -118,9 +120,13 @@ func equalTokens(a, b string) bool {
 	return subtle.ConstantTimeCompare(x[:], y[:]) == 1 && a != ""
 }
 
-// secure reports whether the request came over TLS, for the cookies'
-// Secure attribute.
-func secure(r *http.Request) bool { return r.TLS != nil }
+// secure reports whether the browser reached the console over TLS: served
+// so by this process, or by a TLS-terminating proxy that says so in
+// X-Forwarded-Proto. It sets the cookies' Secure attribute; a client that
+// claims https over plain HTTP only keeps its own cookie from coming back.
+func secure(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
 
 func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
@@ -149,7 +155,7 @@ func (c *Console) signedIn(page func(http.ResponseWriter, *http.Request, *sessio
 			if expired {
 				target += "?expired=1"
 			} else if r.Method == http.MethodGet && r.Header.Get("HX-Request") == "" && r.URL.Path != "/" {
-				target += "?next=" + urlQueryEscape(r.URL.RequestURI())
+				target += "?next=" + url.QueryEscape(r.URL.RequestURI())
 			}
 			w.Header().Set("Cache-Control", "no-store")
 			if r.Header.Get("HX-Request") != "" {

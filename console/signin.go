@@ -106,8 +106,6 @@ func peerAddr(r *http.Request) string {
 	return addr
 }
 
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
-
 // localTarget is where to go after signing in: a path of this console
 // only, never another site (//host, /\host or a scheme).
 func localTarget(next string) string {
