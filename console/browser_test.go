@@ -363,6 +363,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("/v1/assets with a console session but no token: %d %s, want 401", resp.StatusCode, body)
 	}
 
+	if resp, body := get("/v1/nothing"); resp.StatusCode != 401 && resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(body, `"error"`) {
+		t.Errorf("/v1/nothing: %d %s %s, want the API's JSON error", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+
 	// A POST without the session's CSRF token is refused, and the session
 	// stays.
 	req, _ := http.NewRequest("POST", srv.URL+"/signout", strings.NewReader(""))

@@ -142,7 +142,12 @@ func TestSessionIdleExpiry(t *testing.T) {
 	if signIn(t, c, "a console password") == nil {
 		t.Fatal("console.password did not sign in")
 	}
-	ck := signIn(t, c, token)
+	first := signIn(t, c, token)
+	// Signing in again from the same browser ends its earlier session.
+	ck := signInAgain(t, c, token, first)
+	if rec := get(first); rec.Code != http.StatusSeeOther {
+		t.Fatalf("the session before signing in again: %d, want it ended", rec.Code)
+	}
 	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Secure {
 		t.Fatalf("session cookie %+v", ck)
 	}
@@ -163,6 +168,12 @@ func TestSessionIdleExpiry(t *testing.T) {
 	if rec := get(ck); rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), "/signin") {
 		t.Fatalf("an ended session: %d to %q", rec.Code, rec.Header().Get("Location"))
 	}
+}
+
+// signInAgain signs in from a browser that holds the session old.
+func signInAgain(t *testing.T, h http.Handler, secret string, old *http.Cookie) *http.Cookie {
+	t.Helper()
+	return signInAt(t, h, "", secret, "Cookie", old.Name+"="+old.Value)
 }
 
 // TestCookieSecureOverTLS: over TLS the cookies are Secure, also behind

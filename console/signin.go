@@ -191,6 +191,10 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.limiter.succeed(addr)
+	// A session this browser held before ends: one browser, one session.
+	if old, err := r.Cookie(sessionCookie); err == nil {
+		c.sessions.end(old.Value)
+	}
 	s := c.sessions.create()
 	setCookie(w, r, signInCookie, "", -1)
 	setCookie(w, r, sessionCookie, s.id, 0)
