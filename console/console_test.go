@@ -216,3 +216,29 @@ func TestStaticFilesOnly(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLocalTarget: whatever next a sign-in link carries, the browser is
+// sent to a path of this console, never to another host.
+func FuzzLocalTarget(f *testing.F) {
+	for _, s := range []string{"/assets", "//evil.example", "/\\evil", "/%2F%2Fevil", "/ /evil", "/\t/evil", "https://x", "/a?next=//b", "\\\\evil"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, next string) {
+		got := localTarget(next)
+		if got == "/assets" {
+			return
+		}
+		if got != next {
+			t.Fatalf("localTarget(%q) = %q: changed but not to the default", next, got)
+		}
+		// As a browser resolves it against the console's own URL.
+		base, _ := url.Parse("http://console.example/signin")
+		u, err := base.Parse(got)
+		if err != nil || u.Host != "console.example" || u.Scheme != "http" {
+			t.Fatalf("localTarget(%q) = %q resolves to %v (%v), off the console", next, got, u, err)
+		}
+		if strings.ContainsAny(got, "\\\t\r\n") {
+			t.Fatalf("localTarget(%q) = %q holds characters a browser may read as a host separator", next, got)
+		}
+	})
+}

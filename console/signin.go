@@ -113,6 +113,13 @@ func localTarget(next string) string {
 		strings.HasPrefix(next, "/signin") || strings.HasPrefix(next, "/static/") {
 		return "/assets"
 	}
+	// Browsers read a backslash as a slash and drop tabs and newlines
+	// from URLs, so "/\t/host" would be "//host": none of them is taken.
+	for _, b := range []byte(next) {
+		if b <= ' ' || b == 0x7f || b == '\\' {
+			return "/assets"
+		}
+	}
 	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" {
 		return "/assets"
 	}

@@ -30,4 +30,7 @@ func Chromium(t testing.TB) string {
 var ChromiumFlags = []string{
 	"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 	"--disable-component-update", "--no-first-run",
+	// Docker gives /dev/shm 64 MB, which chromium outgrows: its shared
+	// memory goes to /tmp instead.
+	"--disable-dev-shm-usage",
 }
