@@ -235,6 +235,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("on poll: %v", poll)
 	}
 
+	// An asset whose broker is down: its poll failed, and the list says so.
+	api(t, srv, "POST", "/v1/assets", map[string]any{"name": "down",
+		"config": map[string]any{"hosts": "127.0.0.1:1", "topic": "alerts", "timeout": 1000}}, nil)
+	var failed map[string]any
+	api(t, srv, "POST", "/v1/actions/on_poll", map[string]any{"asset": "down"}, &failed)
+	if failed["status"] != "failed" {
+		t.Fatalf("on poll of an asset whose broker is down: %v", failed)
+	}
+
 	var events browserEvents
 	if err := chromedp.Listen(ctx, func(ev any) {
 		switch ev := ev.(type) {
@@ -298,6 +307,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	if lag := run(t, ctx, "lag", chromedp.Text(chromedp.CSS(`tr[data-asset="edge"] td.num`))); lag != "0" {
 		t.Errorf("lag %q, want 0", lag)
 	}
+	down := run(t, ctx, "down row", chromedp.Text(chromedp.CSS(`tr[data-asset="down"]`)))
+	for _, want := range []string{"error", "last poll: ", "127.0.0.1:1", "unknown"} {
+		if !strings.Contains(down, want) {
+			t.Errorf("the down asset's row lacks %q:\n%s", want, down)
+		}
+	}
+
 	// The description is text, not markup: one script (htmx), no image.
 	nodes := run(t, ctx, "scripts and images", chromedp.Evaluate[[]string](
 		`Array.from(document.querySelectorAll('script, img')).map(e => e.tagName + ' ' + (e.getAttribute('src') || ''))`))
