@@ -46,6 +46,7 @@ type Config struct {
 	Network         Network       `mapstructure:"network"`
 	Files           Files         `mapstructure:"files"`
 	Audit           Audit         `mapstructure:"audit"`
+	Console         ConsoleConfig `mapstructure:"console"`
 }
 
 // Audit configures the trail of changes made through the API.
@@ -54,6 +55,15 @@ type Audit struct {
 	Retention time.Duration `mapstructure:"retention"`
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []string `mapstructure:"trusted_proxies"`
+}
+
+// ConsoleConfig configures the web console's sign-in.
+type ConsoleConfig struct {
+	// Password signs a person in to the console besides the API token;
+	// empty: only the token does.
+	Password string `mapstructure:"password"`
+	// IdleTimeout ends a console session this long after its last request.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 }
 
 // ServerLimits bound what clients can hold of the server at the HTTP edge.
@@ -171,6 +181,8 @@ var settings = []setting{
 	{"files.allowed_dirs", []string{}, "absolute directories whose files the path fields of assets (`ca_cert`, `cert_file`, `key_file`, `kerberos.krb5_conf` as a path, `kerberos.keytab_path`, `kerberos.ccache_path`) may name, symbolic links resolved", "empty: every file path refused; inline PEM, keytab and krb5.conf text only"},
 	{"audit.retention", 365 * 24 * time.Hour, "how long the audit trail keeps an event (pruned at most hourly, as changes are recorded)", ""},
 	{"audit.trusted_proxies", []string{}, "addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` names the client address the audit trail records", "empty: the peer's address, always; `X-Forwarded-For` ignored"},
+	{"console.password", "", "password that signs a person in to the web console, besides the API token; at least 12 characters; give it in the config file or the environment, not on the command line", "empty: the API token only"},
+	{"console.idle_timeout", 30 * time.Minute, "a console session ends this long after its last request (1m to 24h); the assets list's own refresh does not count as activity", ""},
 	{"metrics.public", false, "serve `/metrics` (Prometheus) without the API token, for a scraper inside a trusted network; when false it needs the token like every `/v1` route", ""},
 }
 
@@ -388,6 +400,12 @@ func (c *Config) validate() error {
 		if id.v < 1 || id.v > 4294967294 {
 			bad(id.key, "%d is not an unprivileged id; use one from 1 to 4294967294 (default 65534, nobody)", id.v)
 		}
+	}
+	if c.Console.Password != "" && len(c.Console.Password) < 12 {
+		bad("console.password", "too short (%d characters); use at least 12, or leave it empty to sign in with the API token", len(c.Console.Password))
+	}
+	if c.Console.IdleTimeout < time.Minute || c.Console.IdleTimeout > 24*time.Hour {
+		bad("console.idle_timeout", "%s: use 1m to 24h (default 30m)", c.Console.IdleTimeout)
 	}
 	if c.DevBroker.Partitions < 1 {
 		bad("dev_broker.partitions", "%d: must be at least 1", c.DevBroker.Partitions)

@@ -120,6 +120,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			[]string{"audit.retention: 10m0s is too short", `audit.trusted_proxies: "proxy.example.com" is neither`}},
 		{"small budget", "", []string{"SOARKAFKA_SERVER_BODY_MEMORY_BUDGET=1000"}, nil, []string{"server.body_memory_budget: 1000 is too small"}},
 		{"parser worker as root", "", []string{"SOARKAFKA_PARSER_WORKER_UID=0"}, []string{"--parser-worker-gid=-1"}, []string{"parser.worker_uid: 0 is not an unprivileged id", "parser.worker_gid: -1 is not"}},
+		{"console password", "", []string{"SOARKAFKA_CONSOLE_PASSWORD=short-pw"}, nil, []string{"console.password: too short (8 characters); use at least 12"}},
+		{"console idle timeout", "console:\n  idle_timeout: 10s\n", nil, nil, []string{"console.idle_timeout: 10s: use 1m to 24h"}},
+		{"console idle timeout long", "", nil, []string{"--console-idle-timeout=48h"}, []string{"console.idle_timeout: 48h0m0s: use 1m to 24h"}},
 		{"several at once", "", []string{"SOARKAFKA_LOG_FORMAT=xml", "SOARKAFKA_DEV_BROKER_PARTITIONS=0"}, nil, []string{"log_format:", "dev_broker.partitions:"}},
 	}
 	for _, tt := range tests {
@@ -138,6 +141,26 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The console's settings: defaults, and a password that is never in an
+// error message.
+func TestConfigConsole(t *testing.T) {
+	c, err := LoadConfig("", flags(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Console.Password != "" || c.Console.IdleTimeout != 30*time.Minute {
+		t.Fatalf("console defaults: %+v", c.Console)
+	}
+	c, err = LoadConfig("", flags(t), []string{"SOARKAFKA_CONSOLE_PASSWORD=a long enough one", "SOARKAFKA_CONSOLE_IDLE_TIMEOUT=5m"})
+	if err != nil || c.Console.Password != "a long enough one" || c.Console.IdleTimeout != 5*time.Minute {
+		t.Fatalf("console settings: %v %+v", err, c.Console)
+	}
+	_, err = LoadConfig("", flags(t), []string{"SOARKAFKA_CONSOLE_PASSWORD=hunter2"})
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("a short password: %v, want an error without the password", err)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/soarkafka/soarkafka/actions"
 	"github.com/soarkafka/soarkafka/assets"
 	"github.com/soarkafka/soarkafka/audit"
+	"github.com/soarkafka/soarkafka/console"
 	"github.com/soarkafka/soarkafka/deliver"
 	"github.com/soarkafka/soarkafka/devbroker"
 	"github.com/soarkafka/soarkafka/metrics"
@@ -157,6 +158,18 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 		IdleReadTimeout:  cfg.Server.IdleReadTimeout,
 		BodyMemoryBudget: cfg.Server.BodyMemoryBudget,
 		BodyWait:         cfg.Server.BodyWait,
+		// The web console at "/": signed in with the API token (or
+		// console.password), its own sessions.
+		Console: console.New(console.Options{
+			Logger:      logger,
+			Assets:      assetService,
+			Ingest:      poller,
+			Delivery:    s.delivery,
+			APIToken:    token,
+			Password:    cfg.Console.Password,
+			IdleTimeout: cfg.Console.IdleTimeout,
+			Version:     Version(),
+		}),
 	})
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)

@@ -512,11 +512,18 @@ func TestServerStartsWithBrokenAssets(t *testing.T) {
 				t.Fatalf("%s not reported in the log:\n%s", name, log)
 			}
 		}
-		code, st := call(t, "GET", base+"/v1/assets/"+name+"/ingest", token, "")
-		last, _ := st["last_poll"].(map[string]any)
-		if code != 200 || !strings.Contains(fmt.Sprint(st["config_error"]), "kerberos.") || last == nil || last["status"] != "failed" ||
-			!strings.Contains(fmt.Sprint(last["error"]), `asset "`+name+`" cannot be used`) {
-			t.Fatalf("%s ingest status: %d %v", name, code, st)
+		// The failed turn is recorded just after the log line: wait for it.
+		for {
+			code, st := call(t, "GET", base+"/v1/assets/"+name+"/ingest", token, "")
+			last, _ := st["last_poll"].(map[string]any)
+			if code == 200 && strings.Contains(fmt.Sprint(st["config_error"]), "kerberos.") && last != nil && last["status"] == "failed" &&
+				strings.Contains(fmt.Sprint(last["error"]), `asset "`+name+`" cannot be used`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s ingest status: %d %v", name, code, st)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	// Past several scheduled turns, the process is up and answers.

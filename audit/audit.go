@@ -134,6 +134,16 @@ func KeepPeer(next http.Handler) http.Handler {
 	})
 }
 
+// Peer is the address the request's connection came from, as KeepPeer
+// saw it before any proxy header rewrote RemoteAddr; RemoteAddr when
+// KeepPeer did not run.
+func Peer(req *http.Request) string {
+	if p, ok := req.Context().Value(peerKey{}).(peer); ok {
+		return p.addr
+	}
+	return req.RemoteAddr
+}
+
 // Event is the event of a change req made, by actor (ActorAPI or
 // ConsoleActor): its client address, method and route pattern (chi's, or
 // the path outside chi), the object, the action and the version after the

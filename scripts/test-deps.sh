@@ -5,9 +5,10 @@
 # kadmin.local, kinit), which the tests run as throwaway realms of their own.
 # Debian's python3 with python3-requests, which the platform apps' tests run
 # (the SOAR platforms ship Python with requests and nothing else we use).
-# Idempotent: where PostgreSQL already listens, it only checks. Later
-# capabilities add their own needs here (Chromium), so that `make test` is the
-# one command a newcomer and CI run.
+# Debian's chromium, which the web console's browser tests drive headless
+# (internal/testenv.Chromium). Idempotent: where PostgreSQL already listens, it
+# only checks. Later capabilities add their own needs here, so that
+# `make test` is the one command a newcomer and CI run.
 set -euo pipefail
 
 log() { printf 'test-deps: %s\n' "$*" >&2; }
@@ -92,7 +93,14 @@ ensure_python() {
   apt_install python3 python3-requests
 }
 
+# chromium: the console's browser tests (console/*_test.go) run it headless
+# through chromedp.
+ensure_chromium() {
+  command -v chromium >/dev/null || { log "installing chromium"; apt_install chromium; }
+}
+
 ensure_postgres
 ensure_kcat
 ensure_krb5
 ensure_python
+ensure_chromium

@@ -84,6 +84,10 @@ type Options struct {
 	// BodyWait is how long a body waits for room in the budget before it
 	// is answered 503.
 	BodyWait time.Duration
+	// Console serves every path outside the API's (/v1, /healthz,
+	// /readyz, /openapi.json, /metrics): the web console at "/". nil:
+	// those paths answer the API's JSON 404.
+	Console http.Handler
 }
 
 // Handler serves the REST API.
@@ -111,8 +115,16 @@ func NewHandler(opts Options) *Handler {
 		h.idleFree.Stop()
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, audit.KeepPeer, middleware.RealIP, h.logRequests, h.recoverPanics, h.bodyDeadline, h.checkText)
+	// audit.KeepPeer runs before RealIP rewrites RemoteAddr from proxy
+	// headers: the audit trail trusts X-Forwarded-For only from its
+	// trusted proxies, and the console limits sign-ins per connected
+	// address (audit.Peer).
+	r.Use(audit.KeepPeer, middleware.RequestID, middleware.RealIP, h.logRequests, h.recoverPanics, h.bodyDeadline, h.checkText)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		if h.opts.Console != nil && r.URL.Path != "/v1" && !strings.HasPrefix(r.URL.Path, "/v1/") {
+			h.opts.Console.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.ENOTFOUND, "no route %s %s (the API is described at /openapi.json)", r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
