@@ -3,8 +3,6 @@ package app
 import (
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,14 +17,7 @@ import (
 // rescan), and a deleted asset's metric series go with it. Any later write
 // path (a console form, a file applied at start) gets the same.
 func TestAssetServiceChangesTakeEffect(t *testing.T) {
-	dir := t.TempDir()
-	s, _, _ := startServer(t, testConfig(t, dir))
-	base := "http://" + s.Addr()
-	tokenBytes, err := os.ReadFile(filepath.Join(dir, "api-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tokenBytes))
+	s, base, token := startWithToken(t)
 	ctx := t.Context()
 	doc := func(enabled bool) map[string]any {
 		return map[string]any{"hosts": s.BrokerAddr(), "topic": "alerts", "ingest": map[string]any{"interval": "1h", "enabled": enabled}}

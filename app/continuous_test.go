@@ -2,8 +2,6 @@ package app
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,14 +13,7 @@ import (
 // continuous poll stops and gives the asset's lease up, so the on poll
 // action polls again. Every message is stored once.
 func TestContinuousAssetEndToEnd(t *testing.T) {
-	dir := t.TempDir()
-	s, _, _ := startServer(t, testConfig(t, dir))
-	base := "http://" + s.Addr()
-	tokenBytes, err := os.ReadFile(filepath.Join(dir, "api-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tokenBytes))
+	s, base, token := startWithToken(t)
 	post := func(n int) {
 		t.Helper()
 		body := fmt.Sprintf(`{"asset": "live", "parameters": {"data_type": "JSON", "topic": "alerts", "timeout": 5, "data": "[{\"alert\": %d}]"}}`, n)

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,14 +17,7 @@ import (
 // SOAR, counted in the metrics and the delivery status. When the asset
 // goes back to pull, its worker stops.
 func TestServerPushesToSOAR(t *testing.T) {
-	dir := t.TempDir()
-	s, _, _ := startServer(t, testConfig(t, dir))
-	base := "http://" + s.Addr()
-	tokenBytes, err := os.ReadFile(filepath.Join(dir, "api-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tokenBytes))
+	s, base, token := startWithToken(t)
 	soar := testenv.NewSOAR(t)
 	ctx := t.Context()
 	doc := func(mode string) map[string]any {
@@ -109,14 +100,7 @@ func TestServerPushesToSOAR(t *testing.T) {
 // SOAR takes them again, the backlog drains and the polls go on, with
 // every message delivered once.
 func TestServerPushBackpressureHoldsPolls(t *testing.T) {
-	dir := t.TempDir()
-	s, _, _ := startServer(t, testConfig(t, dir))
-	base := "http://" + s.Addr()
-	tokenBytes, err := os.ReadFile(filepath.Join(dir, "api-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tokenBytes))
+	s, base, token := startWithToken(t)
 	soar := testenv.NewSOAR(t)
 	soar.RefuseAuth(true) // the SOAR refuses every delivery: nothing leaves the outbox
 	ctx := t.Context()

@@ -47,6 +47,19 @@ func testConfig(t *testing.T, dir string) Config {
 	return c
 }
 
+// startWithToken starts a server on a fresh data directory (SQLite, the
+// dev broker) and returns it, its base URL and the API token it generated.
+func startWithToken(t *testing.T) (s *Server, base, token string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, _, _ = startServer(t, testConfig(t, dir))
+	b, err := os.ReadFile(filepath.Join(dir, "api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, "http://" + s.Addr(), strings.TrimSpace(string(b))
+}
+
 func startServer(t *testing.T, cfg Config) (*Server, context.CancelFunc, chan error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -316,14 +329,7 @@ func TestParserTestCommand(t *testing.T) {
 // The server polls a scheduled asset by itself, and what it ingests is
 // served by the containers API and counted in /metrics.
 func TestServerSchedulesPollsAndServesContainers(t *testing.T) {
-	dir := t.TempDir()
-	s, _, _ := startServer(t, testConfig(t, dir))
-	base := "http://" + s.Addr()
-	tokenBytes, err := os.ReadFile(filepath.Join(dir, "api-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tokenBytes))
+	s, base, token := startWithToken(t)
 
 	body := `{"name": "sched", "config": {"hosts": "` + s.BrokerAddr() + `", "topic": "alerts", "read_from_beginning": true, "ingest": {"interval": "1s"}}}`
 	if code, out := call(t, "POST", base+"/v1/assets", token, body); code != 201 {

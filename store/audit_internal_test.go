@@ -3,29 +3,14 @@ package store
 import (
 	"testing"
 
-	"github.com/pressly/goose/v3"
-
 	"github.com/soarkafka/soarkafka/internal/testenv"
-	"github.com/soarkafka/soarkafka/migrations"
 )
 
 // Migration 00008 adds the audit trail; Down takes it away, and Up again
 // works on the result. An action outside the list is refused.
 func TestMigrationAuditEvents(t *testing.T) {
 	testenv.ForEachDialect(t, func(t *testing.T, url string) {
-		db, err := Open(t.Context(), url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		fsys, err := migrations.FS(db.dialect.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := goose.NewProvider(db.dialect.goose, db.db, fsys, goose.WithDisableGlobalRegistry(true))
-		if err != nil {
-			t.Fatal(err)
-		}
+		db, p := migrationProvider(t, url)
 		ctx := t.Context()
 		insert := func(action string) error {
 			_, err := db.db.ExecContext(ctx, db.dialect.rebind(`INSERT INTO audit_events (at, actor, method, route, object_kind, object_name, action)

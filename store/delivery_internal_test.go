@@ -14,19 +14,7 @@ import (
 // The outbox's foreign keys cascade from containers.
 func TestMigrationDeliveryOutbox(t *testing.T) {
 	testenv.ForEachDialect(t, func(t *testing.T, url string) {
-		db, err := Open(t.Context(), url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		fsys, err := migrations.FS(db.dialect.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := goose.NewProvider(db.dialect.goose, db.db, fsys, goose.WithDisableGlobalRegistry(true))
-		if err != nil {
-			t.Fatal(err)
-		}
+		db, p := migrationProvider(t, url)
 		ctx := t.Context()
 		if _, err := p.UpTo(ctx, 6); err != nil {
 			t.Fatal(err)
@@ -97,4 +85,25 @@ func TestMigrationDeliveryOutbox(t *testing.T) {
 			t.Fatalf("%d delivery rows outlived their container, %v", left, err)
 		}
 	})
+}
+
+// migrationProvider opens url unmigrated, with a goose provider of the
+// store's own migrations to step it up and down; both are closed with the
+// test.
+func migrationProvider(t *testing.T, url string) (*DB, *goose.Provider) {
+	t.Helper()
+	db, err := Open(t.Context(), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	fsys, err := migrations.FS(db.dialect.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(db.dialect.goose, db.db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, p
 }
