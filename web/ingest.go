@@ -7,7 +7,6 @@ import (
 
 	"github.com/soarkafka/soarkafka"
 	"github.com/soarkafka/soarkafka/actions"
-	"github.com/soarkafka/soarkafka/assets"
 )
 
 // ingestStatus answers GET /v1/assets/{name}/ingest: per partition the
@@ -65,12 +64,7 @@ func (h *Handler) inlineIngestStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
-	id, bad := req.check("GET /v1/assets/{name}/ingest", true)
-	if len(bad) > 0 {
-		writeError(w, r, h.opts.Logger, &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid request body", Fields: bad})
-		return
-	}
-	cfg, err := assets.Decode(req.Config, assets.DecodeOptions{IgnoreUnknown: true})
+	cfg, id, err := req.config("GET /v1/assets/{name}/ingest", true)
 	if err != nil {
 		writeError(w, r, h.opts.Logger, err)
 		return

@@ -23,9 +23,20 @@ type inlineConfig struct {
 	AssetID any            `json:"asset_id"`
 }
 
-// check names the members that are missing or bad; stored says how to ask
-// the same of a stored asset. needID makes asset_id required. It returns
-// the asset id as soarAssetID reads it.
+// config checks the members, with the route's own field errors more,
+// reporting every bad one at once, and decodes the configuration. stored
+// says how to ask the same of a stored asset; needID makes asset_id
+// required. It returns the asset id as soarAssetID reads it.
+func (c inlineConfig) config(stored string, needID bool, more ...soarkafka.FieldError) (assets.Config, string, error) {
+	id, bad := c.check(stored, needID)
+	if bad = append(bad, more...); len(bad) > 0 {
+		return assets.Config{}, "", &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid request body", Fields: bad}
+	}
+	cfg, err := assets.Decode(c.Config, assets.DecodeOptions{IgnoreUnknown: true})
+	return cfg, id, err
+}
+
+// check names the members that are missing or bad.
 func (c inlineConfig) check(stored string, needID bool) (id string, bad []soarkafka.FieldError) {
 	if c.Config == nil {
 		bad = append(bad, soarkafka.FieldError{Field: "config", Message: "required: the asset configuration, as the SOAR app-run document's config (for a stored asset, " + stored + ")"})
@@ -74,17 +85,13 @@ func (h *Handler) describeTopics(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.opts.Logger, err)
 		return
 	}
-	_, bad := req.check("GET /v1/topics?asset=NAME", false)
+	var bad []soarkafka.FieldError
 	if req.Topic != "" {
 		if msg := soarkafka.TopicNameProblem(req.Topic); msg != "" {
 			bad = append(bad, soarkafka.FieldError{Field: "topic", Message: req.Topic + " is not a topic name: " + msg})
 		}
 	}
-	if len(bad) > 0 {
-		writeError(w, r, h.opts.Logger, &soarkafka.Error{Code: soarkafka.EINVALID, Message: "invalid request body", Fields: bad})
-		return
-	}
-	cfg, err := assets.Decode(req.Config, assets.DecodeOptions{IgnoreUnknown: true})
+	cfg, _, err := req.config("GET /v1/topics?asset=NAME", false, bad...)
 	if err != nil {
 		writeError(w, r, h.opts.Logger, err)
 		return
