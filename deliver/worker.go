@@ -39,6 +39,7 @@ type Store interface {
 	SOARContainerID(ctx context.Context, containerID int64) (int64, bool, error)
 	SetSOARContainerID(ctx context.Context, containerID int64, asset string, soarContainerID int64) error
 	DeliveryStats(ctx context.Context, asset string) (*ingest.DeliveryStats, error)
+	OutboxPending(ctx context.Context, asset string) (int, error)
 	RetryDead(ctx context.Context, asset string) (int64, error)
 	ResetDeliveryBackoff(ctx context.Context, asset string) error
 
@@ -326,8 +327,10 @@ func (w *Worker) deliverLeased(ctx context.Context) error {
 				return err
 			}
 			if w.observer != nil {
-				if st, err := w.store.DeliveryStats(ctx, w.asset); err == nil {
-					w.observer.DeliveryPending(w.asset, st.Pending+st.Sending)
+				// Only the waiting rows: the stats' counts read every
+				// delivered row too, which only grows.
+				if n, err := w.store.OutboxPending(ctx, w.asset); err == nil {
+					w.observer.DeliveryPending(w.asset, int64(n))
 				}
 			}
 		case <-w.wake:
