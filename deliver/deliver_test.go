@@ -486,3 +486,17 @@ func TestBackpressure(t *testing.T) {
 		t.Fatalf("after delivery: %d waiting, %v", pending, err)
 	}
 }
+
+// The worker prunes delivered rows past delivery's keep time, and only
+// them: every artifact is in the SOAR once, and the status no longer
+// counts them.
+func TestDeliverPrunesDeliveredRows(t *testing.T) {
+	db := openStore(t, testenv.SQLiteURL(t))
+	soar := testenv.NewSOAR(t)
+	save(t, db, spec{sdi: "c1", artifacts: []string{"a1", "a2"}}, spec{sdi: "c2", artifacts: []string{"a3"}})
+	start(t, db, pushConfig(t, soar), fast(deliver.WithKeepDelivered(time.Nanosecond))...)
+	waitStats(t, db, "delivered and pruned", func(st ingest.DeliveryStats) bool {
+		return st.Pending == 0 && st.Sending == 0 && st.Delivered == 0 && st.Dead == 0
+	})
+	wantOnce(t, soar, map[string][]string{"container c1": {"a1", "a2"}, "container c2": {"a3"}})
+}

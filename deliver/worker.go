@@ -40,6 +40,7 @@ type Store interface {
 	SetSOARContainerID(ctx context.Context, containerID int64, asset string, soarContainerID int64) error
 	DeliveryStats(ctx context.Context, asset string) (*ingest.DeliveryStats, error)
 	OutboxPending(ctx context.Context, asset string) (int, error)
+	PruneDelivered(ctx context.Context, asset string, before time.Time) (int64, error)
 	RetryDead(ctx context.Context, asset string) (int64, error)
 	ResetDeliveryBackoff(ctx context.Context, asset string) error
 
@@ -74,6 +75,10 @@ const (
 	DefaultPauseRetry  = 30 * time.Second
 	DefaultIdlePoll    = 100 * time.Millisecond
 	DefaultLeaseTTL    = 30 * time.Second
+	// DefaultKeepDelivered is how long a delivered outbox row is kept
+	// (it counts in the delivery status); pruned hourly by the worker
+	// that holds the asset's lease.
+	DefaultKeepDelivered = 7 * 24 * time.Hour
 	// maxRetryAfter bounds a Retry-After a SOAR may give: a wrong header
 	// must not stop delivery for days.
 	maxRetryAfter = time.Hour
@@ -100,6 +105,10 @@ func WithIdlePoll(d time.Duration) Option { return func(w *Worker) { w.idlePoll 
 // WithLeaseTTL sets the lease's lifetime (default 30 s; renewed every
 // third of it): how long a crashed replica's asset waits for another.
 func WithLeaseTTL(d time.Duration) Option { return func(w *Worker) { w.leaseTTL = d } }
+
+// WithKeepDelivered sets how long delivered outbox rows are kept
+// (default DefaultKeepDelivered).
+func WithKeepDelivered(d time.Duration) Option { return func(w *Worker) { w.keepDelivered = d } }
 
 // WithHolder names the worker in the lease (default: host, process and a
 // random part).
@@ -152,10 +161,13 @@ type Worker struct {
 	backoffBase, backoffCap time.Duration
 	pauseRetry, idlePoll    time.Duration
 	leaseTTL                time.Duration
-	holder                  string
-	logger                  *slog.Logger
-	observer                Observer
-	fault                   func(point string)
+	keepDelivered           time.Duration
+	// pruned is when delivered rows were last pruned.
+	pruned   time.Time
+	holder   string
+	logger   *slog.Logger
+	observer Observer
+	fault    func(point string)
 
 	wake chan struct{}
 
@@ -172,7 +184,7 @@ func New(asset string, cfg assets.Config, st Store, opts ...Option) (*Worker, er
 	}
 	w := &Worker{asset: asset, cfg: cfg, store: st,
 		backoffBase: DefaultBackoffBase, backoffCap: DefaultBackoffCap, pauseRetry: DefaultPauseRetry,
-		idlePoll: DefaultIdlePoll, leaseTTL: DefaultLeaseTTL, logger: slog.New(slog.DiscardHandler),
+		idlePoll: DefaultIdlePoll, leaseTTL: DefaultLeaseTTL, keepDelivered: DefaultKeepDelivered, logger: slog.New(slog.DiscardHandler),
 		wake: make(chan struct{}, 1), fault: func(string) {}}
 	for _, o := range opts {
 		o(w)
@@ -325,6 +337,14 @@ func (w *Worker) deliverLeased(ctx context.Context) error {
 			if err := w.store.RenewLease(ctx, LeaseKey(w.asset), w.holder, w.leaseTTL); err != nil {
 				idle.Stop()
 				return err
+			}
+			if time.Since(w.pruned) >= time.Hour {
+				w.pruned = time.Now()
+				if n, err := w.store.PruneDelivered(ctx, w.asset, time.Now().Add(-w.keepDelivered)); err != nil {
+					w.logger.Warn("delivery: prune delivered outbox rows", "error", err)
+				} else if n > 0 {
+					w.logger.Info("delivery: pruned delivered outbox rows", "rows", n, "older_than", w.keepDelivered)
+				}
 			}
 			if w.observer != nil {
 				// Only the waiting rows: the stats' counts read every

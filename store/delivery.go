@@ -336,3 +336,20 @@ func (db *DB) ResetDeliveryBackoff(ctx context.Context, asset string) error {
 	}
 	return nil
 }
+
+// PruneDelivered deletes the asset's outbox rows delivered before before:
+// once delivered a row only counts in the status, and the outbox would
+// otherwise grow with every batch ever pushed. Waiting and dead rows are
+// never pruned.
+func (db *DB) PruneDelivered(ctx context.Context, asset string, before time.Time) (int64, error) {
+	res, err := db.exec(ctx, db.dialect.rebind(`
+		DELETE FROM delivery_outbox WHERE asset = $1 AND state = 'delivered' AND delivered_at < $2`), asset, db.dialect.timeArg(before))
+	if err != nil {
+		return 0, fmt.Errorf("store: prune the delivered outbox rows of asset %q: %w", asset, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: prune the delivered outbox rows of asset %q: %w", asset, err)
+	}
+	return n, nil
+}

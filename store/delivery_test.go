@@ -379,3 +379,43 @@ func TestOutboxPendingAndBackoffReset(t *testing.T) {
 		}
 	})
 }
+
+// PruneDelivered deletes only the asset's rows delivered before the time
+// given; waiting and dead rows stay.
+func TestOutboxPruneDelivered(t *testing.T) {
+	testenv.ForEachDialect(t, func(t *testing.T, url string) {
+		db := openMigrated(t, url)
+		clk := newClock(db)
+		ctx := t.Context()
+		b := firstBatch("a")
+		b.Outbox = true
+		saveBatch(t, db, b)
+		rows, err := db.NextDeliveries(ctx, "a", 10)
+		if err != nil || len(rows) != 3 {
+			t.Fatalf("due %v, %v", rows, err)
+		}
+		if err := db.MarkDelivered(ctx, rows[0].ID, 5); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.MarkDead(ctx, rows[1].ID, "refused", "{}"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := db.PruneDelivered(ctx, "a", clk.Now().Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("pruning what was delivered before an hour ago: %d, %v", n, err)
+		}
+		if n, err := db.PruneDelivered(ctx, "other", clk.Now().Add(time.Hour)); err != nil || n != 0 {
+			t.Fatalf("pruning another asset: %d, %v", n, err)
+		}
+		if n, err := db.PruneDelivered(ctx, "a", clk.Now().Add(time.Hour)); err != nil || n != 1 {
+			t.Fatalf("pruning: %d, %v; want the delivered row", n, err)
+		}
+		st, err := db.DeliveryStats(ctx, "a")
+		if err != nil || st.Delivered != 0 || st.Dead != 1 || st.Pending != 1 {
+			t.Fatalf("stats after pruning: %+v, %v", st, err)
+		}
+		// The SOAR's id of the container is kept: later rows still find it.
+		if id, ok, err := db.SOARContainerID(ctx, rows[0].ContainerID); err != nil || !ok || id != 5 {
+			t.Fatalf("SOAR container id after pruning: %d, %v, %v", id, ok, err)
+		}
+	})
+}
