@@ -40,6 +40,7 @@ var pageFiles = map[string][]string{
 	"parsers":    {"templates/layout.html", "templates/parsers.html"},
 	"parser":     {"templates/layout.html", "templates/parser.html"},
 	"playground": {"templates/playground.html"},
+	"parserplay": {"templates/layout.html", "templates/parserplay.html", "templates/playground.html"},
 	"parserdiff": {"templates/layout.html", "templates/parserdiff.html"},
 }
 

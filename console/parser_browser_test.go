@@ -211,12 +211,29 @@ func TestParserPagesInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, "parser-diff")
 
+	// Without script, the playground form answers a page of its own (the
+	// editor's source is not sent: the stored parser runs).
+	do(t, ctx, "editor", chromedp.Navigate(srv.URL+"/parsers/greeter"), chromedp.WaitVisible(chromedp.CSS("#run")))
+	run(t, ctx, "drop htmx", chromedp.Evaluate[bool](`document.getElementById('playground-form').removeAttribute('hx-post'); htmx.process(document.body); true`))
+	do(t, ctx, "run without htmx", chromedp.SendKeys(chromedp.CSS("#messages"), "plain"), chromedp.Submit(chromedp.CSS("#messages")),
+		chromedp.WaitVisible(chromedp.CSS(".play-containers")))
+	if txt := run(t, ctx, "page", chromedp.Text(chromedp.CSS("main"))); !strings.Contains(txt, "Playground: greeter") || !strings.Contains(txt, "alerts") {
+		t.Errorf("playground page without htmx:\n%s", txt)
+	}
+
 	do(t, ctx, "list", chromedp.Navigate(srv.URL+"/parsers"), chromedp.WaitVisible(chromedp.CSS(".parsers-list")))
 	list := run(t, ctx, "list", chromedp.Text(chromedp.CSS(".parsers-list")))
 	if !strings.Contains(list, "greeter") || !strings.Contains(list, "bundled") {
 		t.Errorf("parsers list:\n%s", list)
 	}
 	screenshot(t, ctx, "parsers")
+
+	// Deleted from the editor's delete button.
+	do(t, ctx, "delete", chromedp.Navigate(srv.URL+"/parsers/greeter"), chromedp.WaitVisible(chromedp.CSS(".delete-form button")),
+		chromedp.Click(chromedp.CSS(".delete-form button")), chromedp.WaitVisible(chromedp.CSS(".notice")))
+	if list := run(t, ctx, "list after delete", chromedp.Text(chromedp.CSS(".parsers-list"))); strings.Contains(list, "greeter") {
+		t.Errorf("greeter still listed after its deletion:\n%s", list)
+	}
 
 	var trail struct {
 		Data []struct {
@@ -236,8 +253,8 @@ func TestParserPagesInBrowser(t *testing.T) {
 		}
 		got = append(got, fmt.Sprintf("%s %d", e.Action, v))
 	}
-	if strings.Join(got, ",") != "update 2,create 1" {
-		t.Errorf("audit trail of greeter: %v, want update 2 then create 1 (newest first)", got)
+	if strings.Join(got, ",") != "delete 0,update 2,create 1" {
+		t.Errorf("audit trail of greeter: %v, want delete, update 2, create 1 (newest first)", got)
 	}
 
 	// The refused save answers 422 with the form, which the browser logs.

@@ -325,8 +325,21 @@ type cefField struct{ Key, Value string }
 // FailLineAttr is the data-fail-line attribute the editor's script reads.
 func (p playgroundData) FailLineAttr() string { return strconv.Itoa(p.FailLine) }
 
+// parserPlaygroundPage is the playground's answer as a page of its own,
+// for a browser without script (the form posted without htmx).
+type parserPlaygroundPage struct {
+	pageData
+	Name string
+	Play *playgroundData
+}
+
 func (c *Console) parserPlayground(w http.ResponseWriter, r *http.Request, s *session) {
 	d := c.playground(r)
+	if r.Header.Get("HX-Request") == "" {
+		c.render(w, r, http.StatusOK, "parserplay", s, &parserPlaygroundPage{
+			pageData: pageData{Title: "Playground", Nav: "Parsers"}, Name: r.PostFormValue("name"), Play: d})
+		return
+	}
 	c.render(w, r, http.StatusOK, "playground", s, d)
 }
 
