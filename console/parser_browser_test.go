@@ -199,7 +199,12 @@ func TestParserPagesInBrowser(t *testing.T) {
 
 	// Version 2 with another label; the diff shows the change.
 	setSource(t, ctx, parserSource("alerts"))
+	// The notice of version 1 goes first, so the wait is for the new page.
+	run(t, ctx, "drop the notice", chromedp.Evaluate[bool](`document.getElementById('parser-notice').remove(); true`))
 	do(t, ctx, "save v2", chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#parser-notice")))
+	if n := run(t, ctx, "notice v2", chromedp.Text(chromedp.CSS("#parser-notice"))); !strings.Contains(n, "version 2") {
+		t.Errorf("notice %q, want version 2", n)
+	}
 	do(t, ctx, "diff", chromedp.Navigate(srv.URL+"/parsers/greeter/diff?a=1&b=2"), chromedp.WaitVisible(chromedp.CSS("#diff")))
 	added := run(t, ctx, "added", chromedp.Text(chromedp.CSS("#diff .diff-add")))
 	removed := run(t, ctx, "removed", chromedp.Text(chromedp.CSS("#diff .diff-del")))

@@ -377,7 +377,6 @@ func (c *Console) playground(r *http.Request) *playgroundData {
 		return d
 	}
 	d.Parser, d.Messages = out.Parser, out.Messages
-	d.Duration = strconv.FormatFloat(out.DurationMS, 'f', 1, 64) + " ms"
 	if out.Error != nil {
 		d.Failure = out.Error
 		d.Log = out.Error.Log
@@ -390,6 +389,8 @@ func (c *Console) playground(r *http.Request) *playgroundData {
 		}
 		return d
 	}
+	// The service times a run that answered; a failure has no duration.
+	d.Duration = strconv.FormatFloat(out.DurationMS, 'f', 1, 64) + " ms"
 	d.Log = out.Run.Log
 	var results []soar.Result
 	if err := json.Unmarshal(out.Run.Results, &results); err != nil {
