@@ -233,6 +233,26 @@ func TestParserPagesInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, "parsers")
 
+	// A bundled parser opens read-only, and its playground runs it by
+	// name (natively).
+	do(t, ctx, "bundled", chromedp.Navigate(srv.URL+"/parsers/default"), chromedp.WaitVisible(chromedp.CSS("#run")),
+		chromedp.SendKeys(chromedp.CSS("#messages"), `{"name": "bundled alert"}`), chromedp.Click(chromedp.CSS("#run")),
+		chromedp.WaitVisible(chromedp.CSS("#play-summary")))
+	if n := run(t, ctx, "save button", chromedp.Evaluate[int](`document.querySelectorAll('#save').length`)); n != 0 {
+		t.Error("a bundled parser's page offers Save")
+	}
+	if txt := run(t, ctx, "bundled run", chromedp.Text(chromedp.CSS("#playground-result"))); !strings.Contains(txt, "default on 1 message(s)") || strings.Contains(txt, "panic") {
+		t.Errorf("the bundled parser's playground:\n%s", txt)
+	}
+
+	// A source past the console's form limit is refused saying so.
+	const big = `new Promise(done => fetch('/parsers/greeter', {method: 'POST',
+  headers: {'X-CSRF-Token': document.querySelector('input[name=csrf]').value},
+  body: new URLSearchParams({source: 'x'.repeat(70000)})}).then(r => r.text().then(t => done(r.status + ' ' + t))))`
+	if got := run(t, ctx, "big save", chromedp.Evaluate[string](big, chromedp.EvalAwaitPromise)); !strings.HasPrefix(got, "413 ") || !strings.Contains(got, "64 KiB") {
+		t.Errorf("a 70 KB source: %q, want 413 naming the 64 KiB limit", got)
+	}
+
 	// Deleted from the editor's delete button.
 	do(t, ctx, "delete", chromedp.Navigate(srv.URL+"/parsers/greeter"), chromedp.WaitVisible(chromedp.CSS(".delete-form button")),
 		chromedp.Click(chromedp.CSS(".delete-form button")), chromedp.WaitVisible(chromedp.CSS(".notice")))
@@ -262,10 +282,11 @@ func TestParserPagesInBrowser(t *testing.T) {
 		t.Errorf("audit trail of greeter: %v, want delete, update 2, create 1 (newest first)", got)
 	}
 
-	// The refused save answers 422 with the form, which the browser logs.
+	// The refused saves answer 422 (with the form) and 413, which the
+	// browser logs.
 	var p []string
 	for _, e := range events.list() {
-		if !strings.Contains(e, "status of 422") {
+		if !strings.Contains(e, "status of 422") && !strings.Contains(e, "status of 413") {
 			p = append(p, e)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -190,6 +191,13 @@ func (c *Console) parserSave(w http.ResponseWriter, r *http.Request, s *session)
 		return
 	}
 	name := r.PathValue("name")
+	if err := r.ParseForm(); err != nil {
+		// Past maxFormBytes the form is cut short: say so rather than
+		// report a missing source.
+		http.Error(w, "The form is larger than the console accepts ("+strconv.Itoa(maxFormBytes>>10)+
+			" KiB): save a source this large with PUT /v1/parsers/{name}.", http.StatusRequestEntityTooLarge)
+		return
+	}
 	in := parsers.Input{
 		Name:        strings.TrimSpace(r.PostFormValue("name")),
 		Description: r.PostFormValue("description"),
@@ -294,7 +302,7 @@ func (c *Console) parserDelete(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	c.recordParser(r, s, name, audit.ActionDelete, 0)
-	http.Redirect(w, r, "/parsers?deleted="+name, http.StatusSeeOther)
+	http.Redirect(w, r, "/parsers?deleted="+url.QueryEscape(name), http.StatusSeeOther)
 }
 
 // playgroundData is the playground's answer, put beside the editor.
