@@ -134,6 +134,13 @@ func TestParserPagesInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, "parser-check-error")
 
+	// Esc leaves the editor for the Save button: no keyboard trap.
+	run(t, ctx, "focus the editor", chromedp.Evaluate[bool](`document.querySelector('.CodeMirror').CodeMirror.focus(); true`))
+	do(t, ctx, "escape", chromedp.KeyEvent("\u001b"))
+	if id := run(t, ctx, "focused", chromedp.Evaluate[string](`document.activeElement.id`)); id != "save" {
+		t.Errorf("after Esc in the editor the focus is on %q, want the Save button", id)
+	}
+
 	// Fixed: saved as version 1.
 	setSource(t, ctx, parserSource("events"))
 	do(t, ctx, "save fixed", chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#parser-notice")))

@@ -8,7 +8,15 @@
     if (!ta || typeof CodeMirror === "undefined") { return; }
     var cm = CodeMirror.fromTextArea(ta, {
       mode: "go", lineNumbers: true, indentUnit: 4, indentWithTabs: true,
-      readOnly: ta.readOnly, gutters: ["cm-gutter-problems", "CodeMirror-linenumbers"]
+      readOnly: ta.readOnly, gutters: ["cm-gutter-problems", "CodeMirror-linenumbers"],
+      // Tab indents in the editor; Esc leaves it for the next control, so
+      // the keyboard is never trapped.
+      extraKeys: {
+        "Esc": function () {
+          var next = document.getElementById("save") || document.getElementById("messages");
+          if (next) { next.focus(); }
+        }
+      }
     });
     // The textarea is what the form and the playground send.
     cm.on("change", function () { cm.save(); });
