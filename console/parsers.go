@@ -164,9 +164,9 @@ func (c *Console) assetNames(ctx context.Context) []string {
 	return names
 }
 
-// actor names the session in the audit trail by a digest of its id: the
+// parserActor names the session in the audit trail by a digest of its id: the
 // id itself is the cookie's secret.
-func actor(s *session) string {
+func parserActor(s *session) string {
 	sum := sha256.Sum256([]byte(s.id))
 	return audit.ConsoleActor(hex.EncodeToString(sum[:4]))
 }
@@ -179,7 +179,7 @@ func (c *Console) recordParser(r *http.Request, s *session, name, action string,
 	if version > 0 {
 		changes = map[string]any{"version": version}
 	}
-	_ = c.opts.Audit.Record(r.Context(), c.opts.Audit.Event(r, actor(s), audit.KindParser, name, action, version, changes))
+	_ = c.opts.Audit.Record(r.Context(), c.opts.Audit.Event(r, parserActor(s), audit.KindParser, name, action, version, changes))
 }
 
 // parserSave creates (POST /parsers) or updates (POST /parsers/{name}) a
@@ -237,7 +237,7 @@ func (c *Console) parserSave(w http.ResponseWriter, r *http.Request, s *session)
 	http.Redirect(w, r, "/parsers/"+v.Name+"?saved="+strconv.FormatInt(v.Version, 10), http.StatusSeeOther)
 }
 
-var sourceField = regexp.MustCompile(`^source:(\d+):(\d+)$`)
+var parserSourceField = regexp.MustCompile(`^source:(\d+):(\d+)$`)
 
 // saveProblems turns a refused save into its message and, for the
 // check's problems (fields "source:line:col"), the lines to mark.
@@ -249,7 +249,7 @@ func saveProblems(err error) (string, []problemLine) {
 	var lines []problemLine
 	var other []string
 	for _, f := range e.Fields {
-		if m := sourceField.FindStringSubmatch(f.Field); m != nil {
+		if m := parserSourceField.FindStringSubmatch(f.Field); m != nil {
 			l, _ := strconv.Atoi(m[1])
 			col, _ := strconv.Atoi(m[2])
 			lines = append(lines, problemLine{Line: l, Column: col, Message: f.Message})
@@ -271,12 +271,12 @@ func saveProblems(err error) (string, []problemLine) {
 	return msg, lines
 }
 
-var goLine = regexp.MustCompile(`\.go:(\d+)(?::(\d+))?`)
+var scriptLinePattern = regexp.MustCompile(`\.go:(\d+)(?::(\d+))?`)
 
 // blamedLine is the first script line a message or trace names, 0 when
 // none.
 func blamedLine(text string) int {
-	m := goLine.FindStringSubmatch(text)
+	m := scriptLinePattern.FindStringSubmatch(text)
 	if m == nil {
 		return 0
 	}
@@ -325,10 +325,10 @@ type playContainer struct {
 
 type playArtifact struct {
 	soar.Artifact
-	CEF []cefField
+	CEF []playCEF
 }
 
-type cefField struct{ Key, Value string }
+type playCEF struct{ Key, Value string }
 
 // FailLineAttr is the data-fail-line attribute the editor's script reads.
 func (p playgroundData) FailLineAttr() string { return strconv.Itoa(p.FailLine) }
@@ -408,7 +408,7 @@ func (c *Console) playground(r *http.Request) *playgroundData {
 	for _, res := range results {
 		pc := playContainer{Container: res.Container}
 		for _, a := range res.Artifacts {
-			pc.Artifacts = append(pc.Artifacts, playArtifact{Artifact: a, CEF: cefFields(a.CEF)})
+			pc.Artifacts = append(pc.Artifacts, playArtifact{Artifact: a, CEF: playCEFFields(a.CEF)})
 		}
 		d.Containers = append(d.Containers, pc)
 	}
@@ -417,17 +417,17 @@ func (c *Console) playground(r *http.Request) *playgroundData {
 	return d
 }
 
-// cefFields lists an artifact's CEF fields in key order, values as JSON
+// playCEFFields lists an artifact's CEF fields in key order, values as JSON
 // where they are not text.
-func cefFields(m map[string]any) []cefField {
-	out := make([]cefField, 0, len(m))
+func playCEFFields(m map[string]any) []playCEF {
+	out := make([]playCEF, 0, len(m))
 	for k, v := range m {
 		s, ok := v.(string)
 		if !ok {
 			b, _ := json.Marshal(v)
 			s = string(b)
 		}
-		out = append(out, cefField{k, s})
+		out = append(out, playCEF{k, s})
 	}
 	for i := 1; i < len(out); i++ {
 		for j := i; j > 0 && out[j].Key < out[j-1].Key; j-- {
