@@ -240,6 +240,16 @@ func TestParserPagesInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, "parsers")
 
+	// On a narrow window the playground goes below the editor.
+	do(t, ctx, "narrow", chromedp.EmulateViewport(420, 800), chromedp.Navigate(srv.URL+"/parsers/greeter"), chromedp.WaitVisible(chromedp.CSS(".CodeMirror")))
+	const stacked = `(() => { const e = document.querySelector('.parser-editor').getBoundingClientRect(), p = document.querySelector('.parser-playground').getBoundingClientRect();
+  return p.top >= e.bottom && p.right <= window.innerWidth + 1 && e.right <= window.innerWidth + 1; })()`
+	if !run(t, ctx, "stacked", chromedp.Evaluate[bool](stacked)) {
+		t.Error("on a 420 px window the playground is not below the editor, or either is wider than the window")
+	}
+	screenshot(t, ctx, "parser-narrow")
+	do(t, ctx, "wide again", chromedp.EmulateViewport(1280, 800))
+
 	// A bundled parser opens read-only, and its playground runs it by
 	// name (natively).
 	do(t, ctx, "bundled", chromedp.Navigate(srv.URL+"/parsers/default"), chromedp.WaitVisible(chromedp.CSS("#run")),
