@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/soarkafka/soarkafka/audit"
 )
 
 //go:embed templates/*.html
@@ -33,6 +35,10 @@ type Options struct {
 	// Delivery answers where an asset's push delivery stands; nil shows
 	// it as not available.
 	Delivery DeliveryReports
+	// Parsers lists, edits and runs parsers; nil leaves the parser pages
+	// empty. Audit records the console's changes (nil: not recorded).
+	Parsers Parsers
+	Audit   *audit.Recorder
 	// APIToken signs a person in; Password (console.password) too, when
 	// set.
 	APIToken string
@@ -106,6 +112,15 @@ func New(opts Options) *Console {
 	mux.Handle("GET /integrations", c.signedIn(c.integrationsPage))
 	mux.Handle("GET /integrations/splunk-soar.tgz", c.signedIn(c.splunkSOARPackage))
 	mux.Handle("GET /integrations/xsoar.yml", c.signedIn(c.xsoarIntegration))
+	// The parser pages: list, editor, playground, versions.
+	mux.Handle("GET /parsers", c.signedIn(c.parsersPage))
+	mux.Handle("GET /parsers/new", c.signedIn(c.parserNewPage))
+	mux.Handle("POST /parsers", c.signedIn(c.parserSave))
+	mux.Handle("POST /parsers/playground", c.signedIn(c.parserPlayground))
+	mux.Handle("GET /parsers/{name}", c.signedIn(c.parserPage))
+	mux.Handle("POST /parsers/{name}", c.signedIn(c.parserSave))
+	mux.Handle("POST /parsers/{name}/delete", c.signedIn(c.parserDelete))
+	mux.Handle("GET /parsers/{name}/diff", c.signedIn(c.parserDiff))
 	mux.Handle("/", c.signedIn(c.notFound))
 	c.mux = mux
 	return c

@@ -36,6 +36,12 @@ var pageFiles = map[string][]string{
 	"health":       {"templates/health.html"},
 	"integrations": {"templates/layout.html", "templates/integrations.html"},
 	"notfound":     {"templates/layout.html", "templates/notfound.html"},
+	// The parser pages.
+	"parsers":    {"templates/layout.html", "templates/parsers.html"},
+	"parser":     {"templates/layout.html", "templates/parser.html"},
+	"playground": {"templates/playground.html"},
+	"parserplay": {"templates/layout.html", "templates/parserplay.html", "templates/playground.html"},
+	"parserdiff": {"templates/layout.html", "templates/parserdiff.html"},
 }
 
 var funcs = template.FuncMap{
@@ -48,6 +54,7 @@ type navEntry struct{ Name, Path string }
 
 var navigation = []navEntry{
 	{"Assets", "/assets"},
+	{"Parsers", "/parsers"},
 	{"Integrations", "/integrations"},
 }
 
@@ -80,8 +87,8 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	var buf bytes.Buffer
 	tmpl := c.pages[page]
 	root := "layout"
-	if page == "health" {
-		root = "health"
+	if page == "health" || page == "playground" {
+		root = page
 	}
 	if err := tmpl.ExecuteTemplate(&buf, root, data); err != nil {
 		c.opts.Logger.Error("console: render page", "page", page, "path", r.URL.Path, "err", err)

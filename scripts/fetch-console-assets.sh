@@ -18,6 +18,9 @@ registry=https://registry.npmjs.org
 # package@version, then the files to keep from the tarball's package/ folder.
 pins=(
   "htmx.org@2.0.4 dist/htmx.min.js LICENSE"
+  # The parser editor: CodeMirror 5 runs as plain scripts (no bundler, no
+  # ES modules), its Go mode included; see docs/console.md.
+  "codemirror@5.65.18 lib/codemirror.js lib/codemirror.css mode/go/go.js LICENSE"
 )
 
 log() { printf 'fetch-console-assets: %s\n' "$*" >&2; }
