@@ -74,9 +74,10 @@ type View struct {
 	UpdatedAt   time.Time `json:"updated_at,omitzero"`
 }
 
-// reservedNames cannot name a user parser: "test" is the playground's
-// route.
-var reservedNames = map[string]bool{"test": true}
+// reservedNames cannot name a user parser: "test" is the API's playground
+// route (/v1/parsers/test), "new" and "playground" the console's
+// (/parsers/new, /parsers/playground).
+var reservedNames = map[string]bool{"test": true, "new": true, "playground": true}
 
 func (s *Service) validate(ctx context.Context, in Input) error {
 	var fields []soarkafka.FieldError

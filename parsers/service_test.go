@@ -277,3 +277,15 @@ func TestScriptTextsBounded(t *testing.T) {
 		t.Errorf("log of %d bytes ending %q, want %q", len(out.Run.Log), out.Run.Log[max(0, len(out.Run.Log)-40):], want)
 	}
 }
+
+// A user parser cannot take a name a route of the API or the console
+// uses for something else: it could never be opened there.
+func TestReservedParserNames(t *testing.T) {
+	svc := newService(t, sandbox.PoolConfig{})
+	for _, name := range []string{"test", "new", "playground", "default"} {
+		_, err := svc.Create(t.Context(), parsers.Input{Name: name, Source: seenParser})
+		if soarkafka.ErrorCode(err) != soarkafka.ECONFLICT || !strings.Contains(err.Error(), "reserved word") {
+			t.Errorf("create %q: %v, want a conflict naming the reserved word", name, err)
+		}
+	}
+}
