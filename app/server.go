@@ -138,8 +138,10 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 	s.subscribeAssetChanges()
 	// Validated with the configuration.
 	trusted, _ := audit.ParseTrustedProxies(cfg.Audit.TrustedProxies)
+	// One recorder for the API's changes and the console's.
+	recorder := audit.NewRecorder(s.db, logger, cfg.Audit.Retention, trusted)
 	handler := web.NewHandler(web.Options{
-		Audit:        audit.NewRecorder(s.db, logger, cfg.Audit.Retention, trusted),
+		Audit:        recorder,
 		Poller:       poller,
 		Logger:       logger,
 		Assets:       assetService,
@@ -165,6 +167,8 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 			Assets:      assetService,
 			Ingest:      poller,
 			Delivery:    s.delivery,
+			AssetEditor: assetService,
+			Audit:       recorder,
 			APIToken:    token,
 			Password:    cfg.Console.Password,
 			IdleTimeout: cfg.Console.IdleTimeout,

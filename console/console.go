@@ -33,6 +33,11 @@ type Options struct {
 	// Delivery answers where an asset's push delivery stands; nil shows
 	// it as not available.
 	Delivery DeliveryReports
+	// AssetEditor creates, updates and deletes assets for the asset
+	// forms, and Audit records those changes with the console's actor;
+	// nil Audit records nothing.
+	AssetEditor AssetEditor
+	Audit       AuditRecorder
 	// APIToken signs a person in; Password (console.password) too, when
 	// set.
 	APIToken string
@@ -103,6 +108,12 @@ func New(opts Options) *Console {
 	}))
 	mux.Handle("GET /assets", c.signedIn(c.assetsPage))
 	mux.Handle("GET /assets/health", c.signedIn(c.assetsHealth))
+	// Asset forms and detail (assetform.go, assetdetail.go).
+	mux.Handle("GET /assets/new", c.signedIn(c.newAssetPage))
+	mux.Handle("POST /assets/new", c.signedIn(c.saveAsset))
+	mux.Handle("GET /assets/{name}/edit", c.signedIn(c.editAssetPage))
+	mux.Handle("POST /assets/{name}/edit", c.signedIn(c.saveAsset))
+	mux.Handle("POST /assets/{name}/delete", c.signedIn(c.deleteAsset))
 	mux.Handle("GET /integrations", c.signedIn(c.integrationsPage))
 	mux.Handle("GET /integrations/splunk-soar.tgz", c.signedIn(c.splunkSOARPackage))
 	mux.Handle("GET /integrations/xsoar.yml", c.signedIn(c.xsoarIntegration))

@@ -36,6 +36,7 @@ var pageFiles = map[string][]string{
 	"health":       {"templates/health.html"},
 	"integrations": {"templates/layout.html", "templates/integrations.html"},
 	"notfound":     {"templates/layout.html", "templates/notfound.html"},
+	"assetform":    {"templates/layout.html", "templates/assetform.html"},
 }
 
 var funcs = template.FuncMap{

@@ -1,0 +1,162 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/soarkafka/soarkafka/internal/testenv"
+)
+
+// signInBrowser signs the browser in to srv's console and returns the
+// session cookie, for reading page sources as the browser was sent them.
+func signInBrowser(t *testing.T, ctx context.Context, srv *testenv.Soarkafka) *network.Cookie {
+	t.Helper()
+	do(t, ctx, "sign in", chromedp.Navigate(srv.URL+"/signin"), chromedp.WaitVisible(chromedp.CSS("#secret")),
+		chromedp.SendKeys(chromedp.CSS("#secret"), srv.Token), chromedp.Submit(chromedp.CSS("#secret")),
+		chromedp.WaitVisible(chromedp.CSS("#new-asset")))
+	cookies := run(t, ctx, "cookies", func(ctx context.Context, tg *chromedp.Target) ([]*network.Cookie, error) {
+		r, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{})
+		if err != nil {
+			return nil, err
+		}
+		return r.Cookies, nil
+	})
+	for _, ck := range cookies {
+		if ck.Name == "soarkafka_session" {
+			return ck
+		}
+	}
+	t.Fatal("no session cookie after sign-in")
+	return nil
+}
+
+// pageSource reads path with the browser's session, as sent.
+func pageSource(t *testing.T, srv *testenv.Soarkafka, session *network.Cookie, path string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", srv.URL+path, nil)
+	req.AddCookie(&http.Cookie{Name: session.Name, Value: session.Value})
+	resp, err := noRedirect(t, "").Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d\n%s", path, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// TestAssetFormInBrowser creates an asset in the console's form: two bad
+// fields are shown beside their inputs at once, fixed and saved; the
+// secret then shows as set and never its value; the audit trail names the
+// console session as the actor.
+func TestAssetFormInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := testenv.StartSoarkafka(t, exe)
+	session := signInBrowser(t, ctx, srv)
+
+	// The form, grouped as the registry groups its fields.
+	do(t, ctx, "open the new asset form", chromedp.Click(chromedp.CSS("#new-asset")), chromedp.WaitVisible(chromedp.CSS("#f-hosts")))
+	legends := run(t, ctx, "groups", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('form.assetform legend')).map(e => e.textContent)`))
+	if got := strings.Join(legends, ","); got != "Asset,Connection,TLS,SASL,Kerberos,AWS IAM,Producer,Ingest,Delivery" {
+		t.Errorf("form groups %q", got)
+	}
+	kinds := run(t, ctx, "input kinds", chromedp.Evaluate[[]string](`[
+  document.querySelector('#f-security_protocol').tagName,
+  document.querySelector('#f-read_from_beginning').type,
+  document.querySelector('#f-password').type,
+  document.querySelector('[data-field="timeout"] .hint').textContent]`))
+	if kinds[0] != "SELECT" || kinds[1] != "checkbox" || kinds[2] != "password" || !strings.Contains(kinds[3], "Default: 10000") {
+		t.Errorf("enum, boolean, secret inputs and default shown: %q", kinds)
+	}
+
+	// Two bad fields: no hosts, a word for a number. Both at once, each
+	// beside its input.
+	do(t, ctx, "fill in with two bad fields",
+		chromedp.SendKeys(chromedp.CSS("#f-name"), "firewall"),
+		chromedp.SendKeys(chromedp.CSS("#f-topic"), "alerts"),
+		chromedp.SetValue(chromedp.CSS("#f-timeout"), "soon"),
+		chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#form-errors")))
+	for _, f := range []string{"hosts", "timeout"} {
+		msg := run(t, ctx, f+" error", chromedp.Text(chromedp.CSS(fmt.Sprintf(`[data-field=%q] .field-error`, f))))
+		if msg == "" {
+			t.Errorf("no error beside %s", f)
+		}
+	}
+	if n := run(t, ctx, "errors", chromedp.Evaluate[int](`document.querySelectorAll('.field-error').length`)); n != 2 {
+		t.Errorf("%d field errors shown, want 2", n)
+	}
+	if v := run(t, ctx, "topic kept", chromedp.Value(chromedp.CSS("#f-topic"))); v != "alerts" {
+		t.Errorf("the topic typed was lost: %q", v)
+	}
+	screenshot(t, ctx, "asset-form-errors")
+
+	// Fixed, with a SASL password: saved, and the password shows as set.
+	const secret = "s3cret-never-shown"
+	do(t, ctx, "fix and save",
+		chromedp.SendKeys(chromedp.CSS("#f-hosts"), srv.Broker),
+		chromedp.SetValue(chromedp.CSS("#f-timeout"), "3000"),
+		chromedp.SendKeys(chromedp.CSS("#f-delivery-token"), secret),
+		chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#saved, #form-errors")))
+	if errs := run(t, ctx, "errors", chromedp.Evaluate[string](`Array.from(document.querySelectorAll('#form-errors, .field-error')).map(e => e.textContent).join('; ')`)); errs != "" {
+		t.Fatalf("the fixed form was refused: %s", errs)
+	}
+	if badge := run(t, ctx, "badge", chromedp.Text(chromedp.CSS(`[data-secret="delivery.token"]`))); badge != "set" {
+		t.Errorf("password badge %q, want set", badge)
+	}
+	screenshot(t, ctx, "asset-form")
+	src := pageSource(t, srv, session, "/assets/firewall/edit")
+	if strings.Contains(src, secret) || !strings.Contains(src, `data-secret="delivery.token"`) {
+		t.Errorf("the edit page's source shows the secret or no set badge")
+	}
+	var got map[string]any
+	api(t, srv, "GET", "/v1/assets/firewall", nil, &got)
+	if cfg := got["config"].(map[string]any); cfg["timeout"] != float64(3000) || cfg["hosts"] != srv.Broker || got["secrets"].(map[string]any)["delivery.token"] != true {
+		t.Errorf("stored asset %v", got)
+	}
+
+	// An edit that keeps the secret (left empty) and changes the topic.
+	do(t, ctx, "edit", chromedp.SetValue(chromedp.CSS("#f-topic"), "alerts2"),
+		chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#saved, #form-errors")))
+	if errs := run(t, ctx, "errors", chromedp.Evaluate[string](`Array.from(document.querySelectorAll('#form-errors, .field-error')).map(e => e.textContent).join('; ')`)); errs != "" {
+		t.Fatalf("the edit was refused: %s", errs)
+	}
+	api(t, srv, "GET", "/v1/assets/firewall", nil, &got)
+	if got["config"].(map[string]any)["topic"] != "alerts2" || got["secrets"].(map[string]any)["delivery.token"] != true {
+		t.Errorf("after the edit: %v", got)
+	}
+
+	// The trail: a create and an update by the console session, the
+	// secret only as "changed".
+	var trail struct {
+		Data []map[string]any `json:"data"`
+	}
+	api(t, srv, "GET", "/v1/audit?object_kind=asset&object_name=firewall", nil, &trail)
+	var actions []string
+	for _, e := range trail.Data {
+		if !strings.HasPrefix(fmt.Sprint(e["actor"]), "console session ") {
+			t.Errorf("event by %v, want the console session", e["actor"])
+		}
+		actions = append(actions, fmt.Sprint(e["action"]))
+		if strings.Contains(fmt.Sprint(e), secret) {
+			t.Errorf("the trail shows the secret: %v", e)
+		}
+	}
+	if got := strings.Join(actions, ","); !strings.Contains(got, "create") || !strings.Contains(got, "update") {
+		t.Errorf("trail actions %q, want the create and the update", got)
+	}
+}
