@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -119,6 +119,9 @@ func TestAssetFormInBrowser(t *testing.T) {
 		t.Errorf("password badge %q, want set", badge)
 	}
 	screenshot(t, ctx, "asset-form")
+	// The edit page tests the saved configuration too.
+	do(t, ctx, "test connectivity from the edit page", chromedp.Click(chromedp.CSS("#test-connectivity")),
+		chromedp.WaitVisible(chromedp.CSS(`#connectivity-steps li[data-step="metadata"]`)))
 	src := pageSource(t, srv, session, "/assets/firewall/edit")
 	if strings.Contains(src, secret) || !strings.Contains(src, `data-secret="delivery.token"`) {
 		t.Errorf("the edit page's source shows the secret or no set badge")

@@ -38,6 +38,9 @@ type Options struct {
 	// nil Audit records nothing.
 	AssetEditor AssetEditor
 	Audit       AuditRecorder
+	// Actions runs test connectivity and poll now for the asset detail;
+	// nil says they are not available.
+	Actions ActionRunner
 	// APIToken signs a person in; Password (console.password) too, when
 	// set.
 	APIToken string
@@ -114,6 +117,10 @@ func New(opts Options) *Console {
 	mux.Handle("GET /assets/{name}/edit", c.signedIn(c.editAssetPage))
 	mux.Handle("POST /assets/{name}/edit", c.signedIn(c.saveAsset))
 	mux.Handle("POST /assets/{name}/delete", c.signedIn(c.deleteAsset))
+	mux.Handle("GET /assets/{name}", c.signedIn(c.assetDetailPage))
+	mux.Handle("POST /assets/{name}/enabled", c.signedIn(c.setEnabled))
+	mux.Handle("POST /assets/{name}/poll-now", c.signedIn(c.pollNow))
+	mux.Handle("POST /assets/{name}/test-connectivity", c.signedIn(c.testConnectivity))
 	mux.Handle("GET /integrations", c.signedIn(c.integrationsPage))
 	mux.Handle("GET /integrations/splunk-soar.tgz", c.signedIn(c.splunkSOARPackage))
 	mux.Handle("GET /integrations/xsoar.yml", c.signedIn(c.xsoarIntegration))

@@ -37,6 +37,7 @@ var pageFiles = map[string][]string{
 	"integrations": {"templates/layout.html", "templates/integrations.html"},
 	"notfound":     {"templates/layout.html", "templates/notfound.html"},
 	"assetform":    {"templates/layout.html", "templates/assetform.html"},
+	"assetdetail":  {"templates/layout.html", "templates/assetdetail.html"},
 }
 
 var funcs = template.FuncMap{
