@@ -25,11 +25,11 @@ func TestAssetDetailInBrowser(t *testing.T) {
 	}
 	srv := testenv.StartSoarkafka(t, exe)
 	produce(t, srv.Broker, "events", 4)
-	api(t, srv, "POST", "/v1/assets", map[string]any{"name": "edge",
+	api(t, srv, "POST", "/v1/assets", map[string]any{"name": "edge", "description": xss,
 		"config": map[string]any{"hosts": srv.Broker, "topic": "events", "timeout": 3000}}, nil)
 	api(t, srv, "POST", "/v1/assets", map[string]any{"name": "down",
 		"config": map[string]any{"hosts": "127.0.0.1:1", "topic": "events", "timeout": 1000}}, nil)
-	signInBrowser(t, ctx, srv)
+	session := signInBrowser(t, ctx, srv)
 
 	do(t, ctx, "open the detail", chromedp.Navigate(srv.URL+"/assets/edge"), chromedp.WaitVisible(chromedp.CSS("#last-poll")))
 	if txt := run(t, ctx, "last poll", chromedp.Text(chromedp.CSS("#last-poll"))); txt != "never polled" {
@@ -37,6 +37,13 @@ func TestAssetDetailInBrowser(t *testing.T) {
 	}
 	if txt := run(t, ctx, "partitions", chromedp.Text(chromedp.CSS("#partitions tbody"))); !strings.Contains(txt, "4") {
 		t.Errorf("partition table lacks the log-end offset 4:\n%s", txt)
+	}
+
+	if src := pageSource(t, srv, session, "/assets/edge"); strings.Contains(src, "<script>alert") || !strings.Contains(src, "&lt;script&gt;alert(1)") {
+		t.Errorf("the description is not escaped in the detail page's source")
+	}
+	if n := run(t, ctx, "scripts and images", chromedp.Evaluate[int](`document.querySelectorAll('script, img').length`)); n != 1 {
+		t.Errorf("%d scripts and images on the detail page, want htmx's script only", n)
 	}
 
 	// Test connectivity: each step with its duration.

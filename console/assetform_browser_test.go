@@ -143,8 +143,29 @@ func TestAssetFormInBrowser(t *testing.T) {
 		t.Errorf("after the edit: %v", got)
 	}
 
-	// The trail: a create and an update by the console session, the
-	// secret only as "changed".
+	// Clear the secret: no badge, nothing stored.
+	do(t, ctx, "clear the secret", chromedp.Click(chromedp.CSS(`input[name="clear.delivery.token"]`)),
+		chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#saved")))
+	api(t, srv, "GET", "/v1/assets/firewall", nil, &got)
+	if got["secrets"].(map[string]any)["delivery.token"] == true {
+		t.Errorf("after clear, delivery.token is still set: %v", got["secrets"])
+	}
+	if n := run(t, ctx, "badges", chromedp.Evaluate[int](`document.querySelectorAll('[data-secret="delivery.token"]').length`)); n != 0 {
+		t.Errorf("after clear, the set badge is still shown")
+	}
+
+	// Delete.
+	do(t, ctx, "delete", chromedp.Click(chromedp.CSS("form.delete button")), chromedp.WaitVisible(chromedp.CSS("#new-asset")))
+	var list struct {
+		Count int `json:"count"`
+	}
+	api(t, srv, "GET", "/v1/assets", nil, &list)
+	if list.Count != 0 {
+		t.Errorf("after delete, %d assets", list.Count)
+	}
+
+	// The trail: the create, the updates and the delete by the console
+	// session, the secret only as "changed".
 	var trail struct {
 		Data []map[string]any `json:"data"`
 	}
@@ -159,7 +180,10 @@ func TestAssetFormInBrowser(t *testing.T) {
 			t.Errorf("the trail shows the secret: %v", e)
 		}
 	}
-	if got := strings.Join(actions, ","); !strings.Contains(got, "create") || !strings.Contains(got, "update") {
-		t.Errorf("trail actions %q, want the create and the update", got)
+	if got := strings.Join(actions, ","); got != "delete,update,update,create" {
+		t.Errorf("trail actions, newest first: %q, want delete,update,update,create", got)
+	}
+	if c, _ := trail.Data[len(trail.Data)-1]["changes"].(map[string]any); c["config.delivery.token"] != "changed" {
+		t.Errorf("the create's changes: %v, want the secret as changed", c)
 	}
 }
