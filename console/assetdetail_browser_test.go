@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -108,4 +109,41 @@ func TestAssetDetailInBrowser(t *testing.T) {
 		t.Errorf("failed connectivity shows %q, want the failed step, its broker and the fix", txt)
 	}
 	screenshot(t, ctx, "asset-connectivity-failed")
+
+	// Without a session every asset page and action is closed; with the
+	// session but no CSRF token, every change is refused.
+	client := noRedirect(t, "")
+	for _, rt := range []struct{ method, path string }{
+		{"GET", "/assets/new"}, {"GET", "/assets/edge"}, {"GET", "/assets/edge/edit"},
+		{"POST", "/assets/new"}, {"POST", "/assets/edge/edit"}, {"POST", "/assets/edge/delete"},
+		{"POST", "/assets/edge/enabled"}, {"POST", "/assets/edge/poll-now"}, {"POST", "/assets/edge/test-connectivity"},
+	} {
+		req, _ := http.NewRequest(rt.method, srv.URL+rt.path, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") {
+			t.Errorf("%s %s signed out: %d to %q, want the sign-in page", rt.method, rt.path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if rt.method != "POST" {
+			continue
+		}
+		req, _ = http.NewRequest(rt.method, srv.URL+rt.path, strings.NewReader("enabled=false"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: session.Name, Value: session.Value})
+		if resp, err = client.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s %s without a CSRF token: %d, want 403", rt.method, rt.path, resp.StatusCode)
+		}
+	}
+	var after map[string]any
+	api(t, srv, "GET", "/v1/assets/edge", nil, &after)
+	if after["config"].(map[string]any)["ingest"].(map[string]any)["enabled"] != true {
+		t.Errorf("a refused POST changed the asset: %v", after["config"])
+	}
 }

@@ -150,7 +150,8 @@ func buildGroups(cfg map[string]any, secrets map[string]bool, errs map[string]st
 		case len(f.Enum) > 0:
 			ff.Kind, ff.Value = "select", show(v)
 			ff.Options = append([]string(nil), f.Enum...)
-			if ff.Value == "" && !f.Required {
+			// An optional enum with no default may be left unset.
+			if !f.Required && show(f.Default) == "" && !slices.Contains(f.Enum, "") {
 				ff.Options = append([]string{""}, ff.Options...)
 			}
 		case f.Type == assets.TypeInteger:

@@ -90,7 +90,12 @@ func TestAssetFormInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#f-name"), "firewall"),
 		chromedp.SendKeys(chromedp.CSS("#f-topic"), "alerts"),
 		chromedp.SetValue(chromedp.CSS("#f-timeout"), "soon"),
+		chromedp.SendKeys(chromedp.CSS("#f-delivery-token"), "first-try-secret"),
 		chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#form-errors")))
+	// A refused form does not send a typed secret back to the page.
+	if html := run(t, ctx, "page", chromedp.Evaluate[string](`document.documentElement.outerHTML`)); strings.Contains(html, "first-try-secret") {
+		t.Errorf("the refused form's page holds the secret typed")
+	}
 	for _, f := range []string{"hosts", "timeout"} {
 		msg := run(t, ctx, f+" error", chromedp.Text(chromedp.CSS(fmt.Sprintf(`[data-field=%q] .field-error`, f))))
 		if msg == "" {
