@@ -39,6 +39,16 @@ func signInBrowser(t *testing.T, ctx context.Context, srv *testenv.Soarkafka) *n
 	return nil
 }
 
+// saveForm clicks the form's save button and waits for the next page's
+// #saved or #form-errors: the page before is marked stale first, so that
+// its own #saved does not end the wait.
+func saveForm(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	run(t, ctx, what+": mark the page", chromedp.Evaluate[string](`document.body.dataset.stale = '1'`))
+	do(t, ctx, what, chromedp.Click(chromedp.CSS("#save")),
+		chromedp.WaitVisible(chromedp.CSS("body:not([data-stale]) #saved, body:not([data-stale]) #form-errors")))
+}
+
 // pageSource reads path with the browser's session, as sent.
 func pageSource(t *testing.T, srv *testenv.Soarkafka, session *network.Cookie, path string) string {
 	t.Helper()
@@ -90,8 +100,8 @@ func TestAssetFormInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#f-name"), "firewall"),
 		chromedp.SendKeys(chromedp.CSS("#f-topic"), "alerts"),
 		chromedp.SetValue(chromedp.CSS("#f-timeout"), "soon"),
-		chromedp.SendKeys(chromedp.CSS("#f-delivery-token"), "first-try-secret"),
-		chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#form-errors")))
+		chromedp.SendKeys(chromedp.CSS("#f-delivery-token"), "first-try-secret"))
+	saveForm(t, ctx, "save with two bad fields")
 	// A refused form does not send a typed secret back to the page.
 	if html := run(t, ctx, "page", chromedp.Evaluate[string](`document.documentElement.outerHTML`)); strings.Contains(html, "first-try-secret") {
 		t.Errorf("the refused form's page holds the secret typed")
@@ -115,8 +125,8 @@ func TestAssetFormInBrowser(t *testing.T) {
 	do(t, ctx, "fix and save",
 		chromedp.SendKeys(chromedp.CSS("#f-hosts"), srv.Broker),
 		chromedp.SetValue(chromedp.CSS("#f-timeout"), "3000"),
-		chromedp.SendKeys(chromedp.CSS("#f-delivery-token"), secret),
-		chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#saved, #form-errors")))
+		chromedp.SendKeys(chromedp.CSS("#f-delivery-token"), secret))
+	saveForm(t, ctx, "save fixed")
 	if errs := run(t, ctx, "errors", chromedp.Evaluate[string](`Array.from(document.querySelectorAll('#form-errors, .field-error')).map(e => e.textContent).join('; ')`)); errs != "" {
 		t.Fatalf("the fixed form was refused: %s", errs)
 	}
@@ -138,8 +148,8 @@ func TestAssetFormInBrowser(t *testing.T) {
 	}
 
 	// An edit that keeps the secret (left empty) and changes the topic.
-	do(t, ctx, "edit", chromedp.SetValue(chromedp.CSS("#f-topic"), "alerts2"),
-		chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#saved, #form-errors")))
+	do(t, ctx, "edit", chromedp.SetValue(chromedp.CSS("#f-topic"), "alerts2"))
+	saveForm(t, ctx, "save the edit")
 	if errs := run(t, ctx, "errors", chromedp.Evaluate[string](`Array.from(document.querySelectorAll('#form-errors, .field-error')).map(e => e.textContent).join('; ')`)); errs != "" {
 		t.Fatalf("the edit was refused: %s", errs)
 	}
@@ -149,8 +159,8 @@ func TestAssetFormInBrowser(t *testing.T) {
 	}
 
 	// Clear the secret: no badge, nothing stored.
-	do(t, ctx, "clear the secret", chromedp.Click(chromedp.CSS(`input[name="clear.delivery.token"]`)),
-		chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#saved")))
+	do(t, ctx, "clear the secret", chromedp.Click(chromedp.CSS(`input[name="clear.delivery.token"]`)))
+	saveForm(t, ctx, "save the cleared secret")
 	api(t, srv, "GET", "/v1/assets/firewall", nil, &got)
 	if got["secrets"].(map[string]any)["delivery.token"] == true {
 		t.Errorf("after clear, delivery.token is still set: %v", got["secrets"])
