@@ -35,16 +35,35 @@ type assetDetailData struct {
 }
 
 func (c *Console) assetDetailPage(w http.ResponseWriter, r *http.Request, s *session) {
-	name := r.PathValue("name")
+	d, err := c.assetDetail(r, r.PathValue("name"))
+	if err != nil {
+		c.assetError(w, r, s, r.PathValue("name"), err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "assetdetail", s, d)
+}
+
+// assetStatus answers the detail's status part alone: htmx fetches it
+// again after poll now.
+func (c *Console) assetStatus(w http.ResponseWriter, r *http.Request, s *session) {
+	d, err := c.assetDetail(r, r.PathValue("name"))
+	if err != nil {
+		d = &assetDetailData{Name: r.PathValue("name"), Problems: []string{"the asset could not be read: " + soarkafka.ErrorMessage(err)}}
+	}
+	c.renderFragment(w, r, "status", d)
+}
+
+func (c *Console) assetDetail(r *http.Request, name string) (*assetDetailData, error) {
 	cfg, _, err := c.opts.Assets.Resolve(r.Context(), name)
 	if err != nil {
-		c.assetError(w, r, s, name, err)
-		return
+		return nil, err
 	}
 	d := &assetDetailData{pageData: pageData{Title: "Asset " + name, Nav: "Assets"}, Name: name, Topic: cfg.Topic, Enabled: cfg.Ingest.Enabled}
 	if v, err := c.opts.AssetEditor.Get(r.Context(), name); err == nil {
 		d.Description = v.Description
 	}
+	// The lag asks Kafka: a broker that does not answer must not hold
+	// the page.
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
 	if c.opts.Ingest == nil {
@@ -57,7 +76,7 @@ func (c *Console) assetDetailPage(w http.ResponseWriter, r *http.Request, s *ses
 			d.Problems = append(d.Problems, "delivery: "+soarkafka.ErrorMessage(err))
 		}
 	}
-	c.render(w, r, http.StatusOK, "assetdetail", s, d)
+	return d, nil
 }
 
 // connectivityData is the fragment htmx puts under the Test connectivity
@@ -113,6 +132,9 @@ func (c *Console) pollNow(w http.ResponseWriter, r *http.Request, s *session) {
 		d.Result = res
 		d.Summary, _ = res.Summary.(*actions.PollSummary)
 	}
+	// The page's status part listens for this and fetches itself again,
+	// showing the poll.
+	w.Header().Set("HX-Trigger", "asset-polled")
 	c.renderFragment(w, r, "pollnow", d)
 }
 
