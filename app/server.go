@@ -138,6 +138,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 	s.subscribeAssetChanges()
 	// Validated with the configuration.
 	trusted, _ := audit.ParseTrustedProxies(cfg.Audit.TrustedProxies)
+	// One recorder for the API's changes and the console's.
 	recorder := audit.NewRecorder(s.db, logger, cfg.Audit.Retention, trusted)
 	handler := web.NewHandler(web.Options{
 		Audit:        recorder,
@@ -167,7 +168,9 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 			Ingest:      poller,
 			Delivery:    s.delivery,
 			Parsers:     parserService,
+			AssetEditor: assetService,
 			Audit:       recorder,
+			Actions:     s.runner,
 			APIToken:    token,
 			Password:    cfg.Console.Password,
 			IdleTimeout: cfg.Console.IdleTimeout,

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/soarkafka/soarkafka/audit"
 )
 
 //go:embed templates/*.html
@@ -36,9 +35,16 @@ type Options struct {
 	// it as not available.
 	Delivery DeliveryReports
 	// Parsers lists, edits and runs parsers; nil leaves the parser pages
-	// empty. Audit records the console's changes (nil: not recorded).
+	// empty.
 	Parsers Parsers
-	Audit   *audit.Recorder
+	// AssetEditor creates, updates and deletes assets for the asset
+	// forms, and Audit records the console's changes (assets, parsers)
+	// with the console's actor; nil Audit records nothing.
+	AssetEditor AssetEditor
+	Audit       AuditRecorder
+	// Actions runs test connectivity and poll now for the asset detail;
+	// nil says they are not available.
+	Actions ActionRunner
 	// APIToken signs a person in; Password (console.password) too, when
 	// set.
 	APIToken string
@@ -109,6 +115,17 @@ func New(opts Options) *Console {
 	}))
 	mux.Handle("GET /assets", c.signedIn(c.assetsPage))
 	mux.Handle("GET /assets/health", c.signedIn(c.assetsHealth))
+	// Asset forms and detail (assetform.go, assetdetail.go).
+	mux.Handle("GET /assets/new", c.signedIn(c.newAssetPage))
+	mux.Handle("POST /assets/new", c.signedIn(c.saveAsset))
+	mux.Handle("GET /assets/{name}/edit", c.signedIn(c.editAssetPage))
+	mux.Handle("POST /assets/{name}/edit", c.signedIn(c.saveAsset))
+	mux.Handle("POST /assets/{name}/delete", c.signedIn(c.deleteAsset))
+	mux.Handle("GET /assets/{name}", c.signedIn(c.assetDetailPage))
+	mux.Handle("GET /assets/{name}/status", c.signedIn(c.assetStatus))
+	mux.Handle("POST /assets/{name}/enabled", c.signedIn(c.setEnabled))
+	mux.Handle("POST /assets/{name}/poll-now", c.signedIn(c.pollNow))
+	mux.Handle("POST /assets/{name}/test-connectivity", c.signedIn(c.testConnectivity))
 	mux.Handle("GET /integrations", c.signedIn(c.integrationsPage))
 	mux.Handle("GET /integrations/splunk-soar.tgz", c.signedIn(c.splunkSOARPackage))
 	mux.Handle("GET /integrations/xsoar.yml", c.signedIn(c.xsoarIntegration))

@@ -37,11 +37,13 @@ var pageFiles = map[string][]string{
 	"integrations": {"templates/layout.html", "templates/integrations.html"},
 	"notfound":     {"templates/layout.html", "templates/notfound.html"},
 	// The parser pages.
-	"parsers":    {"templates/layout.html", "templates/parsers.html"},
-	"parser":     {"templates/layout.html", "templates/parser.html"},
-	"playground": {"templates/playground.html"},
-	"parserplay": {"templates/layout.html", "templates/parserplay.html", "templates/playground.html"},
-	"parserdiff": {"templates/layout.html", "templates/parserdiff.html"},
+	"parsers":     {"templates/layout.html", "templates/parsers.html"},
+	"parser":      {"templates/layout.html", "templates/parser.html"},
+	"playground":  {"templates/playground.html"},
+	"parserplay":  {"templates/layout.html", "templates/parserplay.html", "templates/playground.html"},
+	"parserdiff":  {"templates/layout.html", "templates/parserdiff.html"},
+	"assetform":   {"templates/layout.html", "templates/assetform.html"},
+	"assetdetail": {"templates/layout.html", "templates/assetdetail.html"},
 }
 
 var funcs = template.FuncMap{

@@ -2,8 +2,6 @@ package console
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -164,22 +162,12 @@ func (c *Console) assetNames(ctx context.Context) []string {
 	return names
 }
 
-// parserActor names the session in the audit trail by a digest of its id: the
-// id itself is the cookie's secret.
-func parserActor(s *session) string {
-	sum := sha256.Sum256([]byte(s.id))
-	return audit.ConsoleActor(hex.EncodeToString(sum[:4]))
-}
-
 func (c *Console) recordParser(r *http.Request, s *session, name, action string, version int64) {
-	if c.opts.Audit == nil {
-		return
-	}
 	var changes map[string]any
 	if version > 0 {
 		changes = map[string]any{"version": version}
 	}
-	_ = c.opts.Audit.Record(r.Context(), c.opts.Audit.Event(r, parserActor(s), audit.KindParser, name, action, version, changes))
+	c.record(r, s, audit.KindParser, name, action, version, changes)
 }
 
 // parserSave creates (POST /parsers) or updates (POST /parsers/{name}) a
