@@ -20,6 +20,7 @@ import (
 // the audit trail names the console session for both.
 func TestAssetDetailInBrowser(t *testing.T) {
 	ctx := startBrowser(t)
+	events := watchBrowser(t, ctx)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -148,4 +149,7 @@ func TestAssetDetailInBrowser(t *testing.T) {
 	if after["config"].(map[string]any)["ingest"].(map[string]any)["enabled"] != true {
 		t.Errorf("a refused POST changed the asset: %v", after["config"])
 	}
+	// The requests refused on purpose (bad forms, no CSRF token) are
+	// logged by the browser with their 4xx statuses; nothing else may be.
+	wantNoBrowserEvents(t, events, "the server responded with a status of 4")
 }

@@ -72,6 +72,7 @@ func pageSource(t *testing.T, srv *testenv.Soarkafka, session *network.Cookie, p
 // console session as the actor.
 func TestAssetFormInBrowser(t *testing.T) {
 	ctx := startBrowser(t)
+	events := watchBrowser(t, ctx)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -201,4 +202,7 @@ func TestAssetFormInBrowser(t *testing.T) {
 	if c, _ := trail.Data[len(trail.Data)-1]["changes"].(map[string]any); c["config.delivery.token"] != "changed" {
 		t.Errorf("the create's changes: %v, want the secret as changed", c)
 	}
+	// The requests refused on purpose (bad forms, no CSRF token) are
+	// logged by the browser with their 4xx statuses; nothing else may be.
+	wantNoBrowserEvents(t, events, "the server responded with a status of 4")
 }

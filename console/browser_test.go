@@ -244,33 +244,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("on poll of an asset whose broker is down: %v", failed)
 	}
 
-	var events browserEvents
-	if err := chromedp.Listen(ctx, func(ev any) {
-		switch ev := ev.(type) {
-		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeWarning || ev.Type == runtime.ConsoleAPICalledTypeAssert {
-				var args []string
-				for _, a := range ev.Args {
-					args = append(args, string(a.Value)+a.Description)
-				}
-				events.add(fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " ")))
-			}
-		case *runtime.EventExceptionThrown:
-			events.add("exception: " + ev.ExceptionDetails.Text)
-		case *cdplog.EventEntryAdded:
-			if ev.Entry.Level == cdplog.EntryLevelError || ev.Entry.Source == cdplog.EntrySourceSecurity {
-				events.add(fmt.Sprintf("log %s/%s: %s %s", ev.Entry.Source, ev.Entry.Level, ev.Entry.Text, ev.Entry.URL))
-			}
-		case *page.EventJavascriptDialogOpening:
-			events.add("dialog: " + ev.Message)
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	do(t, ctx, "add the CSP reporter", func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspReporter})
-		return chromedp.Void{}, err
-	})
+	events := watchBrowser(t, ctx)
 
 	// Closed to a browser without a session.
 	do(t, ctx, "open /assets signed out", chromedp.Navigate(srv.URL+"/assets"), chromedp.WaitVisible(chromedp.CSS("#secret")))
@@ -456,15 +430,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// The two POSTs above fail on purpose; the browser logs their
 	// statuses.
-	var p []string
-	for _, e := range events.list() {
-		if !strings.Contains(e, "/no-such-form") {
-			p = append(p, e)
-		}
-	}
-	if len(p) > 0 {
-		t.Errorf("the browser reported:\n%s", strings.Join(p, "\n"))
-	}
+	wantNoBrowserEvents(t, events, "/no-such-form")
 	logs := srv.Logs()
 	if !strings.Contains(logs, "console: sign-in failed") || strings.Contains(logs, wrong) || strings.Contains(logs, session.Value) {
 		t.Errorf("the log should record the failed sign-in without the value tried or the session id:\n%s", logs)
@@ -496,5 +462,59 @@ func TestConsoleInBrowser(t *testing.T) {
 	req.AddCookie(ck)
 	if resp, err := other.Do(req); err != nil || resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("limited address with X-Forwarded-For: %v %v, want 429", resp, err)
+	}
+}
+
+// watchBrowser collects the console errors, exceptions, security log
+// entries (CSP violations) and dialogs of the browser's pages.
+func watchBrowser(t *testing.T, ctx context.Context) *browserEvents {
+	t.Helper()
+	var events browserEvents
+	if err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeWarning || ev.Type == runtime.ConsoleAPICalledTypeAssert {
+				var args []string
+				for _, a := range ev.Args {
+					args = append(args, string(a.Value)+a.Description)
+				}
+				events.add(fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " ")))
+			}
+		case *runtime.EventExceptionThrown:
+			events.add("exception: " + ev.ExceptionDetails.Text)
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.EntryLevelError || ev.Entry.Source == cdplog.EntrySourceSecurity {
+				events.add(fmt.Sprintf("log %s/%s: %s %s", ev.Entry.Source, ev.Entry.Level, ev.Entry.Text, ev.Entry.URL))
+			}
+		case *page.EventJavascriptDialogOpening:
+			events.add("dialog: " + ev.Message)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "add the CSP reporter", func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspReporter})
+		return chromedp.Void{}, err
+	})
+	return &events
+}
+
+// wantNoBrowserEvents fails the test for every event the browser reported
+// but those containing one of allowed (the statuses of requests the test
+// makes fail on purpose, which the browser logs).
+func wantNoBrowserEvents(t *testing.T, events *browserEvents, allowed ...string) {
+	t.Helper()
+	var p []string
+next:
+	for _, e := range events.list() {
+		for _, a := range allowed {
+			if strings.Contains(e, a) {
+				continue next
+			}
+		}
+		p = append(p, e)
+	}
+	if len(p) > 0 {
+		t.Errorf("the browser reported:\n%s", strings.Join(p, "\n"))
 	}
 }

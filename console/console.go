@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
 )
 
 //go:embed templates/*.html

@@ -7,48 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/cdp"
-	cdplog "github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/soarkafka/soarkafka/internal/testenv"
 )
-
-// watchParserBrowser collects the console errors, exceptions, security log
-// entries (CSP violations) and dialogs of the browser's pages.
-func watchParserBrowser(t *testing.T, ctx context.Context) *browserEvents {
-	t.Helper()
-	var events browserEvents
-	if err := chromedp.Listen(ctx, func(ev any) {
-		switch ev := ev.(type) {
-		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeWarning {
-				var args []string
-				for _, a := range ev.Args {
-					args = append(args, string(a.Value)+a.Description)
-				}
-				events.add(fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " ")))
-			}
-		case *runtime.EventExceptionThrown:
-			events.add("exception: " + ev.ExceptionDetails.Text)
-		case *cdplog.EventEntryAdded:
-			if ev.Entry.Level == cdplog.EntryLevelError || ev.Entry.Source == cdplog.EntrySourceSecurity {
-				events.add(fmt.Sprintf("log %s/%s: %s %s", ev.Entry.Source, ev.Entry.Level, ev.Entry.Text, ev.Entry.URL))
-			}
-		case *page.EventJavascriptDialogOpening:
-			events.add("dialog: " + ev.Message)
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	do(t, ctx, "add the CSP reporter", func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspReporter})
-		return chromedp.Void{}, err
-	})
-	return &events
-}
 
 // parserSource is a parser whose body is given: one container per
 // message, named by the message, with one artifact carrying it as CEF.
@@ -113,7 +75,7 @@ func TestParserPagesInBrowser(t *testing.T) {
 	api(t, srv, "POST", "/v1/assets", map[string]any{"name": "live",
 		"config": map[string]any{"hosts": srv.Broker, "topic": "parser-live", "timeout": 3000}}, nil)
 
-	events := watchParserBrowser(t, ctx)
+	events := watchBrowser(t, ctx)
 	do(t, ctx, "sign in", chromedp.Navigate(srv.URL+"/parsers/new"), chromedp.WaitVisible(chromedp.CSS("#secret")),
 		chromedp.SendKeys(chromedp.CSS("#secret"), srv.Token), chromedp.Submit(chromedp.CSS("#secret")),
 		chromedp.WaitVisible(chromedp.CSS(".CodeMirror")))
@@ -301,13 +263,5 @@ func TestParserPagesInBrowser(t *testing.T) {
 
 	// The refused saves answer 422 (with the form) and 413, which the
 	// browser logs.
-	var p []string
-	for _, e := range events.list() {
-		if !strings.Contains(e, "status of 422") && !strings.Contains(e, "status of 413") {
-			p = append(p, e)
-		}
-	}
-	if len(p) > 0 {
-		t.Errorf("the browser reported:\n%s", strings.Join(p, "\n"))
-	}
+	wantNoBrowserEvents(t, events, "status of 422", "status of 413")
 }
