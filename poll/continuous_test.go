@@ -66,12 +66,8 @@ func runContinuous(t *testing.T, p *poll.Poller, asset string, cfg assets.Config
 // leaseHolder returns who holds asset's lease ("" when nobody).
 func (e *env) leaseHolder(asset string) string {
 	e.t.Helper()
-	q := `SELECT holder FROM ingest_leases WHERE asset = $1`
-	if strings.HasPrefix(e.url, "sqlite") {
-		q = strings.ReplaceAll(q, "$1", "?1")
-	}
 	var h string
-	err := e.raw.QueryRowContext(e.t.Context(), q, asset).Scan(&h)
+	err := e.raw.QueryRowContext(e.t.Context(), e.sqlFor(`SELECT holder FROM ingest_leases WHERE asset = $1`), asset).Scan(&h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ""
 	}
@@ -85,24 +81,7 @@ func (e *env) leaseHolder(asset string) string {
 // in id order: with the default parser, one container is one batch.
 func (e *env) artifactCounts(asset string) []int {
 	e.t.Helper()
-	q := `SELECT count(*) FROM artifacts WHERE asset = $1 GROUP BY container_id ORDER BY container_id`
-	if strings.HasPrefix(e.url, "sqlite") {
-		q = strings.ReplaceAll(q, "$1", "?1")
-	}
-	rows, err := e.raw.QueryContext(e.t.Context(), q, asset)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []int
-	for rows.Next() {
-		var n int
-		if err := rows.Scan(&n); err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, n)
-	}
-	return out
+	return column[int](e, `SELECT count(*) FROM artifacts WHERE asset = $1 GROUP BY container_id ORDER BY container_id`, asset)
 }
 
 func sum(offs map[int32]int64) (n int64) {
@@ -478,11 +457,7 @@ func TestContinuousLosesItsLease(t *testing.T) {
 		waitFor(t, "the start positions", func() bool { return len(e.offsets("lost")) == 4 }, nil)
 		// Another replica takes the lease over (as after a pause longer
 		// than the lease's time), and messages come at once.
-		q := `UPDATE ingest_leases SET holder = 'replica-x/1' WHERE asset = $1`
-		if strings.HasPrefix(url, "sqlite") {
-			q = strings.ReplaceAll(q, "$1", "?1")
-		}
-		if _, err := e.raw.ExecContext(t.Context(), q, "lost"); err != nil {
+		if _, err := e.raw.ExecContext(t.Context(), e.sqlFor(`UPDATE ingest_leases SET holder = 'replica-x/1' WHERE asset = $1`), "lost"); err != nil {
 			t.Fatal(err)
 		}
 		e.produce(all, 0, 3)

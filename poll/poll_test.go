@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -159,20 +160,36 @@ func (e *env) count(query string, args ...any) int {
 // sdis returns the artifact identifiers stored for asset, sorted.
 func (e *env) sdis(asset string) []string {
 	e.t.Helper()
-	q := `SELECT source_data_identifier FROM artifacts WHERE asset = $1 ORDER BY source_data_identifier`
+	return column[string](e, `SELECT source_data_identifier FROM artifacts WHERE asset = $1 ORDER BY source_data_identifier`, asset)
+}
+
+// sqlFor writes q's $n placeholders as the test database's dialect takes
+// them.
+func (e *env) sqlFor(q string) string {
 	if strings.HasPrefix(e.url, "sqlite") {
-		q = strings.ReplaceAll(q, "$1", "?1")
+		return regexp.MustCompile(`\$(\d+)`).ReplaceAllString(q, "?$1")
 	}
-	rows, err := e.raw.QueryContext(e.t.Context(), q, asset)
+	return q
+}
+
+// column reads the one column query selects, every row.
+func column[T any](e *env, query string, args ...any) []T {
+	e.t.Helper()
+	rows, err := e.raw.QueryContext(e.t.Context(), e.sqlFor(query), args...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer rows.Close()
-	var out []string
+	var out []T
 	for rows.Next() {
-		var s string
-		rows.Scan(&s)
-		out = append(out, s)
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
 	}
 	return out
 }
