@@ -65,6 +65,44 @@ type PollRecord struct {
 	DuplicatesSkipped int64
 	DeadLettered      int64
 	Gaps              int64
+
+	// Lag is every partition's lag together when the poll ended, nil when
+	// it is not known (Kafka could not be asked, or the poll read from
+	// elsewhere than the stored position, as poll now does).
+	Lag *int64
+}
+
+// InHistory reports whether r is kept among the asset's last polls. A
+// continuous poll records a turn every few hundred milliseconds; its turns
+// that read nothing and succeeded would push every poll that did something
+// out of the PollHistoryLimit kept, so only the turns that read messages or
+// failed are kept. Every turn still counts in the per-minute series (its
+// lag sample).
+func (r PollRecord) InHistory() bool {
+	return r.Kind != PollContinuous || r.Status != PollSucceeded || r.MessagesRead > 0
+}
+
+// PollHistoryLimit is how many of an asset's last polls are kept.
+const PollHistoryLimit = 50
+
+// MinuteHistory is how far back the per-minute series is kept.
+const MinuteHistory = 24 * time.Hour
+
+// PollMinute is what an asset's polls did in one minute (UTC): the
+// messages read by the polls that ended in it, and the last lag they knew,
+// nil when none did.
+type PollMinute struct {
+	Minute   time.Time
+	Messages int64
+	Lag      *int64
+}
+
+// PollHistory is an asset's recent polls: the last PollHistoryLimit polls,
+// newest first, and the per-minute series of the last MinuteHistory,
+// oldest first (minutes without a poll are absent).
+type PollHistory struct {
+	Polls   []PollRecord
+	Minutes []PollMinute
 }
 
 // GapRecord is a stored Gap.
@@ -121,8 +159,12 @@ type StateRepository interface {
 	// hold is not an error.
 	ReleaseLease(ctx context.Context, asset, holder string) error
 
-	// RecordPoll stores r as the asset's last poll.
+	// RecordPoll stores r as the asset's last poll, adds it to the last
+	// polls (when r.InHistory) and to its minute of the per-minute series,
+	// and drops what falls out of their bounds.
 	RecordPoll(ctx context.Context, r PollRecord) error
+	// History returns the asset's last polls and per-minute series.
+	History(ctx context.Context, asset string) (*PollHistory, error)
 	// Status returns what the store knows of the asset's ingest: the
 	// offsets on topic, the last poll, and the gaps and dead letters of
 	// every topic the asset ingested.

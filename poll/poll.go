@@ -280,7 +280,10 @@ type Result struct {
 	Partitions []PartitionResult     `json:"partitions"`
 	Gaps       []ingest.Gap          `json:"gaps"`
 	// Lag is the messages left after the poll, all partitions together.
-	Lag      int64         `json:"lag"`
+	Lag int64 `json:"lag"`
+	// lagKnown: Lag is what the ingest status would report (Kafka
+	// answered, and the poll read from the stored position).
+	lagKnown bool
 	Stopped  string        `json:"stopped"`
 	Warnings []string      `json:"warnings,omitempty"`
 	Duration time.Duration `json:"-"`
@@ -371,6 +374,10 @@ func (p *Poller) recorded(ctx context.Context, req Request, body func(*Result) e
 			Duration: res.Duration, Status: status, MessagesRead: int64(res.MessagesRead),
 			ContainersCreated: int64(res.ContainersCreated), ArtifactsCreated: int64(res.ArtifactsCreated),
 			DuplicatesSkipped: int64(res.DuplicatesSkipped), DeadLettered: int64(res.DeadLettered), Gaps: int64(len(res.Gaps))}
+		if res.lagKnown {
+			lag := res.Lag
+			rec.Lag = &lag
+		}
 		if err != nil {
 			rec.Error = err.Error()
 		}
@@ -1465,6 +1472,9 @@ func (r *run) finish(ctx context.Context, pollErr error) {
 			r.p.rec.Lag(r.req.Asset, part, lag)
 		}
 	}
+	// Poll now reads from the beginning and leaves the position: its lag
+	// is not the asset's.
+	r.res.lagKnown = !r.pollNow()
 }
 
 // brokerErrors is a kgo hook that keeps the last failed fetch.

@@ -65,6 +65,23 @@ type PollView struct {
 	Gaps              int64     `json:"gaps"`
 }
 
+// History is an asset's recent polls as the API shows them: the last
+// polls, newest first, and per minute (UTC) of the last 24 hours, oldest
+// first, the messages read and the lag; minutes without a poll are absent.
+type History struct {
+	Asset   string       `json:"asset"`
+	Polls   []PollView   `json:"polls"`
+	Minutes []MinuteView `json:"minutes"`
+}
+
+// MinuteView is one minute of an asset's history. Lag is the last one a
+// poll of the minute knew, nil when none did.
+type MinuteView struct {
+	Minute   time.Time `json:"minute"`
+	Messages int64     `json:"messages"`
+	Lag      *int64    `json:"lag"`
+}
+
 // GapView is a recorded gap as the API shows it.
 type GapView struct {
 	Topic      string    `json:"topic"`
@@ -131,9 +148,8 @@ func (p *Poller) storedStatus(ctx context.Context, asset, topic string) (*Status
 	}
 	out := &Status{Asset: asset, Topic: topic, GapCount: st.GapCount, GapMessages: st.GapMessages, DeadLettered: st.DeadLettered, Gaps: []GapView{}}
 	if r := st.LastPoll; r != nil {
-		out.LastPoll = &PollView{Kind: r.Kind, StartedAt: r.StartedAt, DurationMS: float64(r.Duration.Microseconds()) / 1000,
-			Status: r.Status, Error: r.Error, MessagesRead: r.MessagesRead, ContainersCreated: r.ContainersCreated,
-			ArtifactsCreated: r.ArtifactsCreated, DuplicatesSkipped: r.DuplicatesSkipped, DeadLettered: r.DeadLettered, Gaps: r.Gaps}
+		v := pollView(*r)
+		out.LastPoll = &v
 	}
 	if !st.LastSuccess.IsZero() {
 		t := st.LastSuccess
@@ -143,6 +159,29 @@ func (p *Poller) storedStatus(ctx context.Context, asset, topic string) (*Status
 		out.Gaps = append(out.Gaps, GapView{Topic: g.Topic, Partition: g.Partition, From: g.From, To: g.To, Count: g.Count, DetectedAt: g.DetectedAt})
 	}
 	return out, st, nil
+}
+
+func pollView(r ingest.PollRecord) PollView {
+	return PollView{Kind: r.Kind, StartedAt: r.StartedAt, DurationMS: float64(r.Duration.Microseconds()) / 1000,
+		Status: r.Status, Error: r.Error, MessagesRead: r.MessagesRead, ContainersCreated: r.ContainersCreated,
+		ArtifactsCreated: r.ArtifactsCreated, DuplicatesSkipped: r.DuplicatesSkipped, DeadLettered: r.DeadLettered, Gaps: r.Gaps}
+}
+
+// History returns the asset's last polls and its messages and lag per
+// minute over the last 24 hours, as the store keeps them.
+func (p *Poller) History(ctx context.Context, asset string) (*History, error) {
+	h, err := p.store.History(ctx, asset)
+	if err != nil {
+		return nil, fmt.Errorf("poll history of asset %q: %w", asset, err)
+	}
+	out := &History{Asset: asset, Polls: make([]PollView, 0, len(h.Polls)), Minutes: make([]MinuteView, 0, len(h.Minutes))}
+	for _, r := range h.Polls {
+		out.Polls = append(out.Polls, pollView(r))
+	}
+	for _, m := range h.Minutes {
+		out.Minutes = append(out.Minutes, MinuteView{Minute: m.Minute, Messages: m.Messages, Lag: m.Lag})
+	}
+	return out, nil
 }
 
 // BrokenStatus is the status of an asset whose stored configuration cannot

@@ -155,6 +155,13 @@ func checkLease(asset, holder string, ttl time.Duration) error {
 // Times are stored in UTC to the microsecond, as Status returns them. The
 // end of a successful poll (StartedAt + Duration) becomes the asset's last
 // success; a failed poll leaves the last success as it was.
+//
+// In the same transaction it keeps the asset's history (see History): r
+// joins the last polls when r.InHistory, and its messages and lag go to
+// the minute it ended in; the polls past ingest.PollHistoryLimit and the
+// minutes older than ingest.MinuteHistory before it are deleted. Both
+// deletes walk the (asset, ...) index from its start, so they cost what
+// they delete, once per poll.
 func (db *DB) RecordPoll(ctx context.Context, r ingest.PollRecord) error {
 	var bad []soarkafka.FieldError
 	if r.Asset == "" {
@@ -168,29 +175,128 @@ func (db *DB) RecordPoll(ctx context.Context, r ingest.PollRecord) error {
 		return &soarkafka.Error{Code: soarkafka.EINVALID, Message: fmt.Sprintf("poll record of asset %q", r.Asset), Fields: bad}
 	}
 	started := r.StartedAt.UTC().Truncate(time.Microsecond)
+	end := r.StartedAt.Add(r.Duration).UTC()
 	var lastSuccess any // NULL: keep the stored one
 	if r.Status == ingest.PollSucceeded {
-		lastSuccess = db.dialect.timeArg(r.StartedAt.Add(r.Duration).UTC().Truncate(time.Microsecond))
+		lastSuccess = db.dialect.timeArg(end.Truncate(time.Microsecond))
 	}
-	_, err := db.exec(ctx, db.dialect.rebind(`
-		INSERT INTO ingest_polls (asset, topic, kind, started_at, duration_ns, status, error,
-			messages_read, containers_created, artifacts_created, duplicates_skipped, dead_lettered, gaps,
-			last_success_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-		ON CONFLICT (asset) DO UPDATE
-		SET topic = excluded.topic, kind = excluded.kind, started_at = excluded.started_at,
-			duration_ns = excluded.duration_ns, status = excluded.status, error = excluded.error,
-			messages_read = excluded.messages_read, containers_created = excluded.containers_created,
-			artifacts_created = excluded.artifacts_created, duplicates_skipped = excluded.duplicates_skipped,
-			dead_lettered = excluded.dead_lettered, gaps = excluded.gaps,
-			last_success_at = COALESCE(excluded.last_success_at, ingest_polls.last_success_at)`),
-		r.Asset, r.Topic, r.Kind, db.dialect.timeArg(started), int64(r.Duration), r.Status, r.Error,
-		r.MessagesRead, r.ContainersCreated, r.ArtifactsCreated, r.DuplicatesSkipped, r.DeadLettered, r.Gaps,
-		lastSuccess)
+	var lag sql.NullInt64
+	if r.Lag != nil {
+		lag = sql.NullInt64{Int64: *r.Lag, Valid: true}
+	}
+	minute := end.Truncate(time.Minute)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, db.dialect.rebind(`
+			INSERT INTO ingest_polls (asset, topic, kind, started_at, duration_ns, status, error,
+				messages_read, containers_created, artifacts_created, duplicates_skipped, dead_lettered, gaps,
+				last_success_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			ON CONFLICT (asset) DO UPDATE
+			SET topic = excluded.topic, kind = excluded.kind, started_at = excluded.started_at,
+				duration_ns = excluded.duration_ns, status = excluded.status, error = excluded.error,
+				messages_read = excluded.messages_read, containers_created = excluded.containers_created,
+				artifacts_created = excluded.artifacts_created, duplicates_skipped = excluded.duplicates_skipped,
+				dead_lettered = excluded.dead_lettered, gaps = excluded.gaps,
+				last_success_at = COALESCE(excluded.last_success_at, ingest_polls.last_success_at)`),
+			r.Asset, r.Topic, r.Kind, db.dialect.timeArg(started), int64(r.Duration), r.Status, r.Error,
+			r.MessagesRead, r.ContainersCreated, r.ArtifactsCreated, r.DuplicatesSkipped, r.DeadLettered, r.Gaps,
+			lastSuccess); err != nil {
+			return fmt.Errorf("last poll: %w", err)
+		}
+		if r.InHistory() {
+			if _, err := tx.ExecContext(ctx, db.dialect.rebind(`
+				INSERT INTO ingest_poll_history (asset, kind, started_at, duration_ns, status, error,
+					messages_read, containers_created, artifacts_created, duplicates_skipped, dead_lettered, gaps)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`),
+				r.Asset, r.Kind, db.dialect.timeArg(started), int64(r.Duration), r.Status, r.Error,
+				r.MessagesRead, r.ContainersCreated, r.ArtifactsCreated, r.DuplicatesSkipped, r.DeadLettered, r.Gaps); err != nil {
+				return fmt.Errorf("poll history: %w", err)
+			}
+			// The newest PollHistoryLimit stay: everything at or below the
+			// id one past them goes (none when there are not that many).
+			if _, err := tx.ExecContext(ctx, db.dialect.rebind(`
+				DELETE FROM ingest_poll_history WHERE asset = $1 AND id <= (
+					SELECT id FROM ingest_poll_history WHERE asset = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)`),
+				r.Asset, ingest.PollHistoryLimit); err != nil {
+				return fmt.Errorf("prune poll history: %w", err)
+			}
+		}
+		// A minute's lag is the last one known in it: a poll that could
+		// not tell keeps the sample another gave.
+		if _, err := tx.ExecContext(ctx, db.dialect.rebind(`
+			INSERT INTO ingest_minutes (asset, minute, messages, lag) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (asset, minute) DO UPDATE
+			SET messages = ingest_minutes.messages + excluded.messages, lag = COALESCE(excluded.lag, ingest_minutes.lag)`),
+			r.Asset, db.dialect.timeArg(minute), r.MessagesRead, lag); err != nil {
+			return fmt.Errorf("minute series: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, db.dialect.rebind(`DELETE FROM ingest_minutes WHERE asset = $1 AND minute <= $2`),
+			r.Asset, db.dialect.timeArg(minute.Add(-ingest.MinuteHistory))); err != nil {
+			return fmt.Errorf("prune minute series: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("store: record the last poll of asset %q: %w", r.Asset, err)
 	}
 	return nil
+}
+
+// History returns the asset's last polls, newest first, and its
+// per-minute series of the last ingest.MinuteHistory by the store's clock,
+// oldest first, from one snapshot. An asset never polled has an empty
+// history.
+func (db *DB) History(ctx context.Context, asset string) (*ingest.PollHistory, error) {
+	h := &ingest.PollHistory{Polls: []ingest.PollRecord{}, Minutes: []ingest.PollMinute{}}
+	since := db.now().Truncate(time.Minute).Add(-ingest.MinuteHistory)
+	err := db.inReadTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, db.dialect.rebind(`
+			SELECT kind, started_at, duration_ns, status, error,
+				messages_read, containers_created, artifacts_created, duplicates_skipped, dead_lettered, gaps
+			FROM ingest_poll_history WHERE asset = $1 ORDER BY id DESC LIMIT $2`), asset, ingest.PollHistoryLimit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r := ingest.PollRecord{Asset: asset}
+			var durationNS int64
+			if err := rows.Scan(&r.Kind, timestamp{&r.StartedAt}, &durationNS, &r.Status, &r.Error,
+				&r.MessagesRead, &r.ContainersCreated, &r.ArtifactsCreated, &r.DuplicatesSkipped, &r.DeadLettered, &r.Gaps); err != nil {
+				return err
+			}
+			r.Duration = time.Duration(durationNS)
+			h.Polls = append(h.Polls, r)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		mrows, err := tx.QueryContext(ctx, db.dialect.rebind(`
+			SELECT minute, messages, lag FROM ingest_minutes WHERE asset = $1 AND minute > $2 ORDER BY minute`),
+			asset, db.dialect.timeArg(since))
+		if err != nil {
+			return err
+		}
+		defer mrows.Close()
+		for mrows.Next() {
+			var (
+				m   ingest.PollMinute
+				lag sql.NullInt64
+			)
+			if err := mrows.Scan(timestamp{&m.Minute}, &m.Messages, &lag); err != nil {
+				return err
+			}
+			if lag.Valid {
+				m.Lag = &lag.Int64
+			}
+			h.Minutes = append(h.Minutes, m)
+		}
+		return mrows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read the poll history of asset %q: %w", asset, err)
+	}
+	return h, nil
 }
 
 // Status returns what the store knows of the asset's ingest on topic: the
