@@ -76,3 +76,25 @@ func (h *Handler) inlineIngestStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, st)
 }
+
+// ingestHistory answers GET /v1/assets/{name}/history: the asset's last
+// polls and its messages and lag per minute over the last 24 hours.
+func (h *Handler) ingestHistory(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Poller == nil {
+		writeError(w, r, h.opts.Logger, soarkafka.Errorf(soarkafka.EUNAVAILABLE, "poll history is not available: this server runs no polls"))
+		return
+	}
+	name := chi.URLParam(r, "name")
+	// The history outlives the asset in the store; the route answers for
+	// assets that exist, as the status does.
+	if _, err := h.opts.Assets.Get(r.Context(), name); err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
+	hist, err := h.opts.Poller.History(r.Context(), name)
+	if err != nil {
+		writeError(w, r, h.opts.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, hist)
+}

@@ -47,6 +47,7 @@ func TestQueryParametersPerRoute(t *testing.T) {
 		"PUT /v1/assets/{name}":                 {refuses: []string{"name"}},
 		"DELETE /v1/assets/{name}":              {refuses: []string{"force"}},
 		"GET /v1/assets/{name}/ingest":          {refuses: []string{"since_id"}},
+		"GET /v1/assets/{name}/history":         {refuses: []string{"since", "page"}},
 		"GET /v1/assets/{name}/delivery":        {refuses: []string{"since_id", "state"}},
 		"POST /v1/assets/{name}/delivery/retry": {refuses: []string{"id", "state"}},
 		"POST /v1/assets/{name}/records":        {takes: map[string]string{"topic": "t", "format": "events", "validate": "full", "results": "failed"}, refuses: []string{"key", "partition"}},

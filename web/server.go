@@ -152,6 +152,7 @@ func NewHandler(opts Options) *Handler {
 				r.Put("/assets/{name}", h.updateAsset)
 				r.Delete("/assets/{name}", h.deleteAsset)
 				r.Get("/assets/{name}/ingest", h.ingestStatus)
+				r.Get("/assets/{name}/history", h.ingestHistory)
 				r.Get("/assets/{name}/delivery", h.deliveryStatus)
 				r.Post("/assets/{name}/delivery/retry", h.retryDelivery)
 				r.Get("/containers", h.listContainers)
