@@ -29,7 +29,10 @@ type assetDetailData struct {
 	Topic       string
 	Enabled     bool
 	Status      *poll.Status
-	Delivery    *deliver.Report
+	// History is the asset's last polls and per-minute series (see
+	// assethistory.go); nil when it could not be read.
+	History  *poll.History
+	Delivery *deliver.Report
 	// Problems are what could not be read, each with its reason.
 	Problems []string
 }
@@ -68,8 +71,13 @@ func (c *Console) assetDetail(r *http.Request, name string) (*assetDetailData, e
 	defer cancel()
 	if c.opts.Ingest == nil {
 		d.Problems = append(d.Problems, "ingest status not available: this server runs no polls")
-	} else if d.Status, err = c.opts.Ingest.Status(ctx, name, cfg); err != nil {
-		d.Problems = append(d.Problems, "ingest status: "+soarkafka.ErrorMessage(err))
+	} else {
+		if d.Status, err = c.opts.Ingest.Status(ctx, name, cfg); err != nil {
+			d.Problems = append(d.Problems, "ingest status: "+soarkafka.ErrorMessage(err))
+		}
+		if d.History, err = c.opts.Ingest.History(ctx, name); err != nil {
+			d.Problems = append(d.Problems, "poll history: "+soarkafka.ErrorMessage(err))
+		}
 	}
 	if c.opts.Delivery != nil {
 		if d.Delivery, err = c.opts.Delivery.Report(ctx, name); err != nil {

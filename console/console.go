@@ -122,6 +122,7 @@ func New(opts Options) *Console {
 	mux.Handle("POST /assets/{name}/delete", c.signedIn(c.deleteAsset))
 	mux.Handle("GET /assets/{name}", c.signedIn(c.assetDetailPage))
 	mux.Handle("GET /assets/{name}/status", c.signedIn(c.assetStatus))
+	mux.Handle("GET /assets/{name}/history.json", c.signedIn(c.assetHistory))
 	mux.Handle("POST /assets/{name}/enabled", c.signedIn(c.setEnabled))
 	mux.Handle("POST /assets/{name}/poll-now", c.signedIn(c.pollNow))
 	mux.Handle("POST /assets/{name}/test-connectivity", c.signedIn(c.testConnectivity))

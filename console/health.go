@@ -21,9 +21,11 @@ type Assets interface {
 	Resolve(ctx context.Context, name string) (assets.Config, *assets.Asset, error)
 }
 
-// IngestStatus is what the console reads of the poller.
+// IngestStatus is what the console reads of the poller: an asset's
+// status, and its recent polls for the asset detail.
 type IngestStatus interface {
 	Status(ctx context.Context, asset string, cfg assets.Config) (*poll.Status, error)
+	History(ctx context.Context, asset string) (*poll.History, error)
 }
 
 // DeliveryReports is what the console reads of the push delivery service.

@@ -21,6 +21,9 @@ pins=(
   # The parser editor: CodeMirror 5 runs as plain scripts (no bundler, no
   # ES modules), its Go mode included; see docs/console.md.
   "codemirror@5.65.18 lib/codemirror.js lib/codemirror.css mode/go/go.js LICENSE"
+  # The asset detail's chart of messages and lag: uPlot's IIFE build is a
+  # plain script (window.uPlot), drawn on a canvas, styled by its own CSS.
+  "uplot@1.6.32 dist/uPlot.iife.min.js dist/uPlot.min.css LICENSE"
 )
 
 log() { printf 'fetch-console-assets: %s\n' "$*" >&2; }
