@@ -73,11 +73,12 @@ type PollRecord struct {
 }
 
 // InHistory reports whether r is kept among the asset's last polls. A
-// continuous poll records a turn every few hundred milliseconds; its turns
-// that read nothing and succeeded would push every poll that did something
-// out of the PollHistoryLimit kept, so only the turns that read messages or
-// failed are kept. Every turn still counts in the per-minute series (its
-// lag sample).
+// continuous poll records a period whether or not messages came (every
+// minute by default, faster when configured); its idle periods would push
+// every poll that did something out of the PollHistoryLimit kept within
+// the hour, so only the periods that read messages or failed are kept.
+// Every period still counts in the per-minute series (its lag sample), and
+// is the asset's last poll.
 func (r PollRecord) InHistory() bool {
 	return r.Kind != PollContinuous || r.Status != PollSucceeded || r.MessagesRead > 0
 }

@@ -72,7 +72,7 @@ func TestPollHistoryBound(t *testing.T) {
 			t.Fatalf("another asset's history: %+v, %v", h, err)
 		}
 
-		// Continuous turns: the idle one updates the last poll and its
+		// Continuous periods: the idle one updates the last poll and its
 		// minute's lag, not the last polls.
 		next := base.Add(time.Hour)
 		turn := func(messages int64, status string, lag *int64) {

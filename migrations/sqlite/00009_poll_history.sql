@@ -5,9 +5,9 @@
 -- asset is the asset's name, without a foreign key to assets, as in 00003.
 
 -- The last polls of each asset, one row per poll turn, at most 50 per
--- asset (older rows are deleted on write). A continuous poll's turns that
--- read nothing and succeeded are not kept: they come every few hundred
--- milliseconds and would push every real poll out. AUTOINCREMENT: ids only
+-- asset (older rows are deleted on write). A continuous poll's periods
+-- that read nothing and succeeded are not kept: they come every minute
+-- whether or not messages do, and would push every other poll out. AUTOINCREMENT: ids only
 -- grow, so the newest polls are the highest ids.
 CREATE TABLE ingest_poll_history (
     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
