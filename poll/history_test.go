@@ -2,6 +2,7 @@ package poll_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/soarkafka/soarkafka/ingest"
 	"github.com/soarkafka/soarkafka/internal/testenv"
@@ -57,5 +58,60 @@ func TestPollsRecordTheirHistory(t *testing.T) {
 
 	if h, err := e.poller.History(t.Context(), "never"); err != nil || len(h.Polls) != 0 || len(h.Minutes) != 0 || h.Polls == nil || h.Minutes == nil {
 		t.Errorf("history of an asset never polled: %+v, %v; want empty lists", h, err)
+	}
+}
+
+// A continuous poll's periods that read messages join the last polls; its
+// idle periods are its last poll and sample the lag, but stay out of the
+// last polls, which they would otherwise fill within the hour.
+func TestContinuousIdlePeriodsStayOutOfTheLastPolls(t *testing.T) {
+	e := newEnv(t, testenv.SQLiteURL(t), poll.WithContinuous(300*time.Millisecond, 0))
+	e.produce(all, 0, 5)
+	cfg := e.continuous(map[string]any{"read_from_beginning": true})
+	stop := runContinuous(t, e.poller, "live", cfg)
+
+	history := func() *poll.History {
+		h, err := e.poller.History(t.Context(), "live")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	read := func(h *poll.History) (n int64) {
+		for _, p := range h.Polls {
+			n += p.MessagesRead
+		}
+		return n
+	}
+	waitFor(t, "the continuous poll to read the 20 messages", func() bool { return read(history()) == 20 }, nil)
+	newest := history().Polls[0].StartedAt
+	// An idle period after them: the last poll, read nothing.
+	waitFor(t, "an idle period", func() bool {
+		st, err := e.db.Status(t.Context(), "live", topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.LastPoll != nil && st.LastPoll.MessagesRead == 0 && st.LastPoll.StartedAt.After(newest)
+	}, nil)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	h := history()
+	for _, p := range h.Polls {
+		if p.Kind != ingest.PollContinuous || p.MessagesRead == 0 || p.Status != ingest.PollSucceeded {
+			t.Errorf("poll %+v among the last polls: want only the continuous periods that read", p)
+		}
+	}
+	if read(h) != 20 {
+		t.Errorf("the last polls read %d messages, want 20", read(h))
+	}
+	var lag *int64
+	for _, m := range h.Minutes {
+		if m.Lag != nil {
+			lag = m.Lag
+		}
+	}
+	if lag == nil || *lag != 0 {
+		t.Errorf("minutes %+v: the last lag sampled is not 0 (every message read)", h.Minutes)
 	}
 }

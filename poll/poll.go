@@ -1451,10 +1451,15 @@ func (r *run) finish(ctx context.Context, pollErr error) {
 	eo.Each(func(o kadm.ListedOffset) { parts = append(parts, o.Partition) })
 	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 	r.res.Lag = 0
+	// A poll stopped before it knew where a partition stands (shutdown,
+	// a failure before its first fetch) counts that partition from 0: its
+	// lag is not the asset's.
+	known := true
 	for _, part := range parts {
 		o, _ := eo.Lookup(topic, part)
 		start, started := r.starts[part]
 		pos, ok := r.positions[part]
+		known = known && (started || ok)
 		if !ok {
 			pos = start // nothing stored yet: what is left counts from here
 		}
@@ -1474,7 +1479,7 @@ func (r *run) finish(ctx context.Context, pollErr error) {
 	}
 	// Poll now reads from the beginning and leaves the position: its lag
 	// is not the asset's.
-	r.res.lagKnown = !r.pollNow()
+	r.res.lagKnown = known && !r.pollNow()
 }
 
 // brokerErrors is a kgo hook that keeps the last failed fetch.
