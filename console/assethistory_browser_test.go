@@ -90,8 +90,6 @@ func TestAssetHistoryInBrowser(t *testing.T) {
 		t.Errorf("minutes table %q adds up to %d messages, want 6", rows, sum)
 	}
 	do(t, ctx, "close the table", chromedp.Click(chromedp.CSS("#history-table summary")))
-	run(t, ctx, "scroll to the last polls", chromedp.Evaluate[bool](`(document.getElementById('last-polls-heading').scrollIntoView(), true)`))
-	screenshot(t, ctx, "asset-detail")
 
 	// The chart's JSON is the history, for the session only.
 	req, _ := http.NewRequest("GET", srv.URL+"/assets/hist/history.json", nil)
@@ -118,5 +116,26 @@ func TestAssetHistoryInBrowser(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") {
 		t.Errorf("history.json signed out: %d to %q, want the sign-in page", resp.StatusCode, resp.Header.Get("Location"))
 	}
+
+	// Poll now leaves the position, so it samples no lag; the on poll
+	// action polls from the stored position (the topic's end, on a first
+	// poll), and the chart draws its lag.
+	var polled map[string]any
+	api(t, srv, "POST", "/v1/actions/on_poll", map[string]any{"asset": "hist"}, &polled)
+	if polled["status"] != "success" {
+		t.Fatalf("on poll: %v", polled)
+	}
+	do(t, ctx, "open the detail again", chromedp.Navigate(srv.URL+"/assets/hist"),
+		chromedp.WaitVisible(chromedp.CSS(`#history-chart[data-drawn="true"] canvas`)))
+	kinds := run(t, ctx, "kinds", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#last-polls tbody tr')).map(tr => tr.dataset.kind)`))
+	if strings.Join(kinds, " ") != "action poll_now" {
+		t.Errorf("last polls %v, want the action, then poll now", kinds)
+	}
+	lags := run(t, ctx, "lag series", chromedp.Evaluate[[]*float64](`document.getElementById('history-chart').chart.data[2]`))
+	if n := len(lags); n == 0 || lags[n-1] == nil || *lags[n-1] != 0 {
+		t.Errorf("lag series %v, want the action's lag 0 last", lags)
+	}
+	run(t, ctx, "scroll to the last polls", chromedp.Evaluate[bool](`(document.getElementById('last-polls-heading').scrollIntoView(), true)`))
+	screenshot(t, ctx, "asset-detail")
 	wantNoBrowserEvents(t, events)
 }
