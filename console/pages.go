@@ -44,6 +44,10 @@ var pageFiles = map[string][]string{
 	"parserdiff":  {"templates/layout.html", "templates/parserdiff.html"},
 	"assetform":   {"templates/layout.html", "templates/assetform.html"},
 	"assetdetail": {"templates/layout.html", "templates/assetdetail.html"},
+	// Containers and post data.
+	"containers": {"templates/layout.html", "templates/containers.html"},
+	"container":  {"templates/layout.html", "templates/container.html"},
+	"postdata":   {"templates/layout.html", "templates/postdata.html"},
 }
 
 var funcs = template.FuncMap{
@@ -57,6 +61,8 @@ type navEntry struct{ Name, Path string }
 var navigation = []navEntry{
 	{"Assets", "/assets"},
 	{"Parsers", "/parsers"},
+	{"Containers", "/containers"},
+	{"Post data", "/post-data"},
 	{"Integrations", "/integrations"},
 }
 
