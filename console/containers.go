@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,13 +83,15 @@ func (c *Console) containersPage(w http.ResponseWriter, r *http.Request, s *sess
 			d.Assets = append(d.Assets, v.Name)
 		}
 	}
+	// An asset deleted since (its containers stay) or typed into the
+	// address: the select shows it, so the filter on screen is the one
+	// applied.
+	if d.Asset != "" && !slices.Contains(d.Assets, d.Asset) {
+		d.Assets = append(d.Assets, d.Asset)
+	}
 	f := ingest.ContainerFilter{Asset: d.Asset, Label: d.Label, NewestFirst: true, PageSize: containersPageSize}
 	if d.Severity != "" {
-		known := false
-		for _, sv := range severities {
-			known = known || sv == d.Severity
-		}
-		if known {
+		if slices.Contains(severities, d.Severity) {
 			f.Severity = d.Severity
 		} else {
 			d.Errors["severity"] = fmt.Sprintf("%q is not a severity: choose low, medium or high, or any", d.Severity)

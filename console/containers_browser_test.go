@@ -167,6 +167,15 @@ func TestPostDataAndContainersInBrowser(t *testing.T) {
 	if txt := run(t, ctx, "to error", chromedp.Text(chromedp.CSS("#e-to"))); !strings.Contains(txt, `"2026-13-01" is not a time`) {
 		t.Errorf("bad to: %q", txt)
 	}
+	// An asset that is no more (or mistyped): the select shows the
+	// filter applied, and nothing matches.
+	do(t, ctx, "gone asset", chromedp.Navigate(srv.URL+"/containers?asset=gone"), chromedp.WaitVisible(chromedp.CSS("#container-count")))
+	if v := run(t, ctx, "asset select", chromedp.Value(chromedp.CSS("#f-asset"))); v != "gone" {
+		t.Errorf("filtered by an unknown asset, the select shows %q", v)
+	}
+	if txt := run(t, ctx, "count", chromedp.Text(chromedp.CSS("#container-count"))); txt != "0 containers match" {
+		t.Errorf("count for an unknown asset: %q", txt)
+	}
 	// A time window that holds the container, given as a bookmark.
 	from := url.QueryEscape(time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04"))
 	do(t, ctx, "window", chromedp.Navigate(srv.URL+"/containers?asset=edge&severity=&from="+from), chromedp.WaitVisible(chromedp.CSS(`#containers tr[data-asset="edge"]`)))
