@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 const xss = `<script>alert(1)</script><img src=x onerror=alert(2)>`
 
 // api calls the REST API with the token and decodes the answer into out.
-func api(t *testing.T, srv *testenv.Soarkafka, method, path string, body any, out any) {
+func api(t testing.TB, srv *testenv.Soarkafka, method, path string, body any, out any) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(method, srv.URL+path, bytes.NewReader(b))
@@ -85,7 +85,7 @@ func produce(t *testing.T, broker, topic string, n int) {
 
 // noRedirect is a client that shows redirects instead of following them,
 // from the local address given ("" for any).
-func noRedirect(t *testing.T, local string) *http.Client {
+func noRedirect(t testing.TB, local string) *http.Client {
 	t.Helper()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if local != "" {
@@ -100,7 +100,7 @@ var formToken = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // signInForm reads the sign-in page: its form token and the cookie that
 // goes with it.
-func signInForm(t *testing.T, c *http.Client, base string) (token string, cookie *http.Cookie) {
+func signInForm(t testing.TB, c *http.Client, base string) (token string, cookie *http.Cookie) {
 	t.Helper()
 	resp, err := c.Get(base + "/signin")
 	if err != nil {
@@ -123,7 +123,7 @@ func signInForm(t *testing.T, c *http.Client, base string) (token string, cookie
 	return string(m[1]), cookie
 }
 
-func postSignIn(t *testing.T, c *http.Client, base, secret string) *http.Response {
+func postSignIn(t testing.TB, c *http.Client, base, secret string) *http.Response {
 	t.Helper()
 	tok, ck := signInForm(t, c, base)
 	req, _ := http.NewRequest("POST", base+"/signin", strings.NewReader(url.Values{"csrf": {tok}, "secret": {secret}}.Encode()))

@@ -41,6 +41,9 @@ type Options struct {
 	// with the console's actor; nil Audit records nothing.
 	AssetEditor AssetEditor
 	Audit       AuditRecorder
+	// AuditTrail reads the trail for the audit page; nil says it is not
+	// available.
+	AuditTrail AuditTrail
 	// Actions runs test connectivity and poll now for the asset detail;
 	// nil says they are not available.
 	Actions ActionRunner
@@ -137,6 +140,7 @@ func New(opts Options) *Console {
 	mux.Handle("POST /parsers/{name}", c.signedIn(c.parserSave))
 	mux.Handle("POST /parsers/{name}/delete", c.signedIn(c.parserDelete))
 	mux.Handle("GET /parsers/{name}/diff", c.signedIn(c.parserDiff))
+	mux.Handle("GET /audit", c.signedIn(c.auditPage))
 	mux.Handle("/", c.signedIn(c.notFound))
 	c.mux = mux
 	return c

@@ -44,10 +44,12 @@ var pageFiles = map[string][]string{
 	"parserdiff":  {"templates/layout.html", "templates/parserdiff.html"},
 	"assetform":   {"templates/layout.html", "templates/assetform.html"},
 	"assetdetail": {"templates/layout.html", "templates/assetdetail.html"},
+	"audit":       {"templates/layout.html", "templates/audit.html"},
 }
 
 var funcs = template.FuncMap{
 	"nav": func() []navEntry { return navigation },
+	"inc": func(n int) int { return n + 1 },
 }
 
 // navEntry is one entry of the navigation. Entries appear as their pages
@@ -58,6 +60,7 @@ var navigation = []navEntry{
 	{"Assets", "/assets"},
 	{"Parsers", "/parsers"},
 	{"Integrations", "/integrations"},
+	{"Audit", "/audit"},
 }
 
 func parsePages() map[string]*template.Template {
