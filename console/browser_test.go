@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,16 @@ import (
 // starts the server so), and as "parser-worker" it is a parser worker.
 func TestMain(m *testing.M) {
 	if os.Getenv("SOARKAFKA_TEST_MAIN") == "1" || (len(os.Args) > 1 && os.Args[1] == "parser-worker") {
+		// SOARKAFKA_SERVER_CPUPROFILE=FILE profiles the server (not its
+		// parser workers), for the page-load benchmark.
+		if p := os.Getenv("SOARKAFKA_SERVER_CPUPROFILE"); p != "" && len(os.Args) > 1 && os.Args[1] == "serve" {
+			if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
+				code := app.Main(context.Background(), os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+				pprof.StopCPUProfile()
+				f.Close()
+				os.Exit(code)
+			}
+		}
 		os.Exit(app.Main(context.Background(), os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())

@@ -110,7 +110,7 @@ func startBenchWorld(b *testing.B) *benchWorld {
 	srv := testenv.StartSoarkafka(b, exe)
 	// Each asset's topic holds its share of the messages; one poll
 	// each turns them into containers and artifacts through the real
-	// ingest path (default parser, store).
+	// ingest path (a user parser in the sandbox, the store).
 	cl, err := kgo.NewClient(kgo.SeedBrokers(srv.Broker), kgo.AllowAutoTopicCreation())
 	if err != nil {
 		b.Fatal(err)
@@ -127,10 +127,14 @@ func startBenchWorld(b *testing.B) *benchWorld {
 		b.Fatal(err)
 	}
 	cl.Close()
+	// One container per message, with its artifact: the parser of the
+	// parser tests.
+	api(b, srv, "POST", "/v1/parsers", map[string]any{"name": "bench", "source": parserSource("bench")}, nil)
 	for a := range benchAssets {
 		name := fmt.Sprintf("bench-%02d", a)
 		api(b, srv, "POST", "/v1/assets", map[string]any{"name": name, "description": "page-load benchmark asset " + name,
-			"config": map[string]any{"hosts": srv.Broker, "topic": name, "read_from_beginning": true, "timeout": 5000, "delivery.token": "t"}}, nil)
+			"config": map[string]any{"hosts": srv.Broker, "topic": name, "read_from_beginning": true, "timeout": 5000,
+				"message_parser": "bench", "delivery.token": "t"}}, nil)
 		var res map[string]any
 		api(b, srv, "POST", "/v1/actions/on_poll", map[string]any{"asset": name}, &res)
 		sum, _ := res["summary"].(map[string]any)
