@@ -123,24 +123,56 @@ func auditFilter(d *auditData) (audit.Filter, []string) {
 	return f, problems
 }
 
-// changeList shows an event's changes one field a line, sorted: each
-// value as JSON, so a secret reads exactly as the API shows it
-// ("changed") and nothing else can be mistaken for it.
+// changeList shows an event's changes one field a line, sorted: values
+// as JSON, so a secret reads exactly as the API shows it ("changed", bare)
+// and no value can be mistaken for it.
 func changeList(changes map[string]any) []auditChange {
 	out := make([]auditChange, 0, len(changes))
 	for _, k := range slices.Sorted(maps.Keys(changes)) {
 		v := changes[k]
 		var text string
-		if s, ok := v.(string); ok {
+		if m, ok := v.(map[string]any); ok && oldNew(m) {
+			// An edit reads as old → new; a value set or removed as its
+			// one side.
+			old, hadOld := m["old"]
+			nw, hasNew := m["new"]
+			switch {
+			case hadOld && hasNew:
+				text = jsonText(old) + " → " + jsonText(nw)
+			case hasNew:
+				text = "set to " + jsonText(nw)
+			default:
+				text = "removed (was " + jsonText(old) + ")"
+			}
+		} else if s, ok := v.(string); ok {
 			text = s
-		} else if b, err := json.Marshal(v); err == nil {
-			text = string(b)
 		} else {
-			text = fmt.Sprint(v)
+			text = jsonText(v)
 		}
 		out = append(out, auditChange{Field: k, Value: text})
 	}
 	return out
+}
+
+// oldNew says whether m is a change's {"old", "new"} pair.
+func oldNew(m map[string]any) bool {
+	if len(m) == 0 || len(m) > 2 {
+		return false
+	}
+	for k := range m {
+		if k != "old" && k != "new" {
+			return false
+		}
+	}
+	return true
+}
+
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }
 
 // auditURL is the audit page's address with the same filter on page.
