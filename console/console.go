@@ -41,6 +41,9 @@ type Options struct {
 	// with the console's actor; nil Audit records nothing.
 	AssetEditor AssetEditor
 	Audit       AuditRecorder
+	// AuditTrail reads the trail for the audit page; nil says it is not
+	// available.
+	AuditTrail AuditTrail
 	// Actions runs test connectivity and poll now for the asset detail,
 	// and post data for its page; nil says they are not available.
 	Actions ActionRunner
@@ -145,6 +148,7 @@ func New(opts Options) *Console {
 	mux.Handle("GET /containers/{id}", c.signedIn(c.containerPage))
 	mux.Handle("GET /post-data", c.signedIn(c.postDataPage))
 	mux.Handle("POST /post-data", c.signedIn(c.postData))
+	mux.Handle("GET /audit", c.signedIn(c.auditPage))
 	mux.Handle("/", c.signedIn(c.notFound))
 	c.mux = mux
 	return c

@@ -48,10 +48,12 @@ var pageFiles = map[string][]string{
 	"containers": {"templates/layout.html", "templates/containers.html"},
 	"container":  {"templates/layout.html", "templates/container.html"},
 	"postdata":   {"templates/layout.html", "templates/postdata.html"},
+	"audit":      {"templates/layout.html", "templates/audit.html"},
 }
 
 var funcs = template.FuncMap{
 	"nav": func() []navEntry { return navigation },
+	"inc": func(n int) int { return n + 1 },
 }
 
 // navEntry is one entry of the navigation. Entries appear as their pages
@@ -64,6 +66,7 @@ var navigation = []navEntry{
 	{"Containers", "/containers"},
 	{"Post data", "/post-data"},
 	{"Integrations", "/integrations"},
+	{"Audit", "/audit"},
 }
 
 func parsePages() map[string]*template.Template {
