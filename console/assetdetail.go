@@ -16,10 +16,12 @@ import (
 )
 
 // ActionRunner runs the asset actions the console offers: test
-// connectivity and poll now, the same runs as the API's actions.
+// connectivity, poll now and post data, the same runs as the API's
+// actions.
 type ActionRunner interface {
 	TestConnectivity(ctx context.Context, cfg assets.Config) *actions.Result
 	OnPoll(ctx context.Context, target actions.Target, p *actions.OnPollParams) (*actions.Result, error)
+	PostData(ctx context.Context, target actions.Target, p *actions.PostDataParams) (*actions.Result, error)
 }
 
 type assetDetailData struct {

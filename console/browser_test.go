@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,16 @@ import (
 // starts the server so), and as "parser-worker" it is a parser worker.
 func TestMain(m *testing.M) {
 	if os.Getenv("SOARKAFKA_TEST_MAIN") == "1" || (len(os.Args) > 1 && os.Args[1] == "parser-worker") {
+		// SOARKAFKA_SERVER_CPUPROFILE=FILE profiles the server (not its
+		// parser workers), for the page-load benchmark.
+		if p := os.Getenv("SOARKAFKA_SERVER_CPUPROFILE"); p != "" && len(os.Args) > 1 && os.Args[1] == "serve" {
+			if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
+				code := app.Main(context.Background(), os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+				pprof.StopCPUProfile()
+				f.Close()
+				os.Exit(code)
+			}
+		}
 		os.Exit(app.Main(context.Background(), os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
@@ -43,7 +54,7 @@ func TestMain(m *testing.M) {
 const xss = `<script>alert(1)</script><img src=x onerror=alert(2)>`
 
 // api calls the REST API with the token and decodes the answer into out.
-func api(t *testing.T, srv *testenv.Soarkafka, method, path string, body any, out any) {
+func api(t testing.TB, srv *testenv.Soarkafka, method, path string, body any, out any) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(method, srv.URL+path, bytes.NewReader(b))
@@ -85,7 +96,7 @@ func produce(t *testing.T, broker, topic string, n int) {
 
 // noRedirect is a client that shows redirects instead of following them,
 // from the local address given ("" for any).
-func noRedirect(t *testing.T, local string) *http.Client {
+func noRedirect(t testing.TB, local string) *http.Client {
 	t.Helper()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if local != "" {
@@ -100,7 +111,7 @@ var formToken = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // signInForm reads the sign-in page: its form token and the cookie that
 // goes with it.
-func signInForm(t *testing.T, c *http.Client, base string) (token string, cookie *http.Cookie) {
+func signInForm(t testing.TB, c *http.Client, base string) (token string, cookie *http.Cookie) {
 	t.Helper()
 	resp, err := c.Get(base + "/signin")
 	if err != nil {
@@ -123,7 +134,7 @@ func signInForm(t *testing.T, c *http.Client, base string) (token string, cookie
 	return string(m[1]), cookie
 }
 
-func postSignIn(t *testing.T, c *http.Client, base, secret string) *http.Response {
+func postSignIn(t testing.TB, c *http.Client, base, secret string) *http.Response {
 	t.Helper()
 	tok, ck := signInForm(t, c, base)
 	req, _ := http.NewRequest("POST", base+"/signin", strings.NewReader(url.Values{"csrf": {tok}, "secret": {secret}}.Encode()))

@@ -41,9 +41,15 @@ type Options struct {
 	// with the console's actor; nil Audit records nothing.
 	AssetEditor AssetEditor
 	Audit       AuditRecorder
-	// Actions runs test connectivity and poll now for the asset detail;
-	// nil says they are not available.
+	// AuditTrail reads the trail for the audit page; nil says it is not
+	// available.
+	AuditTrail AuditTrail
+	// Actions runs test connectivity and poll now for the asset detail,
+	// and post data for its page; nil says they are not available.
 	Actions ActionRunner
+	// Containers reads the stored containers and artifacts; nil says
+	// they are not available.
+	Containers Containers
 	// APIToken signs a person in; Password (console.password) too, when
 	// set.
 	APIToken string
@@ -138,6 +144,12 @@ func New(opts Options) *Console {
 	mux.Handle("POST /parsers/{name}", c.signedIn(c.parserSave))
 	mux.Handle("POST /parsers/{name}/delete", c.signedIn(c.parserDelete))
 	mux.Handle("GET /parsers/{name}/diff", c.signedIn(c.parserDiff))
+	// Containers and post data (containers.go, postdata.go).
+	mux.Handle("GET /containers", c.signedIn(c.containersPage))
+	mux.Handle("GET /containers/{id}", c.signedIn(c.containerPage))
+	mux.Handle("GET /post-data", c.signedIn(c.postDataPage))
+	mux.Handle("POST /post-data", c.signedIn(c.postData))
+	mux.Handle("GET /audit", c.signedIn(c.auditPage))
 	mux.Handle("/", c.signedIn(c.notFound))
 	c.mux = mux
 	return c

@@ -44,10 +44,16 @@ var pageFiles = map[string][]string{
 	"parserdiff":  {"templates/layout.html", "templates/parserdiff.html"},
 	"assetform":   {"templates/layout.html", "templates/assetform.html"},
 	"assetdetail": {"templates/layout.html", "templates/assetdetail.html"},
+	// Containers and post data.
+	"containers": {"templates/layout.html", "templates/containers.html"},
+	"container":  {"templates/layout.html", "templates/container.html"},
+	"postdata":   {"templates/layout.html", "templates/postdata.html"},
+	"audit":      {"templates/layout.html", "templates/audit.html"},
 }
 
 var funcs = template.FuncMap{
 	"nav": func() []navEntry { return navigation },
+	"inc": func(n int) int { return n + 1 },
 }
 
 // navEntry is one entry of the navigation. Entries appear as their pages
@@ -57,7 +63,10 @@ type navEntry struct{ Name, Path string }
 var navigation = []navEntry{
 	{"Assets", "/assets"},
 	{"Parsers", "/parsers"},
+	{"Containers", "/containers"},
+	{"Post data", "/post-data"},
 	{"Integrations", "/integrations"},
+	{"Audit", "/audit"},
 }
 
 func parsePages() map[string]*template.Template {

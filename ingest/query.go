@@ -57,8 +57,12 @@ type ContainerFilter struct {
 	// CreatedFrom and CreatedTo bound the time a container was stored:
 	// from inclusive, to exclusive. A zero time leaves its end open.
 	CreatedFrom, CreatedTo time.Time
+	// NewestFirst orders the containers by ID descending (the console
+	// shows the latest first); false is ID order, which SOAR's pulls
+	// page by.
+	NewestFirst bool
 	// Page (from 0) and PageSize select one page of the matching
-	// containers in ID order; PageSize 0 selects them all, as the SOAR
+	// containers in that order; PageSize 0 selects them all, as the SOAR
 	// REST API does, on page 0 (a later page is empty). Neither may be
 	// negative.
 	Page, PageSize int

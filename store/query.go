@@ -25,7 +25,8 @@ const containerColumns = `c.id, c.asset, c.source_data_identifier, c.name, c.lab
 
 const artifactColumns = `a.id, a.container_id, a.asset, a.source_data_identifier, a.body, a.created_at`
 
-// ListContainers returns the page of containers f selects, in ID order, and
+// ListContainers returns the page of containers f selects, in ID order
+// (descending for f.NewestFirst), and
 // how many match f. The count and the page are two statements: a batch
 // stored between them can make count one page ahead of data, which a client
 // paging by since_id does not notice.
@@ -52,8 +53,12 @@ func (db *DB) ListContainers(ctx context.Context, f ingest.ContainerFilter) ([]i
 	if !f.CreatedTo.IsZero() {
 		w.add("c.created_at <", db.dialect.timeArg(ceilMicrosecond(f.CreatedTo)))
 	}
+	order := "c.id"
+	if f.NewestFirst {
+		order = "c.id DESC"
+	}
 	list := []ingest.StoredContainer{}
-	total, err := db.page(ctx, "containers c", containerColumns, "c.id", w, f.Page, f.PageSize, func(rows *sql.Rows) error {
+	total, err := db.page(ctx, "containers c", containerColumns, order, w, f.Page, f.PageSize, func(rows *sql.Rows) error {
 		var c ingest.StoredContainer
 		if err := scanContainer(rows, &c); err != nil {
 			return err

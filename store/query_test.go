@@ -157,6 +157,12 @@ func TestListContainers(t *testing.T) {
 			{"filtered page", ingest.ContainerFilter{Asset: "a", Page: 1, PageSize: 2}, []string{"three", "five"}, 4},
 			{"since_id page", ingest.ContainerFilter{SinceID: ids["one"], PageSize: 3}, []string{"two", "three", "four"}, 4},
 			{"no match, page 0", ingest.ContainerFilter{Asset: "nope", PageSize: 10}, []string{}, 0},
+			// Newest first, as the console lists them: the same pages,
+			// the highest ID first.
+			{"newest first", ingest.ContainerFilter{NewestFirst: true}, []string{"five", "four", "three", "two", "one"}, 5},
+			{"newest first, second page", ingest.ContainerFilter{NewestFirst: true, Page: 1, PageSize: 2}, []string{"three", "two"}, 5},
+			{"newest first, filtered", ingest.ContainerFilter{NewestFirst: true, Asset: "a", Severity: "high", PageSize: 10}, []string{"five", "one"}, 2},
+			{"newest first, time window", ingest.ContainerFilter{NewestFirst: true, CreatedFrom: t0, CreatedTo: t0.Add(2 * time.Hour)}, []string{"four", "three", "two", "one"}, 4},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				got, total, err := db.ListContainers(t.Context(), tt.f)

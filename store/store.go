@@ -145,6 +145,11 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 		}
 		db.schema = schema.String
 	} else {
+		// Readers run side by side (the console's assets list reads each
+		// asset's health 8 at a time): opening a SQLite connection runs
+		// its pragmas and reads the schema again, so connections stay
+		// open instead of database/sql's 2 idle ones.
+		sqlDB.SetMaxIdleConns(sqliteIdleConns)
 		db.checkpoints = startCheckpointer(db)
 		db.writer = make(chan struct{}, 1)
 	}
@@ -190,6 +195,9 @@ func createSQLiteFile(file string) error {
 // or more of JSON each) fill four 4 KiB pages for one 16 KiB page, so a
 // poll makes a quarter of the writes. Existing databases keep theirs.
 const sqlitePageSize = 16384
+
+// sqliteIdleConns is how many SQLite connections stay open between uses.
+const sqliteIdleConns = 16
 
 // Dialect returns "sqlite" or "postgres".
 func (db *DB) Dialect() string { return db.dialect.name }

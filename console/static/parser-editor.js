@@ -3,6 +3,18 @@
 // marked at their lines, and a playground failure's line highlighted.
 (function () {
   "use strict";
+  // focusAfter focuses the control Tab would reach next after el: the
+  // first one that follows it in document order, of a radio group the
+  // checked button.
+  function focusAfter(el) {
+    var all = document.querySelectorAll("a[href], button, input, select, textarea");
+    for (var i = 0; i < all.length; i++) {
+      var c = all[i];
+      if (el.contains(c) || c.disabled || c.tabIndex < 0 || c.type === "hidden" || !c.getClientRects().length) { continue; }
+      if (c.type === "radio" && !c.checked && c.form && c.form.querySelector('input[type=radio][name="' + c.name + '"]:checked')) { continue; }
+      if (el.compareDocumentPosition(c) & Node.DOCUMENT_POSITION_FOLLOWING) { c.focus(); return; }
+    }
+  }
   function start() {
     var ta = document.getElementById("source");
     if (!ta || typeof CodeMirror === "undefined") { return; }
@@ -12,12 +24,13 @@
       // Tab indents in the editor; Esc leaves it for the next control, so
       // the keyboard is never trapped.
       extraKeys: {
-        "Esc": function () {
-          var next = document.getElementById("save") || document.getElementById("messages");
-          if (next) { next.focus(); }
-        }
+        "Esc": function (cm) { focusAfter(cm.getWrapperElement()); }
       }
     });
+    // CodeMirror's own input is what a screen reader lands on: it gets
+    // the name the textarea's label gives.
+    var label = document.querySelector('label[for="source"]');
+    cm.getInputField().setAttribute("aria-label", label ? label.textContent.trim() : "Parser source");
     // The textarea is what the form and the playground send.
     cm.on("change", function () { cm.save(); });
     var marked = [];
