@@ -510,10 +510,25 @@ func TestCompose(t *testing.T) {
 		ReadOnly    bool         `yaml:"read_only"`
 		CapDrop     []string     `yaml:"cap_drop"`
 	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		t.Fatalf("compose.yaml: %v", err)
+	}
+	// Compose refuses to start without the key and the token.
+	if err := interpolate(&root, map[string]string{"SOARKAFKA_API_TOKEN": "t"}); err == nil || !strings.Contains(err.Error(), "SOARKAFKA_SECRET_KEY") {
+		t.Errorf("without SOARKAFKA_SECRET_KEY: %v, want an error naming it", err)
+	}
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		t.Fatal(err)
+	}
+	const key, token = "a2V5LWtleS1rZXkta2V5LWtleS1rZXkta2V5LWtleSE=", "token-token-token-token"
+	if err := interpolate(&root, map[string]string{"SOARKAFKA_SECRET_KEY": key, "SOARKAFKA_API_TOKEN": token}); err != nil {
+		t.Fatalf("compose.yaml with the key and token set: %v", err)
+	}
 	var doc struct {
 		Services map[string]svc `yaml:"services"`
 	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	if err := root.Decode(&doc); err != nil {
 		t.Fatalf("compose.yaml: %v", err)
 	}
 
@@ -532,7 +547,6 @@ func TestCompose(t *testing.T) {
 	known := configEnv(t)
 	var replicas []string
 	hostPorts := map[string]string{}
-	secrets := map[string]string{}
 	for name, s := range doc.Services {
 		if s.Build == nil {
 			continue
@@ -555,17 +569,11 @@ func TestCompose(t *testing.T) {
 		if err != nil || u.Scheme != "postgres" || u.Hostname() != "postgres" {
 			t.Errorf("%s: SOARKAFKA_DATABASE_URL %q: want postgres://...@postgres:5432/...", name, s.Environment["SOARKAFKA_DATABASE_URL"])
 		}
-		// The key and token must be the same on every replica, and given:
-		// ${VAR:?message} makes compose refuse to start without them.
-		for _, k := range []string{"SOARKAFKA_SECRET_KEY", "SOARKAFKA_API_TOKEN"} {
-			v := s.Environment[k]
-			if !strings.HasPrefix(v, "${"+k+":?") {
-				t.Errorf("%s: %s %q: want ${%s:?...}, required from the environment or .env", name, k, v, k)
+		// The key and token are the ones given, the same on every replica.
+		for k, want := range map[string]string{"SOARKAFKA_SECRET_KEY": key, "SOARKAFKA_API_TOKEN": token} {
+			if s.Environment[k] != want {
+				t.Errorf("%s: %s %q, want the %q given to compose", name, k, s.Environment[k], want)
 			}
-			if prev, ok := secrets[k]; ok && prev != v {
-				t.Errorf("%s: %s differs between replicas", name, k)
-			}
-			secrets[k] = v
 		}
 		if s.Environment["SOARKAFKA_REPLICA_NAME"] != name {
 			t.Errorf("%s: SOARKAFKA_REPLICA_NAME %q, want the service's name", name, s.Environment["SOARKAFKA_REPLICA_NAME"])
@@ -598,4 +606,51 @@ func TestCompose(t *testing.T) {
 			}
 		}
 	}
+}
+
+// interpolate replaces the variables in the string values of a compose
+// file as compose does, from env: ${VAR}, ${VAR:-default}, ${VAR-default},
+// ${VAR:?error}, ${VAR?error}, and $$ for a dollar. An alias is the node it
+// names, so each value is replaced once.
+func interpolate(n *yaml.Node, env map[string]string) error {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode, yaml.MappingNode:
+		for _, c := range n.Content {
+			if err := interpolate(c, env); err != nil {
+				return err
+			}
+		}
+	case yaml.ScalarNode:
+		v, err := interpolateString(n.Value, env)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", n.Line, err)
+		}
+		n.Value = v
+	}
+	return nil
+}
+
+var composeVar = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}`)
+
+func interpolateString(s string, env map[string]string) (string, error) {
+	var err error
+	out := composeVar.ReplaceAllStringFunc(s, func(m string) string {
+		if m == "$$" {
+			return "$"
+		}
+		sub := composeVar.FindStringSubmatch(m)
+		name, op, arg := sub[1], sub[2], sub[3]
+		v, set := env[name]
+		missing := !set || (strings.HasPrefix(op, ":") && v == "")
+		switch {
+		case !missing:
+			return v
+		case strings.HasSuffix(op, "-"):
+			return arg
+		case strings.HasSuffix(op, "?"):
+			err = fmt.Errorf("required variable %s is missing a value: %s", name, arg)
+		}
+		return ""
+	})
+	return out, err
 }
