@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/soarkafka/soarkafka/app"
 	"github.com/soarkafka/soarkafka/internal/testenv"
 )
 
@@ -208,6 +210,44 @@ func configEnv(t *testing.T) map[string]bool {
 	return env
 }
 
+// Stand-ins for what the Secret holds, valid as the server checks them.
+var secretValues = map[string]string{
+	"database-url":     "postgres://soarkafka:pw@db.example:5432/soarkafka",
+	"secret-key":       "a2V5LWtleS1rZXkta2V5LWtleS1rZXkta2V5LWtleSE=",
+	"api-token":        "token-token-token-token",
+	"console-password": "console-password-1",
+}
+
+// serverConfig loads the server's configuration from the environment the
+// container would have, as the server does at start, so that every value the
+// deploy files set is one it accepts.
+func serverConfig(t *testing.T, c container) app.Config {
+	t.Helper()
+	var env, shown []string
+	for _, e := range c.Env {
+		var v string
+		show := ""
+		switch {
+		case e.Value != nil:
+			v = *e.Value
+		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			v = secretValues[e.ValueFrom.SecretKeyRef.Key]
+			show = "(from the Secret)"
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
+			v = "rel-soarkafka-5d8f-x2x"
+		default:
+			t.Fatalf("env %s: no value", e.Name)
+		}
+		env = append(env, e.Name+"="+v)
+		shown = append(shown, e.Name+"="+cmp.Or(show, v))
+	}
+	cfg, err := app.LoadConfig("", nil, env)
+	if err != nil {
+		t.Fatalf("the server refuses the environment %v: %v", shown, err)
+	}
+	return cfg
+}
+
 func envOf(c container) map[string]envVar {
 	m := map[string]envVar{}
 	for _, e := range c.Env {
@@ -322,6 +362,15 @@ func TestHelmTemplateDefaults(t *testing.T) {
 	}
 	if value("SOARKAFKA_METRICS_PUBLIC") != "true" {
 		t.Errorf("SOARKAFKA_METRICS_PUBLIC %q: a scrape without the token needs true", value("SOARKAFKA_METRICS_PUBLIC"))
+	}
+
+	cfg := serverConfig(t, c)
+	if cfg.Listen != fmt.Sprintf("0.0.0.0:%d", port) || cfg.DataDir != "/data" || !cfg.Metrics.Public ||
+		cfg.DatabaseURL != secretValues["database-url"] || cfg.ReplicaName == "" {
+		t.Errorf("the server reads listen %q, data_dir %q, metrics.public %v, database_url %q, replica_name %q", cfg.Listen, cfg.DataDir, cfg.Metrics.Public, cfg.DatabaseURL, cfg.ReplicaName)
+	}
+	if !slices.Contains(cfg.Network.DeniedHosts, "169.254.169.254") {
+		t.Errorf("network.denied_hosts %q: want the metadata address denied", cfg.Network.DeniedHosts)
 	}
 
 	for _, r := range []string{"cpu", "memory"} {
@@ -478,10 +527,15 @@ func TestHelmConfigEnv(t *testing.T) {
 		if !known[name] {
 			t.Errorf("%s is not a configuration key of the server", name)
 		}
-		e, ok := env[name]
-		if !ok || e.Value == nil || *e.Value != want {
-			t.Errorf("env %s: %+v, want %q", name, e, want)
+		if e, ok := env[name]; !ok || e.Value == nil {
+			t.Errorf("env %s: %+v, want the value %q", name, e, want)
+		} else if *e.Value != want {
+			t.Errorf("env %s=%q, want %q", name, *e.Value, want)
 		}
+	}
+	cfg := serverConfig(t, d.Template.Spec.Containers[0])
+	if cfg.MaxBodyBytes != 20971520 || cfg.Scheduler.Enabled || !slices.Equal(cfg.Network.AllowedHosts, []string{"10.0.0.0/8:9092", "*.kafka.example:9093"}) {
+		t.Errorf("the server reads max_body_bytes %d, scheduler.enabled %v, network.allowed_hosts %q", cfg.MaxBodyBytes, cfg.Scheduler.Enabled, cfg.Network.AllowedHosts)
 	}
 }
 
@@ -574,6 +628,13 @@ func TestCompose(t *testing.T) {
 			if s.Environment[k] != want {
 				t.Errorf("%s: %s %q, want the %q given to compose", name, k, s.Environment[k], want)
 			}
+		}
+		var env []string
+		for k, v := range s.Environment {
+			env = append(env, k+"="+v)
+		}
+		if _, err := app.LoadConfig("", nil, env); err != nil {
+			t.Errorf("%s: the server refuses its environment: %v", name, err)
 		}
 		if s.Environment["SOARKAFKA_REPLICA_NAME"] != name {
 			t.Errorf("%s: SOARKAFKA_REPLICA_NAME %q, want the service's name", name, s.Environment["SOARKAFKA_REPLICA_NAME"])
