@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -557,6 +558,7 @@ func TestCompose(t *testing.T) {
 		} `yaml:"build"`
 		Environment map[string]string `yaml:"environment"`
 		Ports       []string          `yaml:"ports"`
+		Volumes     []string          `yaml:"volumes"`
 		DependsOn   map[string]struct {
 			Condition string `yaml:"condition"`
 		} `yaml:"depends_on"`
@@ -596,6 +598,14 @@ func TestCompose(t *testing.T) {
 	}
 	if kafka.Environment["KAFKA_PROCESS_ROLES"] != "broker,controller" || !strings.Contains(kafka.Environment["KAFKA_ADVERTISED_LISTENERS"], "//kafka:9092") {
 		t.Errorf("kafka environment %v: want one KRaft node (broker,controller) advertised as kafka:9092", kafka.Environment)
+	}
+	// The image formats its log directory with CLUSTER_ID, a UUID in
+	// unpadded URL base64, and keeps it under /tmp unless told otherwise.
+	if id, err := base64.RawURLEncoding.DecodeString(kafka.Environment["CLUSTER_ID"]); err != nil || len(id) != 16 {
+		t.Errorf("kafka CLUSTER_ID %q: want 16 bytes in unpadded URL base64 (kafka-storage.sh random-uuid)", kafka.Environment["CLUSTER_ID"])
+	}
+	if dir := kafka.Environment["KAFKA_LOG_DIRS"]; !slices.ContainsFunc(kafka.Volumes, func(v string) bool { return strings.HasSuffix(v, ":"+dir) }) {
+		t.Errorf("kafka KAFKA_LOG_DIRS %q is on no volume (%v): the topics would go with the container", dir, kafka.Volumes)
 	}
 
 	known := configEnv(t)
