@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -182,31 +183,48 @@ func mustTemplate(t *testing.T, args ...string) manifests {
 	return m
 }
 
-// configEnv reads the environment variables of the server's configuration
-// keys from the generated table in docs/api.md, so that the deploy files
-// can set only variables the server reads.
-func configEnv(t *testing.T) map[string]bool {
+// configKeys reads the server's configuration keys and their environment
+// variables from the generated table in docs/api.md, so that the deploy
+// files can name only keys the server reads.
+func configKeys(t *testing.T) map[string]string {
 	t.Helper()
 	f, err := os.Open(filepath.Join("..", "docs", "api.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	row := regexp.MustCompile("^\\| `[a-z_.]+` \\| `(SOARKAFKA_[A-Z_]+)` \\|")
-	env := map[string]bool{}
+	row := regexp.MustCompile("^\\| `([a-z_.]+)` \\| `(SOARKAFKA_[A-Z_]+)` \\|")
+	keys := map[string]string{}
+	in := false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if m := row.FindStringSubmatch(sc.Text()); m != nil {
-			env[m[1]] = true
+		switch line := sc.Text(); {
+		case strings.Contains(line, "<!-- config-keys:begin -->"):
+			in = true
+		case strings.Contains(line, "<!-- config-keys:end -->"):
+			in = false
+		case in:
+			if m := row.FindStringSubmatch(line); m != nil {
+				keys[m[1]] = m[2]
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"SOARKAFKA_DATABASE_URL", "SOARKAFKA_SECRET_KEY", "SOARKAFKA_API_TOKEN", "SOARKAFKA_LISTEN"} {
-		if !env[want] {
+	for _, want := range []string{"database_url", "secret_key", "api_token", "listen"} {
+		if keys[want] == "" {
 			t.Fatalf("docs/api.md's configuration table has no %s; has its format changed?", want)
 		}
+	}
+	return keys
+}
+
+// configEnv is the set of the server's environment variables.
+func configEnv(t *testing.T) map[string]bool {
+	env := map[string]bool{}
+	for _, name := range configKeys(t) {
+		env[name] = true
 	}
 	return env
 }
@@ -461,18 +479,8 @@ func TestHelmRefusesReplicasWithoutPostgres(t *testing.T) {
 		{"no database URL key", []string{"--set", "secret.keys.databaseURL="}, "secret.keys.databaseURL: empty"},
 		{"no secret key", []string{"--set", "secret.keys.secretKey="}, "secret.keys.secretKey: empty"},
 		{"no API token", []string{"--set", "secret.keys.apiToken="}, "secret.keys.apiToken: empty"},
-		{"a secret in values", []string{"--set", "config.database_url=postgres://u:p@db/x"}, "config.database_url: a secret does not belong in values"},
-		{"a key the chart sets", []string{"--set", "config.listen=0.0.0.0:9000"}, "config.listen: the chart sets this key itself"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := helmTemplate(t, tc.args...)
-			if err == nil {
-				t.Fatalf("rendered; want a failure saying %q", tc.want)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v\nwant it to say %q", err, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantRefused(t, tc.args, tc.want) })
 	}
 
 	// One replica on SQLite renders, replaced rather than rolled (one
@@ -492,6 +500,74 @@ func TestHelmRefusesReplicasWithoutPostgres(t *testing.T) {
 		if v.Name == "data" && (v.PVC == nil || v.PVC.ClaimName != "soarkafka-data") {
 			t.Errorf("data volume %+v, want the claim soarkafka-data", v)
 		}
+	}
+}
+
+// TestHelmSchemaConfigKeys: the schema lets config name exactly the
+// server's configuration keys, so that a misspelt key is refused rather than
+// set as a variable the server never reads.
+func TestHelmSchemaConfigKeys(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(chart, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties struct {
+			Config struct {
+				PropertyNames struct {
+					Enum []string `json:"enum"`
+				} `json:"propertyNames"`
+			} `json:"config"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatalf("values.schema.json: %v", err)
+	}
+	inSchema := schema.Properties.Config.PropertyNames.Enum
+	keys := configKeys(t)
+	for _, k := range inSchema {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("values.schema.json allows config.%s, which is not a configuration key of docs/api.md; remove it from properties.config.propertyNames", k)
+		}
+	}
+	for k := range keys {
+		if !slices.Contains(inSchema, k) {
+			t.Errorf("configuration key %s (docs/api.md) is missing from values.schema.json's properties.config.propertyNames; add it", k)
+		}
+	}
+}
+
+// wantRefused renders the chart with args and wants helm to refuse, saying
+// want.
+func wantRefused(t *testing.T, args []string, want string) {
+	t.Helper()
+	_, err := helmTemplate(t, args...)
+	if err == nil {
+		t.Fatalf("rendered; want a failure saying %q", want)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v\nwant it to say %q", err, want)
+	}
+}
+
+// TestHelmRefusesBadValues: a misspelt or ill-typed value (values.schema.json)
+// and a secret or a chart-owned key in config stop the render, naming the
+// value.
+func TestHelmRefusesBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"a misspelt value", []string{"--set", "replicas=2"}, "additional properties 'replicas' not allowed"},
+		{"negative replicas", []string{"--set", "replicaCount=-1"}, "/replicaCount"},
+		{"a probe path without its slash", []string{"--set", "probes.readiness.path=readyz"}, "/probes/readiness/path"},
+		{"a shutdown timeout without a unit", []string{"--set-string", "shutdownTimeout=30"}, "/shutdownTimeout"},
+		{"a secret in values", []string{"--set", "config.database_url=postgres://u:p@db/x"}, "config.database_url: a secret does not belong in values"},
+		{"a key the chart sets", []string{"--set", "config.listen=0.0.0.0:9000"}, "config.listen: the chart sets this key itself"},
+		{"not a key", []string{"--set", "config.log_levl=debug"}, "invalid propertyName 'log_levl'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { wantRefused(t, tc.args, tc.want) })
 	}
 }
 

@@ -32,9 +32,6 @@ and token.
 */}}
 {{- define "soarkafka.validate" -}}
 {{- $replicas := int .Values.replicaCount -}}
-{{- if lt $replicas 0 -}}
-{{- fail (printf "replicaCount: %d is negative; give 1 or more" $replicas) -}}
-{{- end -}}
 {{- $s := .Values.secret | default dict -}}
 {{- $keys := $s.keys | default dict -}}
 {{- if gt $replicas 1 -}}
@@ -53,9 +50,6 @@ and token.
 {{- end -}}
 {{- if has $k (list "listen" "data_dir" "replica_name" "metrics.public" "shutdown_timeout") -}}
 {{- fail (printf "config.%s: the chart sets this key itself (see containerPort, data, metrics.scrape, shutdownTimeout in values.yaml); remove it from config" $k) -}}
-{{- end -}}
-{{- if not (regexMatch "^[a-z][a-z0-9_.]*$" $k) -}}
-{{- fail (printf "config.%s: not a configuration key; use the YAML names of docs/api.md, such as network.denied_hosts" $k) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
