@@ -99,8 +99,19 @@ ensure_chromium() {
   command -v chromium >/dev/null || { log "installing chromium"; apt_install chromium; }
 }
 
+# helm: the deploy package's tests lint and render the Helm chart
+# (internal/testenv.Helm finds it on PATH or in Go's bin directory). Built
+# from source with the Go toolchain, a few minutes the first time.
+ensure_helm() {
+  local bin; bin=$(go env GOBIN); bin=${bin:-$(go env GOPATH)/bin}
+  if command -v helm >/dev/null || [ -x "$bin/helm" ]; then return 0; fi
+  log "installing helm (go install helm.sh/helm/v4/cmd/helm@v4.3.2)"
+  go install helm.sh/helm/v4/cmd/helm@v4.3.2
+}
+
 ensure_postgres
 ensure_kcat
 ensure_krb5
 ensure_python
 ensure_chromium
+ensure_helm
