@@ -168,28 +168,19 @@ func (w *batchWrite) fence(ctx context.Context) error {
 // containers that gained artifacts.
 //
 // On PostgreSQL two batches of one asset can name the same container, or
-// the same artifact, at once. A container is taken by identifier in sorted
-// order, each completely (locked if it exists; else inserted, ON CONFLICT
-// DO NOTHING waiting for a concurrent insert of it; else, when that one
-// committed, locked after all) before the next, and artifacts are inserted
-// in sorted identifier order: whichever batch waits for another, it waits
-// for a higher identifier than any it holds, so no cycle, no deadlock. The
-// lock (FOR NO KEY UPDATE, what the later UPDATE takes anyway; it does not
-// block the foreign key checks of artifacts added by others) also keeps
-// other batches from adding artifacts to the container until this one
-// commits, so the ids this batch adds to it are its own (the outbox's
-// ranges). Ids are drawn up front in batch order, so they follow the
-// batch's order though rows go in sorted: a container found existing
-// leaves its drawn id unused.
+// the same artifact, at once (containersAtOnce, insertArtifacts): each
+// takes what it needs in identifier order, so they wait for each other but
+// never deadlock. The container's lock (FOR NO KEY UPDATE, what the later
+// UPDATE takes anyway; it does not block the foreign key checks of
+// artifacts added by others) also keeps other batches from adding
+// artifacts to it until this one commits, so the ids this batch adds to it
+// are its own (the outbox's ranges). Ids are drawn up front in batch order,
+// so they follow the batch's order though rows go in sorted; a container
+// found existing leaves its drawn id unused. SQLite has one writer: it
+// takes the containers one by one, in batch order.
 func (w *batchWrite) containers(ctx context.Context, heads []containerHead) error {
 	b, out, s := w.b, w.out, w.s
 	pg := w.db.dialect.name == "postgres"
-	type resolved struct {
-		id       int64
-		tx       string // the container's transaction (PostgreSQL)
-		name     string
-		inserted bool
-	}
 	// slot[i] numbers entry i among the containers the batch may insert,
 	// in batch order: each identifier at its first naming, and each entry
 	// without one. first holds the entry that names an identifier first
@@ -220,49 +211,37 @@ func (w *batchWrite) containers(ctx context.Context, heads []containerHead) erro
 			return err
 		}
 	}
-	idOf := func(i int) int64 {
-		if pg {
-			return newIDs[slot[i]]
-		}
-		return 0
-	}
+	idOf := func(i int) int64 { return newIDs[slot[i]] }
 	res := make([]resolved, len(b.Containers))
-	resolve := func(i int) error {
-		c := b.Containers[i]
-		if c.SourceDataIdentifier == "" {
-			id, tx, err := s.insert(ctx, b.Asset, "", idOf(i), heads[i], w.now)
-			res[i] = resolved{id: id, tx: tx, name: heads[i].Name, inserted: true}
-			return err
-		}
-		r := resolved{}
-		var err error
-		r.id, r.tx, r.name, r.inserted, err = s.container(ctx, b.Asset, c.SourceDataIdentifier, idOf(i), heads[i], w.now)
-		res[i] = r
-		return err
-	}
 	if pg {
-		// Identified containers in identifier order (see above), then
-		// the others, which no other batch can name.
 		order := slices.Clone(sdis)
 		slices.Sort(order)
-		for _, sdi := range order {
-			if err := resolve(first[sdi]); err != nil {
+		// Each try that finds an identifier taken leaves it committed for
+		// the next to lock: as many tries as identifiers, and one more.
+		for try := 0; ; try++ {
+			done, err := w.containersAtOnce(ctx, heads, order, first, idOf, res)
+			if err != nil {
 				return err
 			}
-		}
-		for i, c := range b.Containers {
-			if c.SourceDataIdentifier == "" {
-				if err := resolve(i); err != nil {
-					return err
-				}
+			if done {
+				break
+			}
+			if try == len(order) {
+				return fmt.Errorf("containers of the batch: other batches kept creating them, %d tries", try+1)
 			}
 		}
 	} else {
 		for i, c := range b.Containers {
-			if c.SourceDataIdentifier == "" || first[c.SourceDataIdentifier] == i {
-				if err := resolve(i); err != nil {
-					return err
-				}
+			sdi := c.SourceDataIdentifier
+			var err error
+			if sdi == "" {
+				res[i] = resolved{name: heads[i].Name, inserted: true}
+				res[i].id, err = s.insert(ctx, b.Asset, "", heads[i], w.now)
+			} else if first[sdi] == i {
+				res[i].id, res[i].name, res[i].inserted, err = s.container(ctx, b.Asset, sdi, heads[i], w.now)
+			}
+			if err != nil {
+				return err
 			}
 		}
 	}
@@ -328,6 +307,121 @@ func (w *batchWrite) containers(ctx context.Context, heads []containerHead) erro
 		}
 	}
 	return nil
+}
+
+// containersAtOnce takes a batch's containers on PostgreSQL in two
+// statements: lock those that exist, in identifier order (FOR NO KEY
+// UPDATE), then insert the others, identified ones in identifier order (ON
+// CONFLICT DO NOTHING, which waits for another batch's insert of the same
+// identifier). No deadlock: every batch does the same two steps, so one
+// waits in the first only for rows another locked in its first, in one
+// order; in the second only for rows another inserted in its second (a
+// committed one it skips without waiting), in one order; and later steps (artifacts, offsets) are ordered too and wait only for
+// batches that are past both. When another batch created one of the
+// containers meanwhile (the insert finds it taken, committed), locking it
+// now, after inserting, would break the order: the try is rolled back to
+// its savepoint, locks and inserts with it, and false says to try again,
+// when the first step finds it. res gets, by entry, every container the
+// batch names first.
+func (w *batchWrite) containersAtOnce(ctx context.Context, heads []containerHead, order []string, first map[string]int,
+	idOf func(int) int64, res []resolved) (bool, error) {
+	b := w.b
+	if _, err := w.tx.ExecContext(ctx, `SAVEPOINT containers_at_once`); err != nil {
+		return false, err
+	}
+	found := map[string]resolved{}
+	if len(order) > 0 {
+		rows, err := w.tx.QueryContext(ctx, `SELECT id, source_data_identifier, name, tx::text FROM containers
+			WHERE asset = $1 AND source_data_identifier = ANY($2::text[])
+			ORDER BY source_data_identifier FOR NO KEY UPDATE`, b.Asset, order)
+		if err != nil {
+			return false, err
+		}
+		for rows.Next() {
+			var (
+				r   resolved
+				sdi string
+			)
+			if err := rows.Scan(&r.id, &sdi, &r.name, &r.tx); err != nil {
+				rows.Close()
+				return false, err
+			}
+			found[sdi] = r
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return false, err
+		}
+	}
+	// The entries to insert: identified ones not found, in identifier
+	// order, then those without identifier, in batch order.
+	var entries []int
+	for _, sdi := range order {
+		if r, ok := found[sdi]; ok {
+			res[first[sdi]] = r
+		} else {
+			entries = append(entries, first[sdi])
+		}
+	}
+	for i, c := range b.Containers {
+		if c.SourceDataIdentifier == "" {
+			entries = append(entries, i)
+		}
+	}
+	if len(entries) > 0 {
+		n := len(entries)
+		ids := make([]int64, n)
+		sdis, names, labels, severities, bodies := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		for k, i := range entries {
+			h := heads[i]
+			ids[k], sdis[k], names[k], labels[k], severities[k], bodies[k] = idOf(i), b.Containers[i].SourceDataIdentifier, h.Name, h.Label, h.Severity, bodyText(h.body)
+		}
+		rows, err := w.tx.QueryContext(ctx, `
+			INSERT INTO containers (id, asset, source_data_identifier, name, label, severity, body, created_at, updated_at)
+			SELECT u.id, $1, NULLIF(u.sdi, ''), u.name, u.label, u.severity, u.body::jsonb, $2, $2
+			FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+				WITH ORDINALITY AS u(id, sdi, name, label, severity, body, n)
+			ORDER BY u.n
+			ON CONFLICT (asset, source_data_identifier) DO NOTHING
+			RETURNING id, tx::text`, b.Asset, w.now, ids, sdis, names, labels, severities, bodies)
+		if err != nil {
+			return false, err
+		}
+		inserted := map[int64]string{}
+		for rows.Next() {
+			var (
+				id int64
+				tx string
+			)
+			if err := rows.Scan(&id, &tx); err != nil {
+				rows.Close()
+				return false, err
+			}
+			inserted[id] = tx
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return false, err
+		}
+		if len(inserted) < n {
+			_, err := w.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT containers_at_once`)
+			return false, err
+		}
+		for _, i := range entries {
+			id := idOf(i)
+			res[i] = resolved{id: id, tx: inserted[id], name: heads[i].Name, inserted: true}
+		}
+	}
+	_, err := w.tx.ExecContext(ctx, `RELEASE SAVEPOINT containers_at_once`)
+	return err == nil, err
+}
+
+// resolved is the container an entry of a batch names.
+type resolved struct {
+	id       int64
+	tx       string // the container's transaction (PostgreSQL)
+	name     string
+	inserted bool
 }
 
 // drawIDs draws n ids of sequence seq, in increasing order (PostgreSQL).
@@ -456,34 +550,23 @@ func (db *DB) checkLeaseHeld(ctx context.Context, tx *sql.Tx, asset, holder stri
 }
 
 // ingestStatements are the statements SaveBatch runs per container or
-// artifact, prepared once per batch.
+// artifact, prepared once per batch. findContainer and insertContainer are
+// SQLite's (PostgreSQL takes a batch's containers at once,
+// containersAtOnce).
 type ingestStatements struct {
-	pg                                                            bool
 	findContainer, insertContainer, deleteContainer, upsertOffset *sql.Stmt
 }
 
 func (db *DB) prepareIngest(ctx context.Context, tx *sql.Tx) (*ingestStatements, error) {
-	s := &ingestStatements{pg: db.dialect.name == "postgres"}
-	find := `SELECT id, name, '' FROM containers WHERE asset = $1 AND source_data_identifier = $2`
-	insert := `
-			INSERT INTO containers (asset, source_data_identifier, name, label, severity, body, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-			ON CONFLICT (asset, source_data_identifier) DO NOTHING RETURNING id, ''`
-	if s.pg {
-		// The lock: see batchWrite.containers. The id is drawn up front
-		// ($8), in batch order.
-		find = `SELECT id, name, tx::text FROM containers WHERE asset = $1 AND source_data_identifier = $2 FOR NO KEY UPDATE`
-		insert = `
-			INSERT INTO containers (id, asset, source_data_identifier, name, label, severity, body, created_at, updated_at)
-			VALUES ($8, $1, $2, $3, $4, $5, $6, $7, $7)
-			ON CONFLICT (asset, source_data_identifier) DO NOTHING RETURNING id, tx::text`
-	}
+	s := &ingestStatements{}
 	for _, p := range []struct {
 		stmt  **sql.Stmt
 		query string
 	}{
-		{&s.findContainer, find},
-		{&s.insertContainer, insert},
+		{&s.findContainer, `SELECT id, name FROM containers WHERE asset = $1 AND source_data_identifier = $2`},
+		{&s.insertContainer, `
+			INSERT INTO containers (asset, source_data_identifier, name, label, severity, body, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`},
 		{&s.deleteContainer, `DELETE FROM containers WHERE id = $1`},
 		// The WHERE makes a lower offset a no-op: positions never go back.
 		{&s.upsertOffset, `
@@ -512,38 +595,23 @@ func (s *ingestStatements) close() {
 }
 
 // container returns the container of the asset with identifier sdi (not
-// empty), locked on PostgreSQL, or inserts it with id newID (PostgreSQL);
-// inserted says which. tx is the container's transaction (PostgreSQL).
-func (s *ingestStatements) container(ctx context.Context, asset, sdi string, newID int64, h containerHead, now any) (id int64, tx, name string, inserted bool, err error) {
-	// Twice at most: when the insert finds the identifier taken, another
-	// batch inserted it and committed (ON CONFLICT waited for it), and
-	// the second look finds it.
-	for range 2 {
-		err = s.findContainer.QueryRowContext(ctx, asset, sdi).Scan(&id, &name, &tx)
-		if err == nil {
-			return id, tx, name, false, nil
-		} else if !errors.Is(err, sql.ErrNoRows) {
-			return 0, "", "", false, err
-		}
-		id, tx, err = s.insert(ctx, asset, sdi, newID, h, now)
-		if err == nil {
-			return id, tx, h.Name, true, nil
-		} else if !errors.Is(err, sql.ErrNoRows) {
-			return 0, "", "", false, err
-		}
+// empty), or inserts it; inserted says which (SQLite).
+func (s *ingestStatements) container(ctx context.Context, asset, sdi string, h containerHead, now any) (id int64, name string, inserted bool, err error) {
+	err = s.findContainer.QueryRowContext(ctx, asset, sdi).Scan(&id, &name)
+	if err == nil {
+		return id, name, false, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return 0, "", false, err
 	}
-	return 0, "", "", false, fmt.Errorf("container %q: taken by another batch, then not found", sdi)
+	id, err = s.insert(ctx, asset, sdi, h, now)
+	return id, h.Name, true, err
 }
 
-// insert inserts a container, with id newID on PostgreSQL; sql.ErrNoRows
-// says another batch holds its identifier.
-func (s *ingestStatements) insert(ctx context.Context, asset, sdi string, newID int64, h containerHead, now any) (id int64, tx string, err error) {
-	args := []any{asset, sql.NullString{String: sdi, Valid: sdi != ""}, h.Name, h.Label, h.Severity, string(h.body), now}
-	if s.pg {
-		args = append(args, newID)
-	}
-	err = s.insertContainer.QueryRowContext(ctx, args...).Scan(&id, &tx)
-	return id, tx, err
+// insert inserts a container (SQLite).
+func (s *ingestStatements) insert(ctx context.Context, asset, sdi string, h containerHead, now any) (id int64, err error) {
+	err = s.insertContainer.QueryRowContext(ctx, asset, sql.NullString{String: sdi, Valid: sdi != ""},
+		h.Name, h.Label, h.Severity, string(h.body), now).Scan(&id)
+	return id, err
 }
 
 // containerHead is what the store copies out of a container body.

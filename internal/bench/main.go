@@ -132,7 +132,8 @@
 // untimed poll, saved again with SaveBatch in a bare loop (the same rows,
 // the same statements, no Kafka, no parser), one loop and then two at
 // once. Targets: one asset >= 0.8 of one bare loop; two assets together
-// >= 1.3 times one. Median of -reps (3). A quick run:
+// >= 1.3 times one. Median of -reps (5) rounds, each running every case
+// once, so that the machine's drifting load falls on all of them. A quick run:
 //
 //	go run ./internal/bench scale -messages 20000 -reps 1
 package main

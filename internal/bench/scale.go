@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,8 +10,10 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -65,6 +68,8 @@ type scaleRow struct {
 	vs         string  // what ratio is against
 	ratio      float64 // 0: none
 	target     float64 // 0: information only
+	// benchCPU and machineBusy are the median run's (scaleRun).
+	benchCPU, machineBusy float64
 }
 
 func runScale(args []string) error {
@@ -82,7 +87,7 @@ func runScale(args []string) error {
 	fs.IntVar(&f.size, "size", 1024, "average message size in bytes (CloudTrail-like JSON)")
 	fs.IntVar(&f.partitions, "partitions", 4, "partitions of the bench topic")
 	fs.IntVar(&f.batchSize, "batch-size", 1000, "the assets' ingest.batch_size")
-	fs.IntVar(&f.reps, "reps", 3, "runs of each case, each on a fresh schema (median reported)")
+	fs.IntVar(&f.reps, "reps", 5, "rounds of the cases, each case on a fresh schema (median reported)")
 	fs.StringVar(&f.parts, "parts", strings.Join(names, ","), "comma-separated parts to run: "+strings.Join(names, ", "))
 	fs.StringVar(&f.postgresURL, "postgres-url", defaultPG, "PostgreSQL to measure (a schema per run is created in it and dropped); default $"+testenv.PostgresURLEnv+" or the test server")
 	if err := fs.Parse(args); err != nil {
@@ -190,19 +195,32 @@ func runScaleAssets(ctx context.Context, env *scaleEnv) ([]scaleRow, error) {
 		{"bare SaveBatch loops, 2 assets at once", 2, bare},
 		{"polls, 2 assets at once", 2, poller},
 	}
-	durations := map[string]time.Duration{}
-	for _, c := range cases {
-		var ds []time.Duration
-		for rep := range f.reps {
+	// Round by round, every case in each: the machine's load drifts, and
+	// this spreads it over the cases instead of loading one.
+	runs := map[string][]scaleRun{}
+	for rep := range f.reps {
+		for _, c := range cases {
+			busy0, total0 := machineCPU()
+			cpu0 := rusageCPU(syscall.RUSAGE_SELF)
 			d, err := timeAssets(ctx, env, c.assets, c.run)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.name, err)
 			}
-			logf("%s, run %d: %d messages in %s, %s", c.name, rep+1, c.assets*f.messages, d.Round(time.Millisecond), msgs(rate(c.assets*f.messages, d)))
-			ds = append(ds, d)
+			r := scaleRun{d: d, benchCPU: (rusageCPU(syscall.RUSAGE_SELF) - cpu0).Seconds() / d.Seconds()}
+			if busy1, total1 := machineCPU(); total1 > total0 {
+				r.machineBusy = float64(busy1-busy0) / float64(total1-total0)
+			}
+			logf("%s, run %d: %d messages in %s, %s; bench process %.2f cores, machine %s busy", c.name, rep+1, c.assets*f.messages,
+				d.Round(time.Millisecond), msgs(rate(c.assets*f.messages, d)), r.benchCPU, pct(r.machineBusy))
+			runs[c.name] = append(runs[c.name], r)
 		}
-		slices.Sort(ds)
-		durations[c.name] = ds[(len(ds)-1)/2]
+	}
+	durations := map[string]time.Duration{}
+	medians := map[string]scaleRun{}
+	for name, rs := range runs {
+		slices.SortFunc(rs, func(a, b scaleRun) int { return cmp.Compare(a.d, b.d) })
+		medians[name] = rs[(len(rs)-1)/2]
+		durations[name] = medians[name].d
 	}
 	r := func(name string) float64 {
 		n := f.messages
@@ -211,7 +229,7 @@ func runScaleAssets(ctx context.Context, env *scaleEnv) ([]scaleRow, error) {
 		}
 		return rate(n, durations[name])
 	}
-	return []scaleRow{
+	rows := []scaleRow{
 		{part: "assets", name: cases[0].name, messages: f.messages, d: durations[cases[0].name]},
 		{part: "assets", name: cases[1].name, messages: f.messages, d: durations[cases[1].name],
 			vs: "bare, 1 asset", ratio: r(cases[1].name) / r(cases[0].name), target: 0.8},
@@ -221,7 +239,42 @@ func runScaleAssets(ctx context.Context, env *scaleEnv) ([]scaleRow, error) {
 			vs: "poll, 1 asset", ratio: r(cases[3].name) / r(cases[1].name), target: 1.3},
 		{part: "assets", name: cases[3].name, messages: 2 * f.messages, d: durations[cases[3].name],
 			vs: "bare, 2 assets", ratio: r(cases[3].name) / r(cases[2].name)},
-	}, nil
+	}
+	for i := range rows {
+		m := medians[rows[i].name]
+		rows[i].benchCPU, rows[i].machineBusy = m.benchCPU, m.machineBusy
+	}
+	return rows, nil
+}
+
+// scaleRun is one timed run: its duration, the cores the bench process
+// used (the polls or loops: parse, driver; kfake's serving too), and how
+// busy the whole machine was (PostgreSQL, the bench, anything else).
+type scaleRun struct {
+	d                     time.Duration
+	benchCPU, machineBusy float64
+}
+
+// machineCPU returns the machine's busy and total CPU time, in clock
+// ticks, from /proc/stat (0, 0 where there is none).
+func machineCPU() (busy, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fields := strings.Fields(line)
+	for i, f := range fields[1:] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			continue
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
 }
 
 // timeAssets runs run for n assets at once on a fresh schema, and checks
@@ -340,7 +393,7 @@ func captureBatches(ctx context.Context, env *scaleEnv) ([]*ingest.Batch, error)
 
 func printScaleTable(w io.Writer, rows []scaleRow) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "part\tcase\tmessages\ttime\tmsg/s\tratio\ttarget")
+	fmt.Fprintln(tw, "part\tcase\tmessages\ttime\tmsg/s\tratio\ttarget\tbench CPU\tmachine busy")
 	for _, r := range rows {
 		ratio, target := "", ""
 		if r.ratio > 0 {
@@ -349,7 +402,8 @@ func printScaleTable(w io.Writer, rows []scaleRow) {
 		if r.target > 0 {
 			target = fmt.Sprintf(">= %.2f× %s", r.target, passFail(r.ratio >= r.target))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.part, r.name, count(r.messages), r.d.Round(time.Millisecond), msgs(rate(r.messages, r.d)), ratio, target)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f cores\t%s\n", r.part, r.name, count(r.messages), r.d.Round(time.Millisecond),
+			msgs(rate(r.messages, r.d)), ratio, target, r.benchCPU, pct(r.machineBusy))
 	}
 	tw.Flush()
 }
