@@ -375,15 +375,20 @@ func TestPullCursorOutOfOrderCommit(t *testing.T) {
 func TestSaveBatchOverlappingIdentifiersConcurrently(t *testing.T) {
 	testenv.ForEachDialect(t, func(t *testing.T, url string) {
 		replicas := []*store.DB{openMigrated(t, url), open(t, url, nil)}
-		const rounds = 40
+		// Batches large enough that the two overlap in each statement,
+		// whichever starts first.
+		const rounds, size = 20, 240
 		for r := range rounds {
 			var cs []ingest.Container
-			for i := range 12 {
+			for i := range size {
 				sdi := fmt.Sprintf("r%d.c%d", r, i)
-				if i%3 == 0 {
-					sdi = fmt.Sprintf("old%d", i) // stored by earlier rounds
+				if i%3 == 0 && r%2 == 1 {
+					// Stored by earlier rounds: the two batches wait on
+					// their locks. In even rounds every container is new,
+					// and the batches meet in their inserts instead.
+					sdi = fmt.Sprintf("old%d", i)
 				}
-				cs = append(cs, container(sdi, sdi, fmt.Sprintf("r%d.a%d", r, i), fmt.Sprintf("r%d.a%d", r, (i+5)%12)))
+				cs = append(cs, container(sdi, sdi, fmt.Sprintf("r%d.a%d", r, i), fmt.Sprintf("r%d.a%d", r, (i+size/2)%size)))
 			}
 			reversed := slices.Clone(cs)
 			slices.Reverse(reversed)
@@ -411,8 +416,8 @@ func TestSaveBatchOverlappingIdentifiersConcurrently(t *testing.T) {
 					t.Fatalf("round %d: %v", r, err)
 				}
 			}
-			if created := outs[0].ArtifactsCreated + outs[1].ArtifactsCreated; created != 12 {
-				t.Fatalf("round %d: %d + %d artifacts created, want 12 in all", r, outs[0].ArtifactsCreated, outs[1].ArtifactsCreated)
+			if created := outs[0].ArtifactsCreated + outs[1].ArtifactsCreated; created != size {
+				t.Fatalf("round %d: %d + %d artifacts created, want %d in all", r, outs[0].ArtifactsCreated, outs[1].ArtifactsCreated, size)
 			}
 		}
 		raw := testenv.RawDB(t, url)
@@ -429,7 +434,7 @@ func TestSaveBatchOverlappingIdentifiersConcurrently(t *testing.T) {
 		if err := raw.QueryRowContext(t.Context(), `SELECT count(*) FROM containers`).Scan(&containers); err != nil {
 			t.Fatal(err)
 		}
-		if want := rounds*8 + 4; containers != want {
+		if want := rounds/2*size + rounds/2*size*2/3 + size/3; containers != want {
 			t.Fatalf("%d containers stored, want %d", containers, want)
 		}
 	})
