@@ -11,13 +11,11 @@ import (
 
 // StoredContainer is a container as polls stored it, for a SOAR to pull.
 type StoredContainer struct {
-	// ID only grows: a container stored later has a higher one, so a
-	// client pulling with SinceID set to the last ID it saw misses none,
-	// with one exception. On PostgreSQL, batches of different assets
-	// store at the same time, so a batch can commit a lower ID after a
-	// client saw a higher one of another asset; batches of one asset
-	// commit one after the other, so a pull per asset (Asset set) misses
-	// none there either. SQLite stores one batch at a time.
+	// ID only grows: a container stored later has a higher one. On
+	// PostgreSQL batches commit concurrently, so ids do not commit in id
+	// order; a list answers only ids below every id still in flight, so a
+	// client pulling with SinceID set to the highest ID it saw misses none
+	// (see QueryRepository). SQLite stores one batch at a time.
 	ID    int64
 	Asset string
 	// SourceDataIdentifier is empty when the parser gave none.
@@ -81,7 +79,12 @@ type ArtifactFilter struct {
 }
 
 // QueryRepository reads what polls stored, in ID order. The store package
-// implements it for SQLite and PostgreSQL.
+// implements it for SQLite and PostgreSQL. A list answers only the rows
+// whose id no transaction still in flight can fall below: on PostgreSQL,
+// where batches commit concurrently, it first waits (briefly) for the
+// transactions in flight when it starts, so paging with SinceID set to the
+// highest ID seen skips nothing; when they outlast the wait, it is a
+// *soarkafka.Error EUNAVAILABLE, never a silent gap.
 type QueryRepository interface {
 	// ListContainers returns the page of containers f selects, and how
 	// many containers match f on all pages. A page past the last is
@@ -98,22 +101,35 @@ type QueryRepository interface {
 }
 
 // PullCursor is a position in what polls stored, for a client that pulls
-// everything new with it (GET /v1/pull): the highest container id and the
-// highest artifact id the client has been given. It is a plain position,
-// nothing more: paging from it is exact because ids are given out and
-// committed in one order (see PullRepository), not because the cursor
-// remembers what was in flight. The zero value is the beginning.
+// everything new with it (GET /v1/pull): the position of the last
+// container and of the last artifact the client has been given. A
+// position is (transaction, id): on PostgreSQL batches commit
+// concurrently, so ids do not commit in id order; rows are stamped with
+// the transaction that wrote them and read in (transaction, id) order, only
+// once every transaction before theirs has ended (see PullRepository). On
+// SQLite, with one writer, the transaction parts stay 0 and a position is
+// an id. The zero value is the beginning.
 type PullCursor struct {
-	Container, Artifact int64
+	ContainerTx, Container int64
+	ArtifactTx, Artifact   int64
 }
 
-// pullCursorPrefix versions the cursor's text, so that a later form can be
-// told from this one.
-const pullCursorPrefix = "v1-"
+// Cursor texts. v1 (ids only) is what a server without transaction stamps
+// gave out; it reads as the same ids with transactions 0, which is exactly
+// where it was: rows stored before the stamps have transaction 0. v2 adds
+// the transactions; a cursor whose transactions are 0 is still written v1.
+const (
+	pullCursorPrefix   = "v1-"
+	pullCursorPrefixV2 = "v2-"
+)
 
 // String is the cursor as a client keeps it.
 func (c PullCursor) String() string {
-	return pullCursorPrefix + strconv.FormatInt(c.Container, 10) + "-" + strconv.FormatInt(c.Artifact, 10)
+	if c.ContainerTx == 0 && c.ArtifactTx == 0 {
+		return pullCursorPrefix + strconv.FormatInt(c.Container, 10) + "-" + strconv.FormatInt(c.Artifact, 10)
+	}
+	return pullCursorPrefixV2 + strconv.FormatInt(c.ContainerTx, 10) + "." + strconv.FormatInt(c.Container, 10) +
+		"-" + strconv.FormatInt(c.ArtifactTx, 10) + "." + strconv.FormatInt(c.Artifact, 10)
 }
 
 // ParsePullCursor reads a cursor String wrote; "" is the beginning.
@@ -121,14 +137,32 @@ func ParsePullCursor(s string) (PullCursor, error) {
 	if s == "" {
 		return PullCursor{}, nil
 	}
+	bad := fmt.Errorf("%q is not a cursor of this server: give the cursor of a previous answer as it was, nothing for the beginning, or end", s)
+	if rest, ok := strings.CutPrefix(s, pullCursorPrefixV2); ok {
+		cs, as, ok := strings.Cut(rest, "-")
+		ctx, c, ok1 := parsePosition(cs)
+		atx, a, ok2 := parsePosition(as)
+		if !ok || !ok1 || !ok2 {
+			return PullCursor{}, bad
+		}
+		return PullCursor{ContainerTx: ctx, Container: c, ArtifactTx: atx, Artifact: a}, nil
+	}
 	rest, ok := strings.CutPrefix(s, pullCursorPrefix)
 	cs, as, ok2 := strings.Cut(rest, "-")
 	c, err1 := strconv.ParseInt(cs, 10, 64)
 	a, err2 := strconv.ParseInt(as, 10, 64)
 	if !ok || !ok2 || err1 != nil || err2 != nil || c < 0 || a < 0 {
-		return PullCursor{}, fmt.Errorf("%q is not a cursor of this server: give the cursor of a previous answer as it was, nothing for the beginning, or end", s)
+		return PullCursor{}, bad
 	}
 	return PullCursor{Container: c, Artifact: a}, nil
+}
+
+// parsePosition reads "tx.id", both 0 or more.
+func parsePosition(s string) (tx, id int64, ok bool) {
+	ts, is, ok := strings.Cut(s, ".")
+	tx, err1 := strconv.ParseInt(ts, 10, 64)
+	id, err2 := strconv.ParseInt(is, 10, 64)
+	return tx, id, ok && err1 == nil && err2 == nil && tx >= 0 && id >= 0
 }
 
 // PullRequest asks for what an asset's polls stored past Cursor.
@@ -172,7 +206,11 @@ type PullRepository interface {
 	// artifacts are added to it later it appears again, with those only.
 	// Paging with the returned cursors gives every container creation and
 	// every artifact exactly once, while polls of any asset, in any
-	// replica, commit concurrently. A bad request (no asset, a bound below
+	// replica, commit concurrently: an answer holds only rows whose
+	// transaction, and every transaction before it, has ended, so nothing
+	// commits later behind the cursor. It first waits (briefly, see the
+	// store) for the transactions in flight when it starts, so a batch
+	// stored before the request is in its answer. A bad request (no asset, a bound below
 	// 1) is a *soarkafka.Error EINVALID.
 	Pull(ctx context.Context, req PullRequest) (*PullPage, error)
 }

@@ -15,18 +15,6 @@ import (
 // transaction (batchWrite.outbox); the delivery worker reads and marks
 // them with the methods below.
 
-// artifactsBefore reads the highest artifact id before a batch that writes
-// outbox rows. Batches are stored one after the other (SQLite's one
-// writer, PostgreSQL's advisory lock in fence) and ids only grow
-// (AUTOINCREMENT, a sequence), so the artifacts the batch adds to a
-// container are exactly its artifacts with a higher id.
-func (w *batchWrite) artifactsBefore(ctx context.Context) error {
-	if !w.b.Outbox {
-		return nil
-	}
-	return w.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM artifacts`).Scan(&w.lastArtifact)
-}
-
 // outbox writes one outbox row per container the batch created or added
 // artifacts to, in the order the batch first names them. A replayed batch
 // that adds nothing lists no container in the outcome, so it writes none.
@@ -39,13 +27,14 @@ func (w *batchWrite) outbox(ctx context.Context) error {
 		msgTime = w.db.dialect.timeArg(w.b.MessageTime.UTC().Truncate(time.Microsecond))
 	}
 	for _, c := range w.out.Containers {
+		// The ids the inserts returned: the batch holds the container
+		// (SQLite's one writer; on PostgreSQL its row lock, see
+		// batchWrite.containers), so no other batch's artifact falls
+		// between them.
 		var first, last sql.NullInt64
-		if c.Artifacts > 0 {
-			if err := w.tx.QueryRowContext(ctx, w.db.dialect.rebind(`
-				SELECT MIN(id), MAX(id) FROM artifacts WHERE container_id = $1 AND id > $2`),
-				c.ID, w.lastArtifact).Scan(&first, &last); err != nil {
-				return err
-			}
+		if r := w.added[c.ID]; r != nil && c.Artifacts > 0 {
+			first = sql.NullInt64{Int64: r.first, Valid: true}
+			last = sql.NullInt64{Int64: r.last, Valid: true}
 		}
 		if _, err := w.tx.ExecContext(ctx, w.db.dialect.rebind(`
 			INSERT INTO delivery_outbox (asset, container_id, first_artifact_id, last_artifact_id, message_time, created_at, next_attempt_at)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -70,9 +72,6 @@ func (db *DB) SaveBatch(ctx context.Context, b *ingest.Batch) (*ingest.Outcome, 
 		}
 		defer s.close()
 		w.s = s
-		if err := w.artifactsBefore(ctx); err != nil {
-			return err
-		}
 		if err := w.containers(ctx, heads); err != nil {
 			return err
 		}
@@ -112,24 +111,49 @@ type batchWrite struct {
 	b   *ingest.Batch
 	now any
 	out *ingest.Outcome
-	// lastArtifact is the highest artifact id before the batch (when it
-	// writes outbox rows): every artifact the batch adds has a higher one.
-	lastArtifact int64
+	// added holds, per container id, the ids of the artifacts the batch
+	// inserted into it, as the inserts returned them: the outbox's
+	// ranges (see outbox).
+	added map[int64]*idRange
 }
 
-// fence serialises batches on PostgreSQL and checks the batch's lease.
+// idRange is the lowest and highest of some ids, and how many there are.
+type idRange struct{ first, last, n int64 }
+
+func (r *idRange) add(id int64) {
+	if r.n == 0 || id < r.first {
+		r.first = id
+	}
+	r.last = max(r.last, id)
+	r.n++
+}
+
+// fence checks the batch's lease, and on PostgreSQL marks the transaction
+// as a batch (a shared lock: batches never wait for each other on it) and
+// gives it its id before it draws any container or artifact id.
+//
+// Batches are not serialised: on PostgreSQL batches of any asset, in any
+// replica, commit concurrently (SQLite has one writer, from
+// _txlock=immediate). What a lock bought is kept another way:
+//   - a reader pages by (transaction, id) and reads only rows whose
+//     transaction, and every one before it, has ended (Pull, the tx
+//     stamps of migration 00010; docs/design.md, "Ordering without a
+//     lock");
+//   - the list routes answer only ids that no transaction in flight can
+//     fall below (listBound), which holds because every id a batch draws
+//     is drawn after its transaction id: a transaction holding an id was
+//     in flight, with its transaction id, when that id was drawn;
+//   - two batches naming one container take it in identifier order and
+//     their artifacts in identifier order (containers, insertArtifacts),
+//     so they wait for each other but never deadlock;
+//   - the outbox's artifact ranges are the ids the inserts returned, in a
+//     container the batch holds locked (containers).
 func (w *batchWrite) fence(ctx context.Context) error {
 	if w.db.dialect.name == "postgres" {
-		// Batches run one after the other, as SQLite has it from
-		// _txlock=immediate (one writer at a time): the lookup then
-		// insert of a container cannot race another batch, two batches
-		// with overlapping identifiers cannot deadlock on each other's
-		// unique index entries, and ids commit in the order they are
-		// given, so a client pulling containers with ?since_id= never
-		// sees a higher id before a lower one commits. The lock is
-		// per schema, so separate deployments in one database do not
-		// wait for each other.
-		if _, err := w.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, ingestLockKey(w.db.schema)); err != nil {
+		// The lock first, then the transaction id: a reader that sees the
+		// id in a snapshot finds the lock (order.go). The select list is
+		// evaluated in order.
+		if _, err := w.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared($1), pg_current_xact_id()`, ingestLockKey(w.db.schema)); err != nil {
 			return err
 		}
 	}
@@ -142,43 +166,141 @@ func (w *batchWrite) fence(ctx context.Context) error {
 // containers stores the batch's containers and their artifacts (heads[i]
 // is what checkBatch copied out of container i's body), then touches the
 // containers that gained artifacts.
+//
+// On PostgreSQL two batches of one asset can name the same container, or
+// the same artifact, at once (containersAtOnce, insertArtifacts): each
+// takes what it needs in identifier order, so they wait for each other but
+// never deadlock. The container's lock (FOR NO KEY UPDATE, what the later
+// UPDATE takes anyway; it does not block the foreign key checks of
+// artifacts added by others) also keeps other batches from adding
+// artifacts to it until this one commits, so the ids this batch adds to it
+// are its own (the outbox's ranges). Ids are drawn up front in batch order,
+// so they follow the batch's order though rows go in sorted; a container
+// found existing leaves its drawn id unused. SQLite has one writer: it
+// takes the containers one by one, in batch order.
 func (w *batchWrite) containers(ctx context.Context, heads []containerHead) error {
 	b, out, s := w.b, w.out, w.s
+	pg := w.db.dialect.name == "postgres"
+	// slot[i] numbers entry i among the containers the batch may insert,
+	// in batch order: each identifier at its first naming, and each entry
+	// without one. first holds the entry that names an identifier first
+	// (its body is what an insert stores).
+	slot := make([]int, len(b.Containers))
+	first := map[string]int{}
+	var sdis []string
+	n := 0
+	for i, c := range b.Containers {
+		sdi := c.SourceDataIdentifier
+		if sdi != "" {
+			if f, ok := first[sdi]; ok {
+				slot[i] = slot[f]
+				continue
+			}
+			first[sdi] = i
+			sdis = append(sdis, sdi)
+		}
+		slot[i] = n
+		n++
+	}
+	// newIDs[k] is the id of slot k should it be inserted (PostgreSQL;
+	// SQLite gives ids as it inserts, which it does in batch order).
+	var newIDs []int64
+	if pg {
+		var err error
+		if newIDs, err = w.drawIDs(ctx, "containers_id_seq", n); err != nil {
+			return err
+		}
+	}
+	idOf := func(i int) int64 { return newIDs[slot[i]] }
+	res := make([]resolved, len(b.Containers))
+	if pg {
+		order := slices.Clone(sdis)
+		slices.Sort(order)
+		// Each try that finds an identifier taken leaves it committed for
+		// the next to lock: as many tries as identifiers, and one more.
+		for try := 0; ; try++ {
+			done, err := w.containersAtOnce(ctx, heads, order, first, idOf, res)
+			if err != nil {
+				return err
+			}
+			if done {
+				break
+			}
+			if try == len(order) {
+				return fmt.Errorf("containers of the batch: other batches kept creating them, %d tries", try+1)
+			}
+		}
+	} else {
+		for i, c := range b.Containers {
+			sdi := c.SourceDataIdentifier
+			var err error
+			if sdi == "" {
+				res[i] = resolved{name: heads[i].Name, inserted: true}
+				res[i].id, err = s.insert(ctx, b.Asset, "", heads[i], w.now)
+			} else if first[sdi] == i {
+				res[i].id, res[i].name, res[i].inserted, err = s.container(ctx, b.Asset, sdi, heads[i], w.now)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	// An identifier named again is the container its first naming
+	// resolved; that one created it, if anyone did.
+	for i, c := range b.Containers {
+		if f, ok := first[c.SourceDataIdentifier]; ok && f != i {
+			res[i] = res[f]
+			res[i].inserted = false
+		}
+	}
+
+	var rows []artifactRow
+	for i, c := range b.Containers {
+		for _, a := range c.Artifacts {
+			rows = append(rows, artifactRow{containerID: res[i].id, containerTx: res[i].tx, Artifact: a})
+		}
+	}
+	w.added = map[int64]*idRange{}
+	if err := w.db.insertArtifacts(ctx, w.tx, b.Asset, rows, w.now, w.added); err != nil {
+		return err
+	}
+	addedTo := func(id int64) int {
+		if r := w.added[id]; r != nil {
+			return int(r.n)
+		}
+		return 0
+	}
+
 	refs := map[int64]int{} // container id: its index in out.Containers
 	var updated []int64
+	total := 0
 	for i, c := range b.Containers {
-		id, name, inserted, err := s.container(ctx, b.Asset, c.SourceDataIdentifier, heads[i], w.now)
-		if err != nil {
-			return err
+		r := res[i]
+		total += len(c.Artifacts)
+		if _, ok := refs[r.id]; ok {
+			continue
 		}
-		added, err := w.db.insertArtifacts(ctx, w.tx, id, b.Asset, c.Artifacts, w.now)
-		if err != nil {
-			return err
-		}
-		out.DuplicatesSkipped += len(c.Artifacts) - added
-		out.ArtifactsCreated += added
-		if inserted && c.SourceDataIdentifier == "" && len(c.Artifacts) > 0 && added == 0 {
-			if _, err := s.deleteContainer.ExecContext(ctx, id); err != nil {
+		added := addedTo(r.id)
+		if r.inserted && c.SourceDataIdentifier == "" && len(c.Artifacts) > 0 && added == 0 {
+			if _, err := s.deleteContainer.ExecContext(ctx, r.id); err != nil {
 				return err
 			}
 			continue
 		}
-		if k, ok := refs[id]; ok {
-			out.Containers[k].Artifacts += added
+		if !r.inserted && added == 0 {
 			continue
 		}
-		if !inserted && added == 0 {
-			continue
-		}
-		refs[id] = len(out.Containers)
-		out.Containers = append(out.Containers, ingest.ContainerRef{ID: id, Name: name, Artifacts: added, Created: inserted})
-		if inserted {
+		refs[r.id] = len(out.Containers)
+		out.Containers = append(out.Containers, ingest.ContainerRef{ID: r.id, Name: r.name, Artifacts: added, Created: r.inserted})
+		out.ArtifactsCreated += added
+		if r.inserted {
 			out.ContainersCreated++
 		} else {
 			out.ContainersUpdated++
-			updated = append(updated, id)
+			updated = append(updated, r.id)
 		}
 	}
+	out.DuplicatesSkipped += total - out.ArtifactsCreated
 	for _, id := range updated {
 		if _, err := w.tx.ExecContext(ctx, w.db.dialect.rebind(`UPDATE containers SET updated_at = $1 WHERE id = $2`), w.now, id); err != nil {
 			return err
@@ -187,10 +309,154 @@ func (w *batchWrite) containers(ctx context.Context, heads []containerHead) erro
 	return nil
 }
 
+// containersAtOnce takes a batch's containers on PostgreSQL in two
+// statements: lock those that exist, in identifier order (FOR NO KEY
+// UPDATE), then insert the others, identified ones in identifier order (ON
+// CONFLICT DO NOTHING, which waits for another batch's insert of the same
+// identifier). No deadlock: every batch does the same two steps, so one
+// waits in the first only for rows another locked in its first, in one
+// order; in the second only for rows another inserted in its second (a
+// committed one it skips without waiting), in one order; and later steps (artifacts, offsets) are ordered too and wait only for
+// batches that are past both. When another batch created one of the
+// containers meanwhile (the insert finds it taken, committed), locking it
+// now, after inserting, would break the order: the try is rolled back to
+// its savepoint, locks and inserts with it, and false says to try again,
+// when the first step finds it. res gets, by entry, every container the
+// batch names first.
+func (w *batchWrite) containersAtOnce(ctx context.Context, heads []containerHead, order []string, first map[string]int,
+	idOf func(int) int64, res []resolved) (bool, error) {
+	b := w.b
+	if _, err := w.tx.ExecContext(ctx, `SAVEPOINT containers_at_once`); err != nil {
+		return false, err
+	}
+	found := map[string]resolved{}
+	if len(order) > 0 {
+		rows, err := w.tx.QueryContext(ctx, `SELECT id, source_data_identifier, name, tx::text FROM containers
+			WHERE asset = $1 AND source_data_identifier = ANY($2::text[])
+			ORDER BY source_data_identifier FOR NO KEY UPDATE`, b.Asset, order)
+		if err != nil {
+			return false, err
+		}
+		for rows.Next() {
+			var (
+				r   resolved
+				sdi string
+			)
+			if err := rows.Scan(&r.id, &sdi, &r.name, &r.tx); err != nil {
+				rows.Close()
+				return false, err
+			}
+			found[sdi] = r
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return false, err
+		}
+	}
+	// The entries to insert: identified ones not found, in identifier
+	// order, then those without identifier, in batch order.
+	var entries []int
+	for _, sdi := range order {
+		if r, ok := found[sdi]; ok {
+			res[first[sdi]] = r
+		} else {
+			entries = append(entries, first[sdi])
+		}
+	}
+	for i, c := range b.Containers {
+		if c.SourceDataIdentifier == "" {
+			entries = append(entries, i)
+		}
+	}
+	if len(entries) > 0 {
+		n := len(entries)
+		ids := make([]int64, n)
+		sdis, names, labels, severities, bodies := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		for k, i := range entries {
+			h := heads[i]
+			ids[k], sdis[k], names[k], labels[k], severities[k], bodies[k] = idOf(i), b.Containers[i].SourceDataIdentifier, h.Name, h.Label, h.Severity, bodyText(h.body)
+		}
+		rows, err := w.tx.QueryContext(ctx, `
+			INSERT INTO containers (id, asset, source_data_identifier, name, label, severity, body, created_at, updated_at)
+			SELECT u.id, $1, NULLIF(u.sdi, ''), u.name, u.label, u.severity, u.body::jsonb, $2, $2
+			FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+				WITH ORDINALITY AS u(id, sdi, name, label, severity, body, n)
+			ORDER BY u.n
+			ON CONFLICT (asset, source_data_identifier) DO NOTHING
+			RETURNING id, tx::text`, b.Asset, w.now, ids, sdis, names, labels, severities, bodies)
+		if err != nil {
+			return false, err
+		}
+		inserted := map[int64]string{}
+		for rows.Next() {
+			var (
+				id int64
+				tx string
+			)
+			if err := rows.Scan(&id, &tx); err != nil {
+				rows.Close()
+				return false, err
+			}
+			inserted[id] = tx
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return false, err
+		}
+		if len(inserted) < n {
+			_, err := w.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT containers_at_once`)
+			return false, err
+		}
+		for _, i := range entries {
+			id := idOf(i)
+			res[i] = resolved{id: id, tx: inserted[id], name: heads[i].Name, inserted: true}
+		}
+	}
+	_, err := w.tx.ExecContext(ctx, `RELEASE SAVEPOINT containers_at_once`)
+	return err == nil, err
+}
+
+// resolved is the container an entry of a batch names.
+type resolved struct {
+	id       int64
+	tx       string // the container's transaction (PostgreSQL)
+	name     string
+	inserted bool
+}
+
+// drawIDs draws n ids of sequence seq, in increasing order (PostgreSQL).
+func (w *batchWrite) drawIDs(ctx context.Context, seq string, n int) ([]int64, error) {
+	ids := make([]int64, 0, n)
+	if n == 0 {
+		return ids, nil
+	}
+	rows, err := w.tx.QueryContext(ctx, `SELECT nextval('`+seq+`') FROM generate_series(1, $1)`, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
 // offsets stores the batch's next offsets; the statement keeps a higher
 // stored one.
 func (w *batchWrite) offsets(ctx context.Context) error {
-	for _, o := range w.b.Offsets {
+	// In partition order, so two batches of one asset (partitions moving
+	// between replicas) wait for each other's rows in one order.
+	offsets := slices.Clone(w.b.Offsets)
+	slices.SortStableFunc(offsets, func(a, b ingest.Offset) int { return cmp.Compare(a.Partition, b.Partition) })
+	for _, o := range offsets {
 		if _, err := w.s.upsertOffset.ExecContext(ctx, w.b.Asset, w.b.Topic, o.Partition, o.Next, w.now); err != nil {
 			return err
 		}
@@ -284,7 +550,9 @@ func (db *DB) checkLeaseHeld(ctx context.Context, tx *sql.Tx, asset, holder stri
 }
 
 // ingestStatements are the statements SaveBatch runs per container or
-// artifact, prepared once per batch.
+// artifact, prepared once per batch. findContainer and insertContainer are
+// SQLite's (PostgreSQL takes a batch's containers at once,
+// containersAtOnce).
 type ingestStatements struct {
 	findContainer, insertContainer, deleteContainer, upsertOffset *sql.Stmt
 }
@@ -326,23 +594,24 @@ func (s *ingestStatements) close() {
 	}
 }
 
-// container returns the container of the asset with identifier sdi, or
-// inserts it; inserted says which.
+// container returns the container of the asset with identifier sdi (not
+// empty), or inserts it; inserted says which (SQLite).
 func (s *ingestStatements) container(ctx context.Context, asset, sdi string, h containerHead, now any) (id int64, name string, inserted bool, err error) {
-	if sdi != "" {
-		err := s.findContainer.QueryRowContext(ctx, asset, sdi).Scan(&id, &name)
-		if err == nil {
-			return id, name, false, nil
-		} else if !errors.Is(err, sql.ErrNoRows) {
-			return 0, "", false, err
-		}
-	}
-	err = s.insertContainer.QueryRowContext(ctx, asset, sql.NullString{String: sdi, Valid: sdi != ""},
-		h.Name, h.Label, h.Severity, string(h.body), now).Scan(&id)
-	if err != nil {
+	err = s.findContainer.QueryRowContext(ctx, asset, sdi).Scan(&id, &name)
+	if err == nil {
+		return id, name, false, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
 		return 0, "", false, err
 	}
-	return id, h.Name, true, nil
+	id, err = s.insert(ctx, asset, sdi, h, now)
+	return id, h.Name, true, err
+}
+
+// insert inserts a container (SQLite).
+func (s *ingestStatements) insert(ctx context.Context, asset, sdi string, h containerHead, now any) (id int64, err error) {
+	err = s.insertContainer.QueryRowContext(ctx, asset, sql.NullString{String: sdi, Valid: sdi != ""},
+		h.Name, h.Label, h.Severity, string(h.body), now).Scan(&id)
+	return id, err
 }
 
 // containerHead is what the store copies out of a container body.
@@ -354,8 +623,18 @@ type containerHead struct {
 	body json.RawMessage
 }
 
-// ingestLockKey is the PostgreSQL advisory lock key of the batches of the
-// deployment in schema.
+// artifactRow is an artifact to insert into its container.
+type artifactRow struct {
+	containerID int64
+	// containerTx is the container's transaction (PostgreSQL): an
+	// artifact's is the later of it and the batch's (see Pull).
+	containerTx string
+	id          int64 // drawn up front (PostgreSQL)
+	ingest.Artifact
+}
+
+// ingestLockKey is the PostgreSQL advisory lock key that marks the batches
+// of the deployment in schema as in flight (batchWrite.fence, order.go).
 func ingestLockKey(schema string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("soarkafka ingest " + schema))
@@ -368,51 +647,85 @@ func ingestLockKey(schema string) int64 {
 // bind 1003 parameters, well within both databases' limits.
 const artifactRows = 500
 
-// insertArtifacts inserts a container's artifacts, skipping those whose
-// source_data_identifier the asset has already, and returns how many it
-// inserted.
-func (db *DB) insertArtifacts(ctx context.Context, tx *sql.Tx, containerID int64, asset string, arts []ingest.Artifact, now any) (int, error) {
+// insertArtifacts inserts the artifacts, skipping those whose
+// source_data_identifier the asset has already (or an earlier row has), and
+// adds the id of each one inserted to added, by container.
+//
+// On PostgreSQL the ids are drawn first, in the rows' order, and the rows
+// are inserted in identifier order: two batches inserting the same
+// identifiers wait for each other in one order (see batchWrite.containers).
+func (db *DB) insertArtifacts(ctx context.Context, tx *sql.Tx, asset string, rows []artifactRow, now any, added map[int64]*idRange) error {
+	if len(rows) == 0 {
+		return nil
+	}
 	sqlite := db.dialect.name == "sqlite"
-	added := 0
+	if !sqlite {
+		w := batchWrite{tx: tx}
+		ids, err := w.drawIDs(ctx, "artifacts_id_seq", len(rows))
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			rows[i].id = ids[i]
+		}
+		// Stable: of two rows with one identifier, the first named is
+		// inserted, as in batch order.
+		slices.SortStableFunc(rows, func(a, b artifactRow) int { return strings.Compare(a.SourceDataIdentifier, b.SourceDataIdentifier) })
+	}
 	var args []any
-	for len(arts) > 0 {
-		n := min(len(arts), artifactRows)
+	for len(rows) > 0 {
+		n := min(len(rows), artifactRows)
 		args = args[:0]
 		if sqlite {
 			// Anonymous ? placeholders, the shared values repeated: SQLite
 			// looks a numbered placeholder's name up in a list once per
 			// bound value, quadratic in a statement of 1000 of them.
-			for _, a := range arts[:n] {
-				args = append(args, containerID, asset, a.SourceDataIdentifier, bodyText(a.Body), now)
+			for _, a := range rows[:n] {
+				args = append(args, a.containerID, asset, a.SourceDataIdentifier, bodyText(a.Body), now)
 			}
 		} else {
-			// Two array parameters, unnested server-side: binding 1000
-			// scalar parameters per statement cost PostgreSQL more than
+			// Arrays, unnested server-side: binding 1000 scalar
+			// parameters per statement cost PostgreSQL more than
 			// inserting the rows.
-			sdis, bodies := make([]string, n), make([]string, n)
-			for i, a := range arts[:n] {
-				sdis[i], bodies[i] = a.SourceDataIdentifier, bodyText(a.Body)
+			ids, cids := make([]int64, n), make([]int64, n)
+			sdis, bodies, ctxs := make([]string, n), make([]string, n), make([]string, n)
+			for i, a := range rows[:n] {
+				ids[i], cids[i], sdis[i], bodies[i], ctxs[i] = a.id, a.containerID, a.SourceDataIdentifier, bodyText(a.Body), a.containerTx
 			}
-			args = append(args, containerID, asset, now, sdis, bodies)
+			args = append(args, asset, now, ids, cids, sdis, bodies, ctxs)
 		}
-		var res sql.Result
+		var res *sql.Rows
 		var err error
 		if stmt := db.fullArtifactInsert(ctx, n); stmt != nil {
-			res, err = tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+			res, err = tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
 		} else {
-			res, err = tx.ExecContext(ctx, db.artifactInsert(n), args...)
+			res, err = tx.QueryContext(ctx, db.artifactInsert(n), args...)
 		}
 		if err != nil {
-			return 0, err
+			return err
 		}
-		k, err := res.RowsAffected()
-		if err != nil {
-			return 0, err
+		for res.Next() {
+			var id, cid int64
+			if err := res.Scan(&id, &cid); err != nil {
+				res.Close()
+				return err
+			}
+			r := added[cid]
+			if r == nil {
+				r = &idRange{}
+				added[cid] = r
+			}
+			r.add(id)
 		}
-		added += int(k)
-		arts = arts[n:]
+		if err := res.Close(); err != nil {
+			return err
+		}
+		if err := res.Err(); err != nil {
+			return err
+		}
+		rows = rows[n:]
 	}
-	return added, nil
+	return nil
 }
 
 // fullArtifactInsert returns the SQLite statement inserting artifactRows
@@ -436,20 +749,26 @@ func (db *DB) fullArtifactInsert(ctx context.Context, n int) *sql.Stmt {
 	return db.fullInsert
 }
 
-// artifactInsert returns the statement inserting n artifacts. On
-// PostgreSQL $1 is the container id, $2 the asset, $3 the time, $4 and $5
-// the arrays of identifiers and bodies; on SQLite each row has its five
-// values.
+// artifactInsert returns the statement inserting n artifacts and returning
+// the id and container id of each it inserted. On PostgreSQL $1 is the
+// asset, $2 the time, $3 to $7 the arrays of ids, container ids,
+// identifiers, bodies and container transactions; on SQLite each row has
+// its five values.
 func (db *DB) artifactInsert(n int) string {
 	if q, ok := db.artifactInserts.Load(n); ok {
 		return q.(string)
 	}
 	if db.dialect.name == "postgres" {
-		// One statement for any n: the rows come as two arrays.
-		return `INSERT INTO artifacts (container_id, asset, source_data_identifier, body, created_at)
-			SELECT $1, $2, u.sdi, u.body::jsonb, $3 FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS u(sdi, body, n)
+		// One statement for any n: the rows come as arrays. The
+		// transaction stamp is the later of the batch's and the
+		// container's (Pull relies on it); the column's default would be
+		// the batch's alone.
+		return `INSERT INTO artifacts (id, container_id, asset, source_data_identifier, body, created_at, tx)
+			SELECT u.id, u.cid, $1, u.sdi, u.body::jsonb, $2, greatest(pg_current_xact_id(), u.ctx::xid8)
+			FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS u(id, cid, sdi, body, ctx, n)
 			ORDER BY u.n
-			ON CONFLICT (asset, source_data_identifier) DO NOTHING`
+			ON CONFLICT (asset, source_data_identifier) DO NOTHING
+			RETURNING id, container_id`
 	}
 	var b strings.Builder
 	b.WriteString("INSERT INTO artifacts (container_id, asset, source_data_identifier, body, created_at) VALUES ")
@@ -459,7 +778,7 @@ func (db *DB) artifactInsert(n int) string {
 		}
 		b.WriteString("(?, ?, ?, ?, ?)")
 	}
-	b.WriteString(" ON CONFLICT (asset, source_data_identifier) DO NOTHING")
+	b.WriteString(" ON CONFLICT (asset, source_data_identifier) DO NOTHING RETURNING id, container_id")
 	q := b.String()
 	db.artifactInserts.Store(n, q)
 	return q

@@ -1,9 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,28 +17,44 @@ import (
 var _ ingest.PullRepository = (*DB)(nil)
 
 // Pull answers what the asset's polls stored past the cursor. The cursor
-// is two high-water marks, the last container id and the last artifact id
-// given out; an answer covers the containers with ids in (C0, C1] and the
-// artifacts with ids in (A0, A1], and its cursor is (C1, A1).
+// is two positions, of the last container and of the last artifact given
+// out; an answer covers the containers with positions in (C0, C1] and the
+// artifacts with positions in (A0, A1], and its cursor is (C1, A1).
 //
-// That never skips an item because of how ids are given out: batches are
-// stored one at a time (SQLite has one writer; on PostgreSQL each batch
-// holds a transaction advisory lock, see batchWrite.fence, released only
-// after its commit is visible), so an id is committed before any higher
-// id is given out, in every replica. Whatever id a reader sees, every
-// lower id is committed already, or will never be. The answer is read in
-// one snapshot (a read-only transaction: SQLite's WAL snapshot, PostgreSQL's
-// REPEATABLE READ), so its two ranges and the containers' rows agree.
+// A position is (transaction, id) on PostgreSQL, where batches commit
+// concurrently, and an answer reads only rows below the horizon, the
+// oldest transaction still in flight (order.go): every row below it has
+// committed, and a row committing later has a transaction at or above it,
+// so it comes after any cursor given out now. An artifact added to a
+// container another transaction wrote carries the later of the two
+// transactions (SaveBatch): an artifact below the horizon has its
+// container below it too. On SQLite (one writer) a position is the id:
+// ids commit in order. The answer is read in one snapshot (a read-only
+// transaction: SQLite's WAL snapshot, PostgreSQL's REPEATABLE READ), so its
+// two ranges and the containers' rows agree; it first waits for the
+// transactions in flight when it is asked (settle), so a batch stored
+// before is in it. When they outlast the wait the answer holds less, never
+// a gap.
 //
 // C1 and A1 are chosen so that a container comes with its artifacts:
-// artifacts are taken in id order up to MaxArtifacts, each bringing its
-// container, and a new container brings every new container of lower id
-// (C1 is a high-water mark); then new containers without any artifact are
+// artifacts are taken in order up to MaxArtifacts, each bringing its
+// container, and a new container brings every new container before it (C1
+// is a high-water mark); then new containers without any artifact are
 // added up to the first one that has artifacts still to come. The answer
 // stops before an artifact whose containers would pass MaxContainers.
 func (db *DB) Pull(ctx context.Context, req ingest.PullRequest) (*ingest.PullPage, error) {
 	if err := checkPull(req); err != nil {
 		return nil, err
+	}
+	if _, err := db.settle(ctx); err != nil {
+		return nil, fmt.Errorf("store: pull of asset %q: %w", req.Asset, err)
+	}
+	var f inFlight
+	if db.dialect.name == "postgres" {
+		var err error
+		if f, err = db.readInFlight(ctx); err != nil {
+			return nil, fmt.Errorf("store: pull of asset %q: %w", req.Asset, err)
+		}
 	}
 	opts := &sql.TxOptions{ReadOnly: true}
 	if db.dialect.name == "postgres" {
@@ -47,10 +66,13 @@ func (db *DB) Pull(ctx context.Context, req ingest.PullRequest) (*ingest.PullPag
 	}
 	defer tx.Rollback() // read only: nothing to commit
 	var page *ingest.PullPage
-	if req.End {
-		page, err = db.pullEnd(ctx, tx, req)
-	} else {
-		page, err = db.pull(ctx, tx, req)
+	h, err := db.horizon(ctx, tx, f)
+	if err == nil {
+		if req.End {
+			page, err = db.pullEnd(ctx, tx, req, h)
+		} else {
+			page, err = db.pull(ctx, tx, req, h)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: pull of asset %q from %s: %w", req.Asset, req.Cursor, err)
@@ -58,35 +80,58 @@ func (db *DB) Pull(ctx context.Context, req ingest.PullRequest) (*ingest.PullPag
 	return page, nil
 }
 
-// pullEnd answers the cursor at the asset's current end, no items. A
-// cursor given with it is kept where it is further.
-func (db *DB) pullEnd(ctx context.Context, tx *sql.Tx, req ingest.PullRequest) (*ingest.PullPage, error) {
+// pullEnd answers the cursor at the asset's current end (below horizon h),
+// no items. A cursor given with it is kept where it is further.
+func (db *DB) pullEnd(ctx context.Context, tx *sql.Tx, req ingest.PullRequest, h int64) (*ingest.PullPage, error) {
 	cur := req.Cursor
 	for _, q := range []struct {
-		table string
-		into  *int64
-	}{{"containers", &cur.Container}, {"artifacts", &cur.Artifact}} {
-		var top sql.NullInt64
-		if err := tx.QueryRowContext(ctx, db.dialect.rebind(`SELECT max(id) FROM `+q.table+` WHERE asset = $1`), req.Asset).Scan(&top); err != nil {
+		table  string
+		tx, id *int64
+	}{{"containers", &cur.ContainerTx, &cur.Container}, {"artifacts", &cur.ArtifactTx, &cur.Artifact}} {
+		o := db.ordered("t", position{}, h, 2)
+		var top position
+		err := tx.QueryRowContext(ctx, db.dialect.rebind(`SELECT `+o.txCol+`, t.id FROM `+q.table+` t
+			WHERE t.asset = $1 AND `+o.cond+` ORDER BY `+descending(o.order)+` LIMIT 1`), append([]any{req.Asset}, o.args...)...).Scan(&top.tx, &top.id)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
 			return nil, err
 		}
-		*q.into = max(*q.into, top.Int64)
+		if top.after(position{*q.tx, *q.id}) {
+			*q.tx, *q.id = top.tx, top.id
+		}
 	}
 	return &ingest.PullPage{Items: []ingest.PullItem{}, Cursor: cur}, nil
 }
 
-// newContainer is a container created past the cursor, with its first
-// artifact's id (0: it has none).
-type newContainer struct{ id, firstArtifact int64 }
+// descending turns an ORDER BY of columns into its reverse.
+func descending(order string) string {
+	return strings.ReplaceAll(order, ",", " DESC,") + " DESC"
+}
 
-func (db *DB) pull(ctx context.Context, tx *sql.Tx, req ingest.PullRequest) (*ingest.PullPage, error) {
-	c0, a0 := req.Cursor.Container, req.Cursor.Artifact
+// newContainer is a container created past the cursor, at position at,
+// with its first artifact's id (0: it has none below the horizon).
+type newContainer struct {
+	at                position
+	id, firstArtifact int64
+}
+
+// pulledArtifact is an artifact past the cursor, at position at, whose
+// container is at position container.
+type pulledArtifact struct {
+	ingest.StoredArtifact
+	at, container position
+}
+
+func (db *DB) pull(ctx context.Context, tx *sql.Tx, req ingest.PullRequest, h int64) (*ingest.PullPage, error) {
+	c0 := position{req.Cursor.ContainerTx, req.Cursor.Container}
+	a0 := position{req.Cursor.ArtifactTx, req.Cursor.Artifact}
 	// One more of each than an answer holds tells whether more remain.
-	arts, err := db.pullArtifacts(ctx, tx, req.Asset, a0, req.MaxArtifacts+1)
+	arts, err := db.pullArtifacts(ctx, tx, req.Asset, a0, h, req.MaxArtifacts+1)
 	if err != nil {
 		return nil, err
 	}
-	news, err := db.pullNewContainers(ctx, tx, req.Asset, c0, req.MaxContainers+1)
+	news, err := db.pullNewContainers(ctx, tx, req.Asset, c0, h, req.MaxContainers+1)
 	if err != nil {
 		return nil, err
 	}
@@ -94,11 +139,11 @@ func (db *DB) pull(ctx context.Context, tx *sql.Tx, req ingest.PullRequest) (*in
 	members := map[int64][]ingest.StoredArtifact{} // container id: its artifacts in this answer
 	next := 0                                      // news[:next] are in the answer
 	c1 := c0
-	// through returns how many new containers taking container id brings
-	// in (those up to id not in yet), or -1 when that is past what was
-	// read (more than MaxContainers).
-	through := func(id int64) int {
-		if id <= c1 {
+	// through returns how many new containers taking the container at p
+	// brings in (those up to it not in yet), or -1 when that is past what
+	// was read (more than MaxContainers).
+	through := func(p position) int {
+		if !p.after(c1) {
 			return 0
 		}
 		n := 0
@@ -106,20 +151,22 @@ func (db *DB) pull(ctx context.Context, tx *sql.Tx, req ingest.PullRequest) (*in
 			if _, in := members[news[k].id]; !in {
 				n++
 			}
-			if news[k].id == id {
+			if news[k].at == p {
 				return n
 			}
 		}
 		return -1
 	}
-	take := func(id int64) {
-		for next < len(news) && news[next].id <= id {
+	take := func(p position) {
+		for next < len(news) && !news[next].at.after(p) {
 			if _, in := members[news[next].id]; !in {
 				members[news[next].id] = nil
 			}
 			next++
 		}
-		c1 = max(c1, id)
+		if p.after(c1) {
+			c1 = p
+		}
 	}
 
 	taken := 0
@@ -129,8 +176,8 @@ func (db *DB) pull(ctx context.Context, tx *sql.Tx, req ingest.PullRequest) (*in
 			break
 		}
 		add := 0
-		if a.ContainerID > c0 {
-			if add = through(a.ContainerID); add < 0 {
+		if a.container.after(c0) {
+			if add = through(a.container); add < 0 {
 				break
 			}
 		} else if _, in := members[a.ContainerID]; !in {
@@ -139,28 +186,29 @@ func (db *DB) pull(ctx context.Context, tx *sql.Tx, req ingest.PullRequest) (*in
 		if len(members)+add > req.MaxContainers {
 			break
 		}
-		if a.ContainerID > c0 {
-			take(a.ContainerID)
+		if a.container.after(c0) {
+			take(a.container)
 		}
-		members[a.ContainerID] = append(members[a.ContainerID], a)
+		members[a.ContainerID] = append(members[a.ContainerID], a.StoredArtifact)
 		taken++
-		a1 = a.ID
+		a1 = a.at
 	}
 	// New containers with no artifact at all join up to the first one
 	// whose artifacts are still to come: that one comes with them.
 	for next < len(news) && len(members) < req.MaxContainers && news[next].firstArtifact == 0 {
-		take(news[next].id)
+		take(news[next].at)
 	}
 	// Nothing fits (the first artifact's container comes after more new
 	// containers than an answer holds, and the first of them has artifacts
 	// to come, stored after that artifact): the first new container comes
 	// alone, as it was created, without artifacts; they follow.
 	if taken == 0 && c1 == c0 && next < len(news) {
-		take(news[next].id)
+		take(news[next].at)
 	}
 
-	page := &ingest.PullPage{Items: make([]ingest.PullItem, 0, len(members)), Cursor: ingest.PullCursor{Container: c1, Artifact: a1},
-		More: taken < len(arts) || next < len(news)}
+	page := &ingest.PullPage{Items: make([]ingest.PullItem, 0, len(members)),
+		Cursor: ingest.PullCursor{ContainerTx: c1.tx, Container: c1.id, ArtifactTx: a1.tx, Artifact: a1.id},
+		More:   taken < len(arts) || next < len(news)}
 	if len(members) == 0 {
 		return page, nil
 	}
@@ -173,7 +221,11 @@ func (db *DB) pull(ctx context.Context, tx *sql.Tx, req ingest.PullRequest) (*in
 		return nil, err
 	}
 	for _, c := range containers {
-		page.Items = append(page.Items, ingest.PullItem{Container: c, Artifacts: members[c.ID]})
+		arts := members[c.ID]
+		// In id order within the container, as ever: across
+		// transactions the reading order may differ from it.
+		slices.SortFunc(arts, func(x, y ingest.StoredArtifact) int { return cmp.Compare(x.ID, y.ID) })
+		page.Items = append(page.Items, ingest.PullItem{Container: c, Artifacts: arts})
 	}
 	if len(page.Items) != len(members) {
 		// Every id came from this snapshot's rows.
@@ -182,35 +234,55 @@ func (db *DB) pull(ctx context.Context, tx *sql.Tx, req ingest.PullRequest) (*in
 	return page, nil
 }
 
-// pullArtifacts reads up to limit artifacts of the asset past id a0, in id
-// order.
-func (db *DB) pullArtifacts(ctx context.Context, tx *sql.Tx, asset string, a0 int64, limit int) ([]ingest.StoredArtifact, error) {
-	rows, err := tx.QueryContext(ctx, db.dialect.rebind(`SELECT `+artifactColumns+` FROM artifacts a
-		WHERE a.asset = $1 AND a.id > $2 ORDER BY a.id LIMIT $3`), asset, a0, limit)
+// pullArtifacts reads up to limit artifacts of the asset past position a0
+// and below horizon h, in reading order, with their containers' positions.
+func (db *DB) pullArtifacts(ctx context.Context, tx *sql.Tx, asset string, a0 position, h int64, limit int) ([]pulledArtifact, error) {
+	o := db.ordered("a", a0, h, 2)
+	rows, err := tx.QueryContext(ctx, db.dialect.rebind(`SELECT `+artifactColumns+`, `+o.txCol+`, `+db.ordered("c", position{}, 0, 1).txCol+`
+		FROM artifacts a JOIN containers c ON c.id = a.container_id
+		WHERE a.asset = $1 AND `+o.cond+` ORDER BY `+o.order+` LIMIT $`+strconv.Itoa(2+len(o.args))),
+		append(append([]any{asset}, o.args...), limit)...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []ingest.StoredArtifact
+	var out []pulledArtifact
 	for rows.Next() {
 		var (
-			a    ingest.StoredArtifact
+			a    pulledArtifact
 			body []byte
 		)
-		if err := rows.Scan(&a.ID, &a.ContainerID, &a.Asset, &a.SourceDataIdentifier, &body, timestamp{&a.CreatedAt}); err != nil {
+		if err := rows.Scan(&a.ID, &a.ContainerID, &a.Asset, &a.SourceDataIdentifier, &body, timestamp{&a.CreatedAt},
+			&a.at.tx, &a.container.tx); err != nil {
 			return nil, err
 		}
 		a.Body = body
+		a.at.id, a.container.id = a.ID, a.ContainerID
 		out = append(out, a)
 	}
 	return out, rows.Err()
 }
 
-// pullNewContainers reads the ids of up to limit containers of the asset
-// past id c0, in id order, each with its first artifact's id.
-func (db *DB) pullNewContainers(ctx context.Context, tx *sql.Tx, asset string, c0 int64, limit int) ([]newContainer, error) {
-	rows, err := tx.QueryContext(ctx, db.dialect.rebind(`SELECT c.id, (SELECT min(a.id) FROM artifacts a WHERE a.container_id = c.id)
-		FROM containers c WHERE c.asset = $1 AND c.id > $2 ORDER BY c.id LIMIT $3`), asset, c0, limit)
+// pullNewContainers reads up to limit containers of the asset past
+// position c0 and below horizon h, in reading order, each with its first
+// artifact's id below the horizon.
+func (db *DB) pullNewContainers(ctx context.Context, tx *sql.Tx, asset string, c0 position, h int64, limit int) ([]newContainer, error) {
+	o := db.ordered("c", c0, h, 2)
+	visible := ""
+	if db.dialect.name == "postgres" {
+		visible = " AND a.tx < c_h.h"
+	}
+	n := 2 + len(o.args)
+	from := `containers c`
+	if visible != "" {
+		from += `, (SELECT $` + strconv.Itoa(n+1) + `::text::xid8 AS h) c_h`
+	}
+	args := append(append([]any{asset}, o.args...), limit)
+	if visible != "" {
+		args = append(args, strconv.FormatInt(h, 10))
+	}
+	rows, err := tx.QueryContext(ctx, db.dialect.rebind(`SELECT c.id, `+o.txCol+`, (SELECT min(a.id) FROM artifacts a WHERE a.container_id = c.id`+visible+`)
+		FROM `+from+` WHERE c.asset = $1 AND `+o.cond+` ORDER BY `+o.order+` LIMIT $`+strconv.Itoa(n)), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -221,9 +293,10 @@ func (db *DB) pullNewContainers(ctx context.Context, tx *sql.Tx, asset string, c
 			c     newContainer
 			first sql.NullInt64
 		)
-		if err := rows.Scan(&c.id, &first); err != nil {
+		if err := rows.Scan(&c.id, &c.at.tx, &first); err != nil {
 			return nil, err
 		}
+		c.at.id = c.id
 		c.firstArtifact = first.Int64
 		out = append(out, c)
 	}
@@ -264,7 +337,7 @@ func checkPull(req ingest.PullRequest) error {
 	if req.Asset == "" {
 		bad = append(bad, soarkafka.FieldError{Field: "asset", Message: "is empty; name the asset whose containers to pull"})
 	}
-	if req.Cursor.Container < 0 || req.Cursor.Artifact < 0 {
+	if req.Cursor.Container < 0 || req.Cursor.Artifact < 0 || req.Cursor.ContainerTx < 0 || req.Cursor.ArtifactTx < 0 {
 		bad = append(bad, soarkafka.FieldError{Field: "cursor", Message: req.Cursor.String() + ": positions are 0 or more"})
 	}
 	if req.MaxArtifacts < 1 {

@@ -66,10 +66,17 @@ func pullPage(t *testing.T, db *store.DB, req ingest.PullRequest) ([]appearance,
 	if arts > req.MaxArtifacts {
 		t.Fatalf("pull %+v: %d artifacts, above the bound", req, arts)
 	}
-	if page.Cursor.Container < req.Cursor.Container || page.Cursor.Artifact < req.Cursor.Artifact {
+	if before(page.Cursor.ContainerTx, page.Cursor.Container, req.Cursor.ContainerTx, req.Cursor.Container) ||
+		before(page.Cursor.ArtifactTx, page.Cursor.Artifact, req.Cursor.ArtifactTx, req.Cursor.Artifact) {
 		t.Fatalf("pull %+v: cursor went back to %v", req, page.Cursor)
 	}
 	return out, page
+}
+
+// before reports whether position (tx, id) comes before (tx0, id0): a
+// cursor's position is (transaction, id) on PostgreSQL, (0, id) on SQLite.
+func before(tx, id, tx0, id0 int64) bool {
+	return tx < tx0 || (tx == tx0 && id < id0)
 }
 
 // drain pages from cursor until more is false, and returns every

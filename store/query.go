@@ -26,8 +26,10 @@ const containerColumns = `c.id, c.asset, c.source_data_identifier, c.name, c.lab
 const artifactColumns = `a.id, a.container_id, a.asset, a.source_data_identifier, a.body, a.created_at`
 
 // ListContainers returns the page of containers f selects, in ID order
-// (descending for f.NewestFirst), and
-// how many match f. The count and the page are two statements: a batch
+// (descending for f.NewestFirst), and how many match f. On PostgreSQL,
+// where batches commit concurrently, only ids nothing in flight can fall
+// below are listed (boundList), so paging by since_id skips none. The
+// count and the page are two statements: a batch
 // stored between them can make count one page ahead of data, which a client
 // paging by since_id does not notice.
 func (db *DB) ListContainers(ctx context.Context, f ingest.ContainerFilter) ([]ingest.StoredContainer, int, error) {
@@ -35,6 +37,9 @@ func (db *DB) ListContainers(ctx context.Context, f ingest.ContainerFilter) ([]i
 		return nil, 0, err
 	}
 	var w conditions
+	if err := db.boundList(ctx, &w, "containers", "c"); err != nil {
+		return nil, 0, err
+	}
 	if f.Asset != "" {
 		w.add("c.asset =", f.Asset)
 	}
@@ -95,6 +100,9 @@ func (db *DB) ListArtifacts(ctx context.Context, f ingest.ArtifactFilter) ([]ing
 		return nil, 0, soarkafka.Errorf(soarkafka.EINVALID, "container ID %d: want a container's ID, or 0 for any", f.ContainerID)
 	}
 	var w conditions
+	if err := db.boundList(ctx, &w, "artifacts", "a"); err != nil {
+		return nil, 0, err
+	}
 	if f.ContainerID != 0 {
 		w.add("a.container_id =", f.ContainerID)
 	}
@@ -121,6 +129,25 @@ func (db *DB) ListArtifacts(ctx context.Context, f ingest.ArtifactFilter) ([]ing
 		return nil, 0, fmt.Errorf("store: list artifacts: %w", err)
 	}
 	return list, total, nil
+}
+
+// boundList limits a list of table (alias a) to the ids no transaction in
+// flight can fall below (listBound), on PostgreSQL. A list without
+// since_id is bounded too: a client takes the highest id of its first
+// answer as the since_id of the next.
+func (db *DB) boundList(ctx context.Context, w *conditions, table, a string) error {
+	if db.dialect.name != "postgres" {
+		return nil
+	}
+	bound, err := db.listBound(ctx, table)
+	if err != nil {
+		if soarkafka.ErrorCode(err) == soarkafka.EINTERNAL {
+			return fmt.Errorf("store: list %s: %w", table, err)
+		}
+		return err
+	}
+	w.add(a+".id <=", bound)
+	return nil
 }
 
 // page counts the rows of from that w selects, then reads the requested

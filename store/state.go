@@ -18,7 +18,7 @@ var _ ingest.StateRepository = (*DB)(nil)
 // a clock, and two replicas whose clocks disagree by more than a lease's
 // margin would otherwise both believe they hold it. statement_timestamp() is
 // fixed within a statement and fresh for each, so a check made after a wait
-// inside a transaction (SaveBatch waits for the asset's advisory lock) sees
+// inside a transaction (SaveBatch's may wait for another batch's rows) sees
 // the time of the check, not of BEGIN as now() would. SQLite serves one
 // process, whose clock is db.now(): DB.Now controls lease time in tests.
 

@@ -51,8 +51,9 @@ type DB struct {
 	// fault is called at the store's fault points (see SetFaultHook).
 	fault func(point string)
 	// schema is PostgreSQL's current schema at Open ("" on SQLite): it
-	// keys the advisory locks, so deployments in separate schemas of one
-	// database do not wait for each other.
+	// keys the advisory locks (the migrations', and the batches' shared
+	// one that readers look for, order.go), so deployments in separate
+	// schemas of one database do not wait for each other.
 	schema string
 	// artifactInserts caches the multi-row artifact INSERT by row count.
 	artifactInserts sync.Map

@@ -7,6 +7,7 @@
 //	go run ./internal/bench postdata [flags]
 //	go run ./internal/bench ingest [flags]
 //	go run ./internal/bench deliver [flags]
+//	go run ./internal/bench scale [flags]
 //
 // postdata runs an in-process kfake broker on loopback
 // (one broker, the topic seeded up front, kfake.BlackholeProduce so broker
@@ -120,6 +121,21 @@
 // quick run:
 //
 //	go run ./internal/bench deliver -seconds 5 -backlog 10000
+//
+// scale measures ingest on PostgreSQL as more runs at once, in parts
+// (-parts; scale.go's scaleParts, one entry per part). Part assets: one
+// kfake topic of -partitions (4) seeded with -messages (100,000), the
+// bundled default parser natively, a fresh schema of -postgres-url per
+// run; one asset polls the whole topic in one scheduled poll, then two
+// assets poll it at once (each all of it). Next to them the store's own
+// limit in the same run: the batches one poll stored, captured in an
+// untimed poll, saved again with SaveBatch in a bare loop (the same rows,
+// the same statements, no Kafka, no parser), one loop and then two at
+// once. Targets: one asset >= 0.8 of one bare loop; two assets together
+// >= 1.3 times one. Median of -reps (5) rounds, each running every case
+// once, so that the machine's drifting load falls on all of them. A quick run:
+//
+//	go run ./internal/bench scale -messages 20000 -reps 1
 package main
 
 import (
@@ -148,6 +164,8 @@ func main() {
 		err = runIngest(os.Args[2:])
 	case "deliver":
 		err = runDeliver(os.Args[2:])
+	case "scale":
+		err = runScale(os.Args[2:])
 	default:
 		usage()
 	}
@@ -158,6 +176,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: go run ./internal/bench postdata|ingest|deliver [flags]   (-h for the flags)")
+	fmt.Fprintln(os.Stderr, "usage: go run ./internal/bench postdata|ingest|deliver|scale [flags]   (-h for the flags)")
 	os.Exit(2)
 }
