@@ -182,7 +182,7 @@ var settings = []setting{
 	{"audit.retention", 365 * 24 * time.Hour, "how long the audit trail keeps an event (pruned at most hourly, as changes are recorded)", ""},
 	{"audit.trusted_proxies", []string{}, "addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` names the client address the audit trail records", "empty: the peer's address, always; `X-Forwarded-For` ignored"},
 	{"console.password", "", "password that signs a person in to the web console, besides the API token; at least 12 characters; give it in the config file or the environment, not on the command line", "empty: the API token only"},
-	{"console.idle_timeout", 30 * time.Minute, "a console session ends this long after its last request (1m to 24h); the assets list's own refresh does not count as activity", ""},
+	{"console.idle_timeout", 30 * time.Minute, "a console session ends this long after its last request, or up to a minute later (1m to 24h; last seen is written at most once a minute); the assets list's own refresh does not count as activity", ""},
 	{"metrics.public", false, "serve `/metrics` (Prometheus) without the API token, for a scraper inside a trusted network; when false it needs the token like every `/v1` route", ""},
 }
 

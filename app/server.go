@@ -161,7 +161,8 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 		BodyMemoryBudget: cfg.Server.BodyMemoryBudget,
 		BodyWait:         cfg.Server.BodyWait,
 		// The web console at "/": signed in with the API token (or
-		// console.password), its own sessions.
+		// console.password); its sessions are kept in the store, so
+		// every replica on the database knows them.
 		Console: console.New(console.Options{
 			Logger:      logger,
 			Assets:      assetService,
@@ -176,6 +177,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 			APIToken:    token,
 			Password:    cfg.Console.Password,
 			IdleTimeout: cfg.Console.IdleTimeout,
+			Sessions:    s.db,
 			Version:     Version(),
 		}),
 	})

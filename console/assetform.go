@@ -2,8 +2,6 @@ package console
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -247,11 +245,9 @@ type assetFormData struct {
 }
 
 // actor is the audit trail's name for a session: a short hash of its id,
-// which names the session without revealing the cookie.
-func (s *session) actor() string {
-	sum := sha256.Sum256([]byte(s.id))
-	return audit.ConsoleActor(hex.EncodeToString(sum[:4]))
-}
+// which names the session without revealing the cookie (kept with the
+// session, see sessions.create).
+func (s *session) actor() string { return s.actorLabel }
 
 // record keeps a change the session made in the audit trail. A failure
 // is logged by the recorder; the change is made.

@@ -57,6 +57,10 @@ type Options struct {
 	// IdleTimeout ends a session this long after its last request
 	// (console.idle_timeout); 0 means 30 minutes.
 	IdleTimeout time.Duration
+	// Sessions keeps the sessions: the server's store, so every replica
+	// on its database knows them. nil keeps them in this process's
+	// memory, for tests and a console embedded without a store.
+	Sessions SessionStore
 	// Version is the server's, shown in the footer and put in the SOAR
 	// app's package.
 	Version string
@@ -92,13 +96,16 @@ func New(opts Options) *Console {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Sessions == nil {
+		opts.Sessions = newMemorySessions()
+	}
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		panic(err)
 	}
 	c := &Console{
 		opts:     opts,
-		sessions: newSessions(opts.IdleTimeout, opts.Now),
+		sessions: newSessions(opts.Sessions, opts.IdleTimeout, opts.Now),
 		limiter:  newSignInLimiter(signInFailures, signInWindow, opts.Now),
 		pages:    parsePages(),
 		static:   http.StripPrefix("/static/", http.FileServerFS(static)),

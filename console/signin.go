@@ -190,9 +190,16 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	c.limiter.succeed(addr)
 	// A session this browser held before ends: one browser, one session.
 	if old, err := r.Cookie(sessionCookie); err == nil {
-		c.sessions.end(old.Value)
+		if err := c.sessions.end(r.Context(), old.Value); err != nil {
+			c.sessionsUnavailable(w, r, err)
+			return
+		}
 	}
-	s := c.sessions.create()
+	s, err := c.sessions.create(r.Context())
+	if err != nil {
+		c.sessionsUnavailable(w, r, err)
+		return
+	}
 	setCookie(w, r, signInCookie, "", -1)
 	setCookie(w, r, sessionCookie, s.id, 0)
 	c.opts.Logger.Info("console: signed in", "remote", addr)
@@ -200,7 +207,10 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) signOut(w http.ResponseWriter, r *http.Request, s *session) {
-	c.sessions.end(s.id)
+	if err := c.sessions.end(r.Context(), s.id); err != nil {
+		c.sessionsUnavailable(w, r, err)
+		return
+	}
 	setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/signin?signedout=1", http.StatusSeeOther)
 }
