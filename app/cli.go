@@ -115,7 +115,7 @@ func NewCommand(env []string, out, errOut io.Writer) *cobra.Command {
 		},
 	}
 
-	root.AddCommand(serve, migrate, worker, parserCommand(out, errOut), integrationsCommand(out), &cobra.Command{
+	root.AddCommand(serve, migrate, worker, parserCommand(out, errOut), integrationsCommand(out), healthcheckCommand(&configFile, env, out), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,

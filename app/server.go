@@ -42,6 +42,7 @@ type Server struct {
 	db     *store.DB
 	broker *devbroker.Broker
 	runner *actions.Runner
+	poller *poll.Poller
 	assets *assets.Service
 	engine *parsers.Engine
 	// metrics is this server's own registry, served on /metrics.
@@ -131,6 +132,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server,
 	pollOpts = append(pollOpts, poll.WithAccess(access))
 	parserService.UseLiveSample(assetService, access, logger)
 	poller := poll.New(s.db, parserService, logger, pollOpts...)
+	s.poller = poller
 	s.runner = actions.NewRunner(logger, actions.WithPoller(poller), actions.WithProduceRecorder(s.metrics), actions.WithAccess(access))
 	if cfg.Scheduler.Enabled {
 		s.scheduler = poll.NewScheduler(poller, assetService, logger, 0)
@@ -284,6 +286,9 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) close() {
 	if s.ln != nil {
 		_ = s.ln.Close()
+	}
+	if s.poller != nil {
+		s.poller.Close() // the clients the ingest status keeps
 	}
 	if s.runner != nil {
 		s.runner.Close() // flushes pooled producers while the broker is still up

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -624,7 +625,8 @@ func TestCompose(t *testing.T) {
 		t.Fatal(err)
 	}
 	type healthcheck struct {
-		Test []string `yaml:"test"`
+		Test    []string `yaml:"test"`
+		Timeout string   `yaml:"timeout"`
 	}
 	type svc struct {
 		Image string `yaml:"image"`
@@ -736,6 +738,11 @@ func TestCompose(t *testing.T) {
 		if !s.ReadOnly || !slices.Equal(s.CapDrop, []string{"ALL"}) {
 			t.Errorf("%s: want read_only and cap_drop [ALL], as in the chart", name)
 		}
+		if s.Healthcheck == nil {
+			t.Errorf("%s: no healthcheck", name)
+		} else {
+			checkReplicaHealthcheck(t, name, s.Healthcheck.Test, s.Healthcheck.Timeout)
+		}
 	}
 	slices.Sort(replicas)
 	if !slices.Equal(replicas, []string{"soarkafka-1", "soarkafka-2", "soarkafka-3"}) {
@@ -752,6 +759,31 @@ func TestCompose(t *testing.T) {
 				t.Errorf("docker compose config: %v\n%s", err, out)
 			}
 		}
+	}
+}
+
+// checkReplicaHealthcheck checks a replica's health check: the image's own
+// binary (distroless: no shell, no curl) runs its healthcheck command, and
+// compose waits longer than the command's own timeout.
+func checkReplicaHealthcheck(t *testing.T, name string, test []string, timeout string) {
+	t.Helper()
+	const bin = "/usr/local/bin/soarkafka"
+	if !slices.Equal(test, []string{"CMD", bin, "healthcheck"}) {
+		t.Errorf("%s: healthcheck test %q, want [CMD %s healthcheck]", name, test, bin)
+		return
+	}
+	dockerfile, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^COPY .*\s` + regexp.QuoteMeta(bin) + `$`).Match(dockerfile) {
+		t.Errorf("%s: the health check runs %s, which the Dockerfile does not copy the binary to", name, bin)
+	}
+	if cmd, rest, err := app.NewCommand(nil, io.Discard, io.Discard).Find(test[2:]); err != nil || len(rest) != 0 || cmd.Name() != "healthcheck" {
+		t.Errorf("%s: healthcheck %v is not a soarkafka command: %v", name, test[2:], err)
+	}
+	if d, err := time.ParseDuration(timeout); err != nil || d <= app.DefaultHealthcheckTimeout {
+		t.Errorf("%s: healthcheck timeout %q, want a duration over the command's own %s so that its reason is logged", name, timeout, app.DefaultHealthcheckTimeout)
 	}
 }
 

@@ -140,6 +140,10 @@ type Poller struct {
 	// asset tries to take it.
 	period  time.Duration
 	standby time.Duration
+	// status keeps the clients Status asks the log-end offsets with.
+	status            *statusClients
+	statusClientIdle  time.Duration
+	statusClientLimit int
 }
 
 // Option configures a Poller.
@@ -209,6 +213,20 @@ func WithKafkaOptions(opts ...kgo.Opt) Option {
 	return func(p *Poller) { p.kafkaOpts = append(p.kafkaOpts, opts...) }
 }
 
+// WithStatusClients overrides DefaultStatusClientIdle and
+// DefaultStatusClients: how long a client Status keeps may go unused before
+// it is closed, and how many it keeps (0 keeps a default).
+func WithStatusClients(idle time.Duration, limit int) Option {
+	return func(p *Poller) {
+		if idle > 0 {
+			p.statusClientIdle = idle
+		}
+		if limit > 0 {
+			p.statusClientLimit = limit
+		}
+	}
+}
+
 // New returns a Poller storing into store, with the parsers of ps.
 func New(store Store, ps Parsers, logger *slog.Logger, opts ...Option) *Poller {
 	if logger == nil {
@@ -218,10 +236,13 @@ func New(store Store, ps Parsers, logger *slog.Logger, opts ...Option) *Poller {
 	p := &Poller{store: store, parsers: ps, logger: logger, rec: nopRecorder{},
 		replica: host + ":" + strconv.Itoa(os.Getpid()), leaseTTL: DefaultLeaseTTL, leaseWait: DefaultLeaseWait,
 		saveTimeout: DefaultSaveTimeout, fault: func(string) {}, backpressureCheck: DefaultBackpressureCheck,
-		period: DefaultContinuousPeriod, standby: DefaultContinuousStandby}
+		period: DefaultContinuousPeriod, standby: DefaultContinuousStandby,
+		statusClientIdle: DefaultStatusClientIdle, statusClientLimit: DefaultStatusClients}
 	for _, o := range opts {
 		o(p)
 	}
+	p.status = &statusClients{access: p.access, logger: p.logger, opts: p.kafkaOpts,
+		idle: p.statusClientIdle, max: p.statusClientLimit, entries: map[string]*statusClient{}}
 	return p
 }
 

@@ -100,7 +100,7 @@ func (p *Poller) Status(ctx context.Context, asset string, cfg assets.Config) (*
 	}
 	out.GroupID, out.Scheduled, out.Interval, out.Mode = cfg.GroupID(asset), cfg.Scheduled(), cfg.Ingest.Interval, cfg.Ingest.Mode
 
-	ends, kerr := p.logEnds(ctx, cfg)
+	ends, kerr := p.logEnds(ctx, asset, cfg)
 	if kerr != nil {
 		out.KafkaError = kerr.Error()
 	}
@@ -202,19 +202,22 @@ func (p *Poller) BrokenStatus(ctx context.Context, asset, topic string, cfgErr e
 }
 
 // logEnds lists the log-end offsets of the asset's topic, within a few
-// seconds: a status page must answer even when Kafka does not.
-func (p *Poller) logEnds(ctx context.Context, cfg assets.Config) (map[int32]int64, error) {
-	cl, err := p.access.NewClient(cfg, p.logger, p.kafkaOpts...)
+// seconds: a status page must answer even when Kafka does not. The asset's
+// status client is reused across calls (statusClients).
+func (p *Poller) logEnds(ctx context.Context, asset string, cfg assets.Config) (map[int32]int64, error) {
+	sc, err := p.status.acquire(asset, cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	eo, err := kadm.NewClient(cl).ListEndOffsets(ctx, cfg.Topic)
+	eo, err := kadm.NewClient(sc.client).ListEndOffsets(ctx, cfg.Topic)
 	if err == nil {
 		err = eo.Error()
 	}
+	// A broker's answer (an unknown topic) keeps the client; a failed
+	// connection, login or request drops it.
+	p.status.release(sc, err != nil && !brokerAnswered(err))
 	if err != nil {
 		return nil, fmt.Errorf("list the log-end offsets of topic %s: %w", cfg.Topic, err)
 	}
@@ -222,3 +225,7 @@ func (p *Poller) logEnds(ctx context.Context, cfg assets.Config) (map[int32]int6
 	eo.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
 	return ends, nil
 }
+
+// Close closes the Kafka clients Status keeps. Safe to call twice; a
+// Status after it still answers, with a client of its own.
+func (p *Poller) Close() { p.status.close() }

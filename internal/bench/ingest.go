@@ -510,6 +510,7 @@ func runIngestChild(spec ingestChildSpec) (ingestChildResult, error) {
 		return res, fmt.Errorf("asset config: %w", err)
 	}
 	poller := poll.New(db, svc, logger)
+	defer poller.Close()
 	res.SetupS = time.Since(setup).Seconds()
 
 	var watch *workerWatch
