@@ -10,7 +10,7 @@ import (
 	"github.com/soarkafka/soarkafka"
 )
 
-// The web console's sessions (migration 00012). The console decides when a
+// The web console's sessions (migration 00011). The console decides when a
 // session expires and when its last-seen time is worth writing; the store
 // keeps the rows and bounds the table.
 
