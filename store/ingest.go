@@ -117,7 +117,8 @@ type batchWrite struct {
 	lastArtifact int64
 }
 
-// fence serialises batches on PostgreSQL and checks the batch's lease.
+// fence serialises batches on PostgreSQL and checks the batch's lease and
+// partition epochs.
 func (w *batchWrite) fence(ctx context.Context) error {
 	if w.db.dialect.name == "postgres" {
 		// Batches run one after the other, as SQLite has it from
@@ -134,9 +135,11 @@ func (w *batchWrite) fence(ctx context.Context) error {
 		}
 	}
 	if w.b.LeaseHolder != "" {
-		return w.db.checkLeaseHeld(ctx, w.tx, w.b.Asset, w.b.LeaseHolder)
+		if err := w.db.checkLeaseHeld(ctx, w.tx, w.b.Asset, w.b.LeaseHolder); err != nil {
+			return err
+		}
 	}
-	return nil
+	return w.db.checkEpochs(ctx, w.tx, w.b)
 }
 
 // containers stores the batch's containers and their artifacts (heads[i]
@@ -532,6 +535,7 @@ func checkBatch(b *ingest.Batch) ([]containerHead, error) {
 			bad = append(bad, soarkafka.FieldError{Field: field + ".topic", Message: "is empty; name the dead-letter topic the message went to"})
 		}
 	}
+	bad = append(bad, epochsCover(b)...)
 	if len(bad) > 0 {
 		return nil, &soarkafka.Error{Code: soarkafka.EINVALID,
 			Message: fmt.Sprintf("batch of asset %q, topic %q is not well formed", b.Asset, b.Topic), Fields: bad}
