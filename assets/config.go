@@ -65,7 +65,7 @@ type Ingest struct {
 	Spread           bool  `json:"spread"`
 	ParseConcurrency int64 `json:"parse_concurrency"`
 	SessionTimeoutMS int64 `json:"session_timeout_ms"`
-	ParserTimeout      int64  `json:"parser_timeout"` // ms
+	ParserTimeout    int64 `json:"parser_timeout"` // ms
 	// ContainerLabel is the label of stored containers whose parser
 	// set none: SOAR refuses a container without a label.
 	ContainerLabel string `json:"container_label"`
