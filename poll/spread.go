@@ -158,13 +158,16 @@ type spread struct {
 // partition is one owned partition: its worker parses and stores its
 // batches in order.
 type partition struct {
-	num    int32
-	epoch  int64
-	next   int64 // the next offset the dispatcher hands on
-	in     chan []soar.Message
-	cancel context.CancelFunc
-	done   chan struct{}
-	lost   atomic.Bool
+	num   int32
+	epoch int64
+	next  int64 // the next offset the dispatcher hands on
+	// resetAt is the offset the dispatcher last set the client's cursor
+	// back to (-1: never).
+	resetAt int64
+	in      chan []soar.Message
+	cancel  context.CancelFunc
+	done    chan struct{}
+	lost    atomic.Bool
 }
 
 // assigned claims the partitions the group gave this replica, and returns
@@ -264,7 +267,7 @@ func (s *spread) listOffsets(ctx context.Context) (starts, ends map[int32]int64,
 // startWorker starts the worker of a claimed partition.
 func (s *spread) startWorker(r *run, part int32, epoch, from int64) {
 	wctx, cancel := context.WithCancel(s.ctx)
-	w := &partition{num: part, epoch: epoch, next: from, in: make(chan []soar.Message, 2), cancel: cancel, done: make(chan struct{})}
+	w := &partition{num: part, epoch: epoch, next: from, resetAt: -1, in: make(chan []soar.Message, 2), cancel: cancel, done: make(chan struct{})}
 	r.starts[part], r.positions[part] = from, from
 	s.mu.Lock()
 	s.parts[part] = w
@@ -397,6 +400,17 @@ func (s *spread) dispatch(ctx context.Context) {
 			for _, rec := range fp.Records {
 				if rec.Offset < w.next {
 					continue // read before the partition's stored position
+				}
+				if rec.Offset > w.next && w.resetAt != w.next {
+					// A jump: the client's cursor for the partition ran on
+					// from an earlier assignment (an incremental rebalance
+					// keeps it) while this worker starts at the stored
+					// position. Read again from there, once; a jump that
+					// comes back after it is the log's own (compaction,
+					// transaction markers).
+					w.resetAt = w.next
+					s.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{fp.Topic: {fp.Partition: {Epoch: -1, Offset: w.next}}})
+					break
 				}
 				msgs = append(msgs, kafka.MessageOf(rec))
 				w.next = rec.Offset + 1
