@@ -7,6 +7,7 @@
 //	go run ./internal/bench postdata [flags]
 //	go run ./internal/bench ingest [flags]
 //	go run ./internal/bench deliver [flags]
+//	go run ./internal/bench replicas [flags]
 //
 // postdata runs an in-process kfake broker on loopback
 // (one broker, the topic seeded up front, kfake.BlackholeProduce so broker
@@ -120,6 +121,19 @@
 // quick run:
 //
 //	go run ./internal/bench deliver -seconds 5 -backlog 10000
+//
+// replicas runs 1, 2 and 3 soarkafka server processes (-replicas) sharing
+// one PostgreSQL schema (fresh per run, at -postgres-url) and one asset of
+// -partitions (6) partitions read through the replicas' consumer group
+// (ingest.mode continuous, ingest.spread, the bundled default parser),
+// pushing to a SOAR stand-in that answers after -soar-latency (20 ms),
+// with delivery.concurrency -concurrency (16). Once every replica owns
+// partitions, -messages (60,000) are produced; it reports messages/s until
+// all are stored and until all are in the stand-in, and the ratio of 3
+// replicas to one (target >= 2.2). Every run is checked: every message is
+// in the stand-in exactly once. A quick run:
+//
+//	go run ./internal/bench replicas -messages 20000
 package main
 
 import (
@@ -148,6 +162,8 @@ func main() {
 		err = runIngest(os.Args[2:])
 	case "deliver":
 		err = runDeliver(os.Args[2:])
+	case "replicas":
+		err = runReplicas(os.Args[2:])
 	default:
 		usage()
 	}
@@ -158,6 +174,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: go run ./internal/bench postdata|ingest|deliver [flags]   (-h for the flags)")
+	fmt.Fprintln(os.Stderr, "usage: go run ./internal/bench postdata|ingest|deliver|replicas [flags]   (-h for the flags)")
 	os.Exit(2)
 }
