@@ -173,7 +173,10 @@ type partition struct {
 // assigned claims the partitions the group gave this replica, and returns
 // the offsets to read them from: the stored positions, read in the claim's
 // transaction after every batch of their previous owners.
-func (s *spread) assigned(ctx context.Context, offs map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+func (s *spread) assigned(ctx context.Context, offs map[string]map[int32]kgo.Offset) (_ map[string]map[int32]kgo.Offset, err error) {
+	// It runs on the client's goroutine: a panic is this assignment's
+	// failure (the group tries again), not the process's end.
+	defer soarkafka.Recover(ctx, s.p.logger, "spread poll assignment", func(e *soarkafka.PanicError) { err = e }, "asset", s.req.Asset)
 	topic := s.req.Config.Topic
 	var parts []int32
 	for part := range offs[topic] {
