@@ -47,7 +47,9 @@ func TestThreeReplicasSIGKILLAndSIGSTOPStoreEveryMessageOnce(t *testing.T) {
 	names := []string{"replica-a", "replica-b", "replica-c"}
 	replicas := map[string]*testenv.Replica{}
 	for _, name := range names {
-		replicas[name] = testenv.StartReplica(t, exe, env, "--database-url="+dbURL, "--replica-name="+name,
+		// application_name tells the replica's sessions apart in
+		// pg_stat_activity.
+		replicas[name] = testenv.StartReplica(t, exe, env, "--database-url="+dbURL+"&application_name="+name, "--replica-name="+name,
 			"--data-dir="+t.TempDir(), "--shutdown-timeout=10s")
 	}
 	a, b, c := replicas["replica-a"], replicas["replica-b"], replicas["replica-c"]
@@ -80,6 +82,14 @@ func TestThreeReplicasSIGKILLAndSIGSTOPStoreEveryMessageOnce(t *testing.T) {
 	stored := func() int {
 		var n int
 		if err := raw.QueryRowContext(t.Context(), `SELECT count(*) FROM artifacts WHERE asset = 'shared'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// busy counts the replica's sessions inside a transaction.
+	busy := func(name string) int {
+		var n int
+		if err := raw.QueryRowContext(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state <> 'idle'`, name).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -158,8 +168,27 @@ func TestThreeReplicasSIGKILLAndSIGSTOPStoreEveryMessageOnce(t *testing.T) {
 			for n := stored(); stored() < n+2000; {
 				time.Sleep(5 * time.Millisecond)
 			}
-			if err := b.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-				t.Fatal(err)
+			// Between two of its transactions: stopped inside one, it would
+			// hold its partitions' rows, and no other replica could claim
+			// them before it resumed and committed (rightly).
+			for attempt := 0; ; attempt++ {
+				if attempt == 500 {
+					t.Fatal("replica-b was never seen between two transactions")
+				}
+				if busy("replica-b") > 0 {
+					time.Sleep(2 * time.Millisecond)
+					continue
+				}
+				if err := b.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(50 * time.Millisecond) // a statement sent just before shows
+				if busy("replica-b") == 0 {
+					break
+				}
+				if err := b.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
+					t.Fatal(err)
+				}
 			}
 			pausedAt = stored()
 		}
@@ -168,12 +197,9 @@ func TestThreeReplicasSIGKILLAndSIGSTOPStoreEveryMessageOnce(t *testing.T) {
 		t.Fatalf("produce: %v", err)
 	}
 	<-a.Exited()
-	// Past the session timeout (6 s): the group gave replica-b's partitions
-	// to replica-c, which claimed them with new epochs.
-	// A replica stopped inside a batch's transaction holds its rows (and,
-	// while batches are stored one after the other, every batch) until it
-	// resumes: the others' claims wait for it, so the pause has a set length.
-	time.Sleep(9 * time.Second)
+	// Past the session timeout (6 s): the group gives replica-b's
+	// partitions to replica-c, which claims them with new epochs.
+	wait("replica-c to own every partition", 30*time.Second, func() bool { return owners()["replica-c"] == partitions })
 	if err := b.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}

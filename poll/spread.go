@@ -165,9 +165,12 @@ type partition struct {
 	// back to (-1: never).
 	resetAt int64
 	in      chan []soar.Message
-	cancel  context.CancelFunc
-	done    chan struct{}
-	lost    atomic.Bool
+	// flush ends the worker after it stored what it holds (the partition
+	// is revoked or lost: stored while still its own, or refused).
+	flush  chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+	lost   atomic.Bool
 }
 
 // assigned claims the partitions the group gave this replica, and returns
@@ -270,7 +273,7 @@ func (s *spread) listOffsets(ctx context.Context) (starts, ends map[int32]int64,
 // startWorker starts the worker of a claimed partition.
 func (s *spread) startWorker(r *run, part int32, epoch, from int64) {
 	wctx, cancel := context.WithCancel(s.ctx)
-	w := &partition{num: part, epoch: epoch, next: from, resetAt: -1, in: make(chan []soar.Message, 2), cancel: cancel, done: make(chan struct{})}
+	w := &partition{num: part, epoch: epoch, next: from, resetAt: -1, in: make(chan []soar.Message, 2), flush: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
 	r.starts[part], r.positions[part] = from, from
 	s.mu.Lock()
 	s.parts[part] = w
@@ -332,6 +335,23 @@ func (s *spread) work(ctx context.Context, r *run, w *partition) (err error) {
 				return err
 			}
 			batch = nil
+		case <-w.flush:
+			for more := true; more; {
+				select {
+				case msgs := <-w.in:
+					batch = append(batch, msgs...)
+				default:
+					more = false
+				}
+			}
+			for len(batch) > 0 {
+				n := min(len(batch), batchSize)
+				if err := s.store(ctx, r, batch[:n:n]); err != nil {
+					return err
+				}
+				batch = batch[n:]
+			}
+			return nil
 		}
 	}
 }
@@ -442,9 +462,11 @@ func (s *spread) owned() []int32 {
 	return parts
 }
 
-// drop stops the workers of parts and waits for them: a batch being
-// stored is stored (or refused), one being read or parsed is dropped, for
-// the partition's next owner to read again.
+// drop stops the workers of parts and waits for them. A partition revoked
+// or lost has what its worker holds stored first: while the partition is
+// still its own it is stored, else its epoch refuses it (the log says so).
+// Otherwise a batch being stored is stored, the rest dropped; the
+// partition's next owner reads it again from the stored position.
 func (s *spread) drop(why string, parts []int32) {
 	var ws []*partition
 	s.mu.Lock()
@@ -456,10 +478,15 @@ func (s *spread) drop(why string, parts []int32) {
 	}
 	s.mu.Unlock()
 	for _, w := range ws {
-		w.cancel()
+		if why == "revoked" || why == "lost" {
+			close(w.flush)
+		} else {
+			w.cancel()
+		}
 	}
 	for _, w := range ws {
 		<-w.done
+		w.cancel()
 	}
 	if len(ws) > 0 {
 		s.p.logger.Info("spread poll: partitions given up", "asset", s.req.Asset, "owner", s.owner, "why", why, "partitions", parts)
