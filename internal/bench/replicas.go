@@ -141,7 +141,7 @@ func replicasBench(ctx context.Context, f replicasFlags, out io.Writer) error {
 		"times from the first message produced.\n",
 		f.messages, pool.avg, f.partitions, f.batchSize, f.soarLatency, f.concurrency, f.perRequest, redactURL(f.postgresURL))
 	for _, r := range results {
-		fmt.Fprintf(out, "%d replicas: all stored after %s, all in the SOAR after %s; %d replicas owned partitions; %d requests to the SOAR; delivery by %s\n",
+		fmt.Fprintf(out, "%d replicas: all stored after %s, all in the SOAR after %s; %d replicas owned partitions; %d requests to the SOAR; delivery worker of the first replica: %s\n",
 			r.replicas, r.stored.Round(time.Millisecond), r.pushed.Round(time.Millisecond), r.owners, r.requests, r.delivererHolder)
 	}
 	fmt.Fprintf(out, "GOMAXPROCS %d of the bench; load average before %s, after %s\n", runtimeProcs(), load0, loadAverage())
