@@ -60,7 +60,12 @@ type Ingest struct {
 	DeadLetterTopic    string `json:"dead_letter_topic"`
 	OnOffsetOutOfRange string `json:"on_offset_out_of_range"`
 	GroupID            string `json:"group_id"`
-	ParserTimeout      int64  `json:"parser_timeout"` // ms
+	// Spread, ParseConcurrency and SessionTimeoutMS are the settings of
+	// a continuous asset read by the replicas' consumer group.
+	Spread           bool  `json:"spread"`
+	ParseConcurrency int64 `json:"parse_concurrency"`
+	SessionTimeoutMS int64 `json:"session_timeout_ms"`
+	ParserTimeout    int64 `json:"parser_timeout"` // ms
 	// ContainerLabel is the label of stored containers whose parser
 	// set none: SOAR refuses a container without a label.
 	ContainerLabel string `json:"container_label"`
@@ -92,6 +97,11 @@ func (c Config) GroupID(asset string) string {
 		return c.Ingest.GroupID
 	}
 	return "soarkafka-" + asset
+}
+
+// SessionTimeout is Ingest.SessionTimeoutMS as a duration.
+func (c Config) SessionTimeout() time.Duration {
+	return time.Duration(c.Ingest.SessionTimeoutMS) * time.Millisecond
 }
 
 // ParserDeadline is Ingest.ParserTimeout as a duration.
@@ -398,6 +408,15 @@ func (i *Ingest) validate(topic string, errs *fieldErrors) {
 func (i *Ingest) validateUnused(errs *fieldErrors) {
 	if i.Mode != IngestContinuous && i.MaxBatchWaitMS != DefaultMaxBatchWaitMS {
 		errs.add("ingest.max_batch_wait_ms", "is set but only a continuous poll cuts batches by age; set ingest.mode to continuous, or remove ingest.max_batch_wait_ms")
+	}
+	if i.Mode != IngestContinuous && i.Spread {
+		errs.add("ingest.spread", "is true but only a continuous poll reads through the replicas' consumer group; set ingest.mode to continuous, or remove ingest.spread")
+	}
+	if !i.Spread && i.ParseConcurrency != 0 {
+		errs.add("ingest.parse_concurrency", "is set but only a spread asset parses batches of several partitions at once; set ingest.spread to true, or remove ingest.parse_concurrency")
+	}
+	if !i.Spread && i.SessionTimeoutMS != DefaultSessionTimeoutMS {
+		errs.add("ingest.session_timeout_ms", "is set but only a spread asset joins a consumer group; set ingest.spread to true, or remove ingest.session_timeout_ms")
 	}
 }
 

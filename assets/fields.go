@@ -158,6 +158,12 @@ var Fields = []Field{
 		Description: "Most messages passed to the parser in one call. The bundled `default` parser makes one container per call."},
 	{Name: "ingest.max_batch_wait_ms", Type: TypeInteger, Default: int64(DefaultMaxBatchWaitMS), Min: i64(10), Max: i64(60000),
 		Description: "With `ingest.mode` `continuous`: the longest a message read waits for its batch to fill before the batch is stored anyway, in milliseconds. Lower stores sooner in smaller batches."},
+	{Name: "ingest.spread", Type: TypeBoolean, Default: false,
+		Description: "With `ingest.mode` `continuous`: read the topic through the consumer group `ingest.group_id` (cooperative-sticky), so that its partitions spread over the replicas sharing the database and move to the others when one stops. Each partition's batches are fenced by an owner epoch in the database, and positions still come from the database. false: one replica reads every partition (the asset's lease) while the others stand by."},
+	{Name: "ingest.parse_concurrency", Type: TypeInteger, Default: int64(0), Min: i64(0), Max: i64(256),
+		Description: "With `ingest.spread`: how many batches of different partitions one replica parses and stores at once; each partition's batches stay in order. 0: the number of CPUs."},
+	{Name: "ingest.session_timeout_ms", Type: TypeInteger, Default: int64(DefaultSessionTimeoutMS), Min: i64(6000), Max: i64(300000),
+		Description: "With `ingest.spread`: the consumer group's session timeout, in milliseconds: how long a replica that stopped answering (crashed, paused) keeps its partitions before they move to the others."},
 	{Name: "ingest.dead_letter_topic", Type: TypeString, Default: "",
 		Description: "Topic a message the parser fails on is produced to (with its key, value and headers, plus headers naming the source topic, partition, offset, parser and error), so the poll goes on. Empty: the poll stops before that message and fails."},
 	{Name: "ingest.on_offset_out_of_range", Type: TypeString, Default: OffsetOutOfRangeEarliest, Enum: []string{OffsetOutOfRangeEarliest, OffsetOutOfRangeFail},
@@ -219,6 +225,10 @@ const (
 
 // DefaultMaxBatchWaitMS is ingest.max_batch_wait_ms when not given.
 const DefaultMaxBatchWaitMS = 500
+
+// DefaultSessionTimeoutMS is ingest.session_timeout_ms when not given
+// (Kafka's own default).
+const DefaultSessionTimeoutMS = 45000
 
 // Policies of ingest.on_offset_out_of_range.
 const (

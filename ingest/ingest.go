@@ -26,6 +26,13 @@ type Batch struct {
 	// else SaveBatch is a *soarkafka.Error ECONFLICT and nothing is
 	// stored. A poll whose lease expired and was taken over cannot write.
 	LeaseHolder string
+	// Epochs, when not nil, fences the batch per partition: it is stored
+	// only if each partition's epoch in the store is still the one given
+	// (see PartitionRepository), else SaveBatch is a *soarkafka.Error
+	// ECONFLICT and nothing is stored. Every partition the batch's
+	// offsets, gaps and dead letters name must have one. A replica that
+	// lost a partition to another cannot write it again.
+	Epochs map[int32]int64
 	// ContainerLabel is stored as the label of each container created by
 	// the batch whose body sets none (absent, null or ""): the asset's
 	// ingest.container_label, since SOAR refuses a container without a

@@ -355,6 +355,13 @@ func (e *PoisonError) Unwrap() error { return e.Err }
 // Poll runs one poll. The error is a *soarkafka.Error, a *PoisonError or
 // the server's own failure; the result holds what was stored before it.
 func (p *Poller) Poll(ctx context.Context, req Request) (*Result, error) {
+	if req.Kind == ingest.PollAction && req.Config.Continuous() && req.Config.Ingest.Spread {
+		// The replicas' consumer group reads it: there is no lease to
+		// find held, and nothing for this poll to do.
+		res := &Result{Asset: req.Asset, Topic: req.Config.Topic, Kind: req.Kind, Stopped: StoppedContinuous}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("asset %q is polled continuously by the replicas' consumer group (ingest.mode continuous, ingest.spread): its messages are stored as they come, so this poll had nothing to do", req.Asset))
+		return res, nil
+	}
 	res, err := p.recorded(ctx, req, func(res *Result) error { return p.poll(ctx, req, res) })
 	if err != nil && req.Kind == ingest.PollAction && isHeldContinuously(err) {
 		// What this poll would read is stored as it comes: nothing to
@@ -686,6 +693,9 @@ type run struct {
 	fetchStopped string
 	// parseTime adds up the parse workers' time (Timing.Parse).
 	parseTime atomic.Int64
+	// epochs fences the batches of a partition of an asset spread over
+	// replicas (Batch.Epochs); nil otherwise.
+	epochs map[int32]int64
 }
 
 func (r *run) pollNow() bool { return r.req.Kind == ingest.PollNow }
@@ -1362,7 +1372,7 @@ func (r *run) save(ctx context.Context, msgs []soar.Message, containers []ingest
 	// BodiesValid: Bound.Containers decoded every body with a validating
 	// JSON decoder or encoded it from values, in the parse workers.
 	b := &ingest.Batch{Asset: r.req.Asset, Topic: r.req.Config.Topic, Containers: containers, DeadLetters: dead, LeaseHolder: r.holder,
-		ContainerLabel: r.req.Config.Ingest.ContainerLabel, BodiesValid: true, Outbox: r.req.Config.Push()}
+		ContainerLabel: r.req.Config.Ingest.ContainerLabel, BodiesValid: true, Outbox: r.req.Config.Push(), Epochs: r.epochs}
 	if b.Outbox {
 		for _, m := range msgs {
 			if !m.Timestamp.IsZero() && (b.MessageTime.IsZero() || m.Timestamp.Before(b.MessageTime)) {

@@ -336,5 +336,9 @@ func (s *Scheduler) continuousOnce(ctx context.Context, name string, cfg assets.
 		err = e
 		s.poller.RecordFailure(ctx, name, cfg.Topic, ingest.PollContinuous, e)
 	}, "asset", name)
-	return s.poller.Continuous(ctx, Request{Asset: name, Config: cfg, Kind: ingest.PollContinuous})
+	req := Request{Asset: name, Config: cfg, Kind: ingest.PollContinuous}
+	if cfg.Ingest.Spread {
+		return s.poller.Spread(ctx, req)
+	}
+	return s.poller.Continuous(ctx, req)
 }

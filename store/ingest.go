@@ -128,7 +128,7 @@ func (r *idRange) add(id int64) {
 	r.n++
 }
 
-// fence checks the batch's lease, and on PostgreSQL marks the transaction
+// fence checks the batch's lease and partition epochs, and on PostgreSQL marks the transaction
 // as a batch (a shared lock: batches never wait for each other on it) and
 // gives it its id before it draws any container or artifact id.
 //
@@ -158,9 +158,11 @@ func (w *batchWrite) fence(ctx context.Context) error {
 		}
 	}
 	if w.b.LeaseHolder != "" {
-		return w.db.checkLeaseHeld(ctx, w.tx, w.b.Asset, w.b.LeaseHolder)
+		if err := w.db.checkLeaseHeld(ctx, w.tx, w.b.Asset, w.b.LeaseHolder); err != nil {
+			return err
+		}
 	}
-	return nil
+	return w.db.checkEpochs(ctx, w.tx, w.b)
 }
 
 // containers stores the batch's containers and their artifacts (heads[i]
@@ -851,6 +853,7 @@ func checkBatch(b *ingest.Batch) ([]containerHead, error) {
 			bad = append(bad, soarkafka.FieldError{Field: field + ".topic", Message: "is empty; name the dead-letter topic the message went to"})
 		}
 	}
+	bad = append(bad, epochsCover(b)...)
 	if len(bad) > 0 {
 		return nil, &soarkafka.Error{Code: soarkafka.EINVALID,
 			Message: fmt.Sprintf("batch of asset %q, topic %q is not well formed", b.Asset, b.Topic), Fields: bad}

@@ -8,6 +8,7 @@
 //	go run ./internal/bench ingest [flags]
 //	go run ./internal/bench deliver [flags]
 //	go run ./internal/bench scale [flags]
+//	go run ./internal/bench replicas [flags]
 //
 // postdata runs an in-process kfake broker on loopback
 // (one broker, the topic seeded up front, kfake.BlackholeProduce so broker
@@ -136,6 +137,19 @@
 // once, so that the machine's drifting load falls on all of them. A quick run:
 //
 //	go run ./internal/bench scale -messages 20000 -reps 1
+//
+// replicas runs 1, 2 and 3 soarkafka server processes (-replicas) sharing
+// one PostgreSQL schema (fresh per run, at -postgres-url) and one asset of
+// -partitions (6) partitions read through the replicas' consumer group
+// (ingest.mode continuous, ingest.spread, the bundled default parser),
+// pushing to a SOAR stand-in that answers after -soar-latency (20 ms),
+// with delivery.concurrency -concurrency (16). Once every replica owns
+// partitions, -messages (60,000) are produced; it reports messages/s until
+// all are stored and until all are in the stand-in, and the ratio of 3
+// replicas to one (target >= 2.2). Every run is checked: every message is
+// in the stand-in exactly once. A quick run:
+//
+//	go run ./internal/bench replicas -messages 20000
 package main
 
 import (
@@ -166,6 +180,8 @@ func main() {
 		err = runDeliver(os.Args[2:])
 	case "scale":
 		err = runScale(os.Args[2:])
+	case "replicas":
+		err = runReplicas(os.Args[2:])
 	default:
 		usage()
 	}
@@ -176,6 +192,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: go run ./internal/bench postdata|ingest|deliver|scale [flags]   (-h for the flags)")
+	fmt.Fprintln(os.Stderr, "usage: go run ./internal/bench postdata|ingest|deliver|scale|replicas [flags]   (-h for the flags)")
 	os.Exit(2)
 }

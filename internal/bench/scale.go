@@ -140,7 +140,12 @@ func runScale(args []string) error {
 	return nil
 }
 
+// redactURL is a database URL fit to print: no password, no query (which
+// may carry one).
 func redactURL(u string) string {
+	if i := strings.Index(u, "?"); i >= 0 {
+		u = u[:i]
+	}
 	if i := strings.LastIndex(u, "@"); i >= 0 {
 		if j := strings.Index(u, "://"); j >= 0 && j < i {
 			return u[:j+3] + "…" + u[i:]

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -117,4 +118,98 @@ func Python(t testing.TB) string {
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// Replica is a soarkafka server process a test starts on a database and
+// brokers of its own choosing (StartReplica), as one of several replicas.
+type Replica struct {
+	URL string // http://host:port
+	Cmd *exec.Cmd
+
+	mu     sync.Mutex
+	logs   strings.Builder
+	exited chan struct{}
+	err    error
+}
+
+// StartReplica runs exe as `soarkafka serve` with args added to the command
+// line and env to the environment, and waits until it listens. exe is a
+// test binary whose TestMain runs app.Main when SOARKAFKA_TEST_MAIN=1. The
+// process is stopped when the test ends (resumed first if a test paused
+// it with SIGSTOP).
+func StartReplica(t testing.TB, exe string, env []string, args ...string) *Replica {
+	t.Helper()
+	r := &Replica{exited: make(chan struct{})}
+	cmd := exec.Command(exe, append([]string{"serve", "--listen=127.0.0.1:0", "--log-format=json"}, args...)...)
+	cmd.Env = append(append(os.Environ(), "SOARKAFKA_TEST_MAIN=1"), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testenv: start soarkafka: %v", err)
+	}
+	r.Cmd = cmd
+	listening := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			r.mu.Lock()
+			r.logs.WriteString(sc.Text() + "\n")
+			r.mu.Unlock()
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "soarkafka listening" {
+				listening <- line.Addr
+			}
+		}
+		r.err = cmd.Wait()
+		close(r.exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		r.Stop(10 * time.Second)
+		if t.Failed() {
+			t.Logf("replica's log (last 20000 bytes):\n%s", tail(r.Logs(), 20000))
+		}
+	})
+	select {
+	case addr := <-listening:
+		r.URL = "http://" + addr
+	case <-r.exited:
+		t.Fatalf("testenv: soarkafka exited at start: %v\n%s", r.err, r.Logs())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("testenv: soarkafka did not start within 30s\n%s", r.Logs())
+	}
+	return r
+}
+
+// Stop interrupts the process and waits for it to exit, killing it after
+// timeout; it returns how it exited. Safe to call more than once.
+func (r *Replica) Stop(timeout time.Duration) error {
+	_ = r.Cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-r.exited:
+	case <-time.After(timeout):
+		_ = r.Cmd.Process.Kill()
+		<-r.exited
+	}
+	return r.err
+}
+
+// Exited is closed once the process exited.
+func (r *Replica) Exited() <-chan struct{} { return r.exited }
+
+// Logs is what the process has logged so far (JSON lines).
+func (r *Replica) Logs() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.logs.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
 }
