@@ -4,14 +4,11 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
-
-	"github.com/soarkafka/soarkafka/internal/testenv"
 )
 
 var (
@@ -58,13 +55,7 @@ var a11yPages = []a11yPage{
 // a keyboard that reaches every control by Tab in document order with the
 // focus shown.
 func TestAccessibilityInBrowser(t *testing.T) {
-	ctx := startBrowser(t)
-	events := watchBrowser(t, ctx)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := testenv.StartSoarkafka(t, exe)
+	ctx, events, srv := startConsole(t)
 	// What the pages show: an asset with a secret, polled; a parser with
 	// two versions; the trail of these changes.
 	produce(t, srv.Broker, "a11y", 3)

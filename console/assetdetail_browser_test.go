@@ -3,14 +3,11 @@ package console_test
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/soarkafka/soarkafka/internal/testenv"
 )
 
 // TestAssetDetailInBrowser opens an asset's detail page: test
@@ -19,13 +16,7 @@ import (
 // page then shows the poll, disable and enable flip ingest.enabled, and
 // the audit trail names the console session for both.
 func TestAssetDetailInBrowser(t *testing.T) {
-	ctx := startBrowser(t)
-	events := watchBrowser(t, ctx)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := testenv.StartSoarkafka(t, exe)
+	ctx, events, srv := startConsole(t)
 	produce(t, srv.Broker, "events", 4)
 	api(t, srv, "POST", "/v1/assets", map[string]any{"name": "edge", "description": xss,
 		"config": map[string]any{"hosts": srv.Broker, "topic": "events", "timeout": 3000}}, nil)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -71,13 +70,7 @@ func pageSource(t *testing.T, srv *testenv.Soarkafka, session *network.Cookie, p
 // secret then shows as set and never its value; the audit trail names the
 // console session as the actor.
 func TestAssetFormInBrowser(t *testing.T) {
-	ctx := startBrowser(t)
-	events := watchBrowser(t, ctx)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := testenv.StartSoarkafka(t, exe)
+	ctx, events, srv := startConsole(t)
 	session := signInBrowser(t, ctx, srv)
 
 	// The form, grouped as the registry groups its fields.

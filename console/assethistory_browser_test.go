@@ -3,14 +3,11 @@ package console_test
 import (
 	"encoding/json"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/soarkafka/soarkafka/internal/testenv"
 )
 
 // TestAssetHistoryInBrowser opens the detail of an asset never polled (no
@@ -19,13 +16,7 @@ import (
 // the table beside it; the chart's JSON is closed without a session. The
 // browser reports no CSP violation, exception or console error.
 func TestAssetHistoryInBrowser(t *testing.T) {
-	ctx := startBrowser(t)
-	events := watchBrowser(t, ctx)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := testenv.StartSoarkafka(t, exe)
+	ctx, events, srv := startConsole(t)
 	produce(t, srv.Broker, "history", 6)
 	api(t, srv, "POST", "/v1/assets", map[string]any{"name": "hist", "description": "firewall alerts",
 		"config": map[string]any{"hosts": srv.Broker, "topic": "history", "timeout": 3000}}, nil)

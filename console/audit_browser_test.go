@@ -2,13 +2,10 @@ package console_test
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/soarkafka/soarkafka/internal/testenv"
 )
 
 // TestAuditPageInBrowser makes a change in the console (an asset with a
@@ -16,13 +13,7 @@ import (
 // audit page: newest first, filtered by object and time, paged; the
 // secret shown as "changed", never its value, in the page or its source.
 func TestAuditPageInBrowser(t *testing.T) {
-	ctx := startBrowser(t)
-	events := watchBrowser(t, ctx)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := testenv.StartSoarkafka(t, exe)
+	ctx, events, srv := startConsole(t)
 	session := signInBrowser(t, ctx, srv)
 
 	// A change through the console: an asset with a delivery token.

@@ -174,6 +174,27 @@ const cspReporter = `document.addEventListener('securitypolicyviolation', functi
   console.error('CSP violation: ' + e.violatedDirective + ' blocked ' + e.blockedURI);
 });`
 
+// startConsole starts soarkafka (this test binary, run as the server by
+// TestMain) on its embedded defaults, and a browser whose CSP violations,
+// exceptions and console errors are recorded for wantNoBrowserEvents.
+func startConsole(t *testing.T) (context.Context, *browserEvents, *testenv.Soarkafka) {
+	t.Helper()
+	ctx := startBrowser(t)
+	events := watchBrowser(t, ctx)
+	return ctx, events, startServer(t)
+}
+
+// startServer starts soarkafka from this test binary on its embedded
+// defaults (SQLite in a temporary directory, the dev broker).
+func startServer(t testing.TB) *testenv.Soarkafka {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testenv.StartSoarkafka(t, exe)
+}
+
 func startBrowser(t *testing.T) context.Context {
 	t.Helper()
 	exe := testenv.Chromium(t)
@@ -229,12 +250,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // checks, the escaping of an asset's description and that no page breaks
 // its Content-Security-Policy.
 func TestConsoleInBrowser(t *testing.T) {
-	ctx := startBrowser(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := testenv.StartSoarkafka(t, exe)
+	ctx, events, srv := startConsole(t)
 
 	// An asset with a polled topic, described by markup that must not run.
 	produce(t, srv.Broker, "alerts", 7)
@@ -254,8 +270,6 @@ func TestConsoleInBrowser(t *testing.T) {
 	if failed["status"] != "failed" {
 		t.Fatalf("on poll of an asset whose broker is down: %v", failed)
 	}
-
-	events := watchBrowser(t, ctx)
 
 	// Closed to a browser without a session.
 	do(t, ctx, "open /assets signed out", chromedp.Navigate(srv.URL+"/assets"), chromedp.WaitVisible(chromedp.CSS("#secret")))

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,8 +13,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/soarkafka/soarkafka/internal/testenv"
 )
 
 // unlabelledControls lists the page's form controls no label names: every
@@ -31,13 +28,7 @@ const unlabelledControls = `Array.from(document.querySelectorAll('input:not([typ
 // beside their input), and opens the container: its artifacts, their CEF
 // fields, the markup shown as text and never run.
 func TestPostDataAndContainersInBrowser(t *testing.T) {
-	ctx := startBrowser(t)
-	events := watchBrowser(t, ctx)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := testenv.StartSoarkafka(t, exe)
+	ctx, events, srv := startConsole(t)
 	// Two assets, each with its topic; "other" is polled now so that the
 	// filter has containers to leave out.
 	produce(t, srv.Broker, "events", 1)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -107,11 +106,7 @@ func BenchmarkConsolePageLoad(b *testing.B) {
 }
 
 func startBenchWorld(b *testing.B) *benchWorld {
-	exe, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := testenv.StartSoarkafka(b, exe)
+	srv := startServer(b)
 	// Each asset's topic holds its share of the messages; one poll
 	// each turns them into containers and artifacts through the real
 	// ingest path (a user parser in the sandbox, the store).

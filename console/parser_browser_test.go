@@ -3,13 +3,10 @@ package console_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/soarkafka/soarkafka/internal/testenv"
 )
 
 // parserSource is a parser whose body is given: one container per
@@ -65,17 +62,11 @@ func parserLineMarked(t *testing.T, ctx context.Context, line int) bool {
 // page breaks its Content-Security-Policy and the changes are in the
 // audit trail with the console as actor.
 func TestParserPagesInBrowser(t *testing.T) {
-	ctx := startBrowser(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := testenv.StartSoarkafka(t, exe)
+	ctx, events, srv := startConsole(t)
 	produce(t, srv.Broker, "parser-live", 3)
 	api(t, srv, "POST", "/v1/assets", map[string]any{"name": "live",
 		"config": map[string]any{"hosts": srv.Broker, "topic": "parser-live", "timeout": 3000}}, nil)
 
-	events := watchBrowser(t, ctx)
 	do(t, ctx, "sign in", chromedp.Navigate(srv.URL+"/parsers/new"), chromedp.WaitVisible(chromedp.CSS("#secret")),
 		chromedp.SendKeys(chromedp.CSS("#secret"), srv.Token), chromedp.Submit(chromedp.CSS("#secret")),
 		chromedp.WaitVisible(chromedp.CSS(".CodeMirror")))
