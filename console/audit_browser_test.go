@@ -57,7 +57,10 @@ func TestAuditPageInBrowser(t *testing.T) {
 	// Filtered by type and name in the form: the console's change alone,
 	// with its secret as "changed".
 	do(t, ctx, "filter", chromedp.SetValue(chromedp.CSS("#audit-kind"), "asset"), chromedp.SendKeys(chromedp.CSS("#audit-name"), "vault"),
-		chromedp.Click(chromedp.CSS("#audit-filter")), chromedp.WaitVisible(chromedp.CSS(`#audit-count`)))
+		chromedp.Click(chromedp.CSS("#audit-filter")))
+	// The form is a GET: wait for the filtered page itself, since the
+	// page it replaces has the same count element.
+	waitPage(t, ctx, "filtered page", `location.search.includes('name=vault') && document.readyState === 'complete' && document.querySelector('#audit-count') !== null`)
 	if loc := run(t, ctx, "location", chromedp.Location()); !strings.Contains(loc, "kind=asset") || !strings.Contains(loc, "name=vault") {
 		t.Errorf("the filter is not in the address: %s", loc)
 	}

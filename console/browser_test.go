@@ -227,6 +227,24 @@ func run[T any](t *testing.T, ctx context.Context, what string, a chromedp.Actio
 	return v
 }
 
+// waitPage waits until the page the browser shows meets cond, a
+// JavaScript expression, across a navigation: asked while the page is
+// being replaced, the expression fails, and is asked again.
+func waitPage(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s still not true after 15 s (last error: %v)", what, cond, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // screenshot saves the viewport as dir/name.png when SOARKAFKA_SCREENSHOTS
 // names a directory (docs/console/ keeps a committed set).
 func screenshot(t *testing.T, ctx context.Context, name string) {
