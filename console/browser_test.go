@@ -227,6 +227,23 @@ func run[T any](t *testing.T, ctx context.Context, what string, a chromedp.Actio
 	return v
 }
 
+// wantCSRFRefused posts form to path with the session's cookie but not
+// its CSRF token, and wants it refused with 403.
+func wantCSRFRefused(t *testing.T, client *http.Client, base string, session *network.Cookie, path string, form url.Values) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: session.Name, Value: session.Value})
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST %s without a CSRF token: %d, want 403", path, resp.StatusCode)
+	}
+}
+
 // waitPage waits until the page the browser shows meets cond, a
 // JavaScript expression, across a navigation: asked while the page is
 // being replaced, the expression fails, and is asked again.
@@ -402,17 +419,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// A POST without the session's CSRF token is refused, and the session
 	// stays.
-	req, _ := http.NewRequest("POST", srv.URL+"/signout", strings.NewReader(""))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(&http.Cookie{Name: session.Name, Value: session.Value})
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("POST /signout without a CSRF token: %d, want 403", resp.StatusCode)
-	}
+	wantCSRFRefused(t, client, srv.URL, session, "/signout", nil)
 	if resp, _ := get("/assets"); resp.StatusCode != 200 {
 		t.Errorf("after a refused CSRF-less POST the session ended: %d", resp.StatusCode)
 	}
@@ -499,7 +506,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	// X-Forwarded-For does not choose the address counted.
 	tok, ck := signInForm(t, other, srv.URL)
-	req, _ = http.NewRequest("POST", srv.URL+"/signin", strings.NewReader(url.Values{"csrf": {tok}, "secret": {srv.Token}}.Encode()))
+	req, _ := http.NewRequest("POST", srv.URL+"/signin", strings.NewReader(url.Values{"csrf": {tok}, "secret": {srv.Token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Forwarded-For", "203.0.113.9")
 	req.AddCookie(ck)

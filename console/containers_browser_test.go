@@ -239,17 +239,7 @@ func TestPostDataAndContainersInBrowser(t *testing.T) {
 		}
 	}
 	form := url.Values{"asset": {"edge"}, "data_type": {"string"}, "data": {"not without a token"}}
-	req, _ := http.NewRequest("POST", srv.URL+"/post-data", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(&http.Cookie{Name: session.Name, Value: session.Value})
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("POST /post-data without a CSRF token: %d, want 403", resp.StatusCode)
-	}
+	wantCSRFRefused(t, client, srv.URL, session, "/post-data", form)
 	if _, n := findRecord(t, srv.Broker, "events", ""); n != 2 {
 		t.Errorf("events holds %d records after a POST refused for its CSRF token, want the 2 from before", n)
 	}
